@@ -1,0 +1,129 @@
+//! `wf list`: the tasks, grouped by `[tasks.NAME]` table, with what they need and hold.
+
+use serde::Serialize;
+use wf_engine::{TaskId, Workflow};
+
+use super::open_workflow;
+use crate::args::{ColorChoice, ListArgs};
+use crate::exit::Exit;
+
+/// One `[tasks.NAME]` table and its expansions.
+#[derive(Debug, Serialize)]
+struct Entry {
+    name: String,
+    description: Option<String>,
+    deps: Vec<String>,
+    locks: Vec<String>,
+    cpus: u32,
+    /// Full names of the matrix expansions; empty for a plain task.
+    expansions: Vec<String>,
+}
+
+fn entries(workflow: &Workflow) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut tables: Vec<Vec<TaskId>> = Vec::new();
+    for (id, task) in workflow.tasks.iter().enumerate() {
+        match entries.last() {
+            Some(last) if last.name == task.base => {
+                if let Some(ids) = tables.last_mut() {
+                    ids.push(id);
+                }
+            }
+            _ => {
+                let mut deps: Vec<String> = Vec::new();
+                for &dep in &task.deps {
+                    let base = &workflow.tasks[dep].base;
+                    if !deps.contains(base) {
+                        deps.push(base.clone());
+                    }
+                }
+                entries.push(Entry {
+                    name: task.base.clone(),
+                    description: task.description.clone(),
+                    deps,
+                    locks: task
+                        .locks
+                        .iter()
+                        .map(|&l| workflow.locks[l].name.clone())
+                        .collect(),
+                    cpus: task.cpus,
+                    expansions: Vec::new(),
+                });
+                tables.push(vec![id]);
+            }
+        }
+    }
+    for (entry, ids) in entries.iter_mut().zip(&tables) {
+        if !workflow.tasks[ids[0]].matrix.is_empty() {
+            entry.expansions = ids
+                .iter()
+                .map(|&id| workflow.tasks[id].name.clone())
+                .collect();
+        }
+    }
+    entries
+}
+
+fn or_dash(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// Prints the task list as a table, or JSON with `--json`.
+pub fn run(args: &ListArgs, color: ColorChoice) -> Exit {
+    let workflow = match open_workflow(&args.manifest, color) {
+        Ok(workflow) => workflow,
+        Err(exit) => return exit,
+    };
+    let entries = entries(&workflow);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&entries).unwrap_or_default()
+        );
+        return Exit::Success;
+    }
+    let names: Vec<String> = entries
+        .iter()
+        .map(|e| match e.expansions.len() {
+            0 => e.name.clone(),
+            n => format!("{} (×{n})", e.name),
+        })
+        .collect();
+    let deps: Vec<String> = entries.iter().map(|e| or_dash(&e.deps)).collect();
+    let locks: Vec<String> = entries.iter().map(|e| or_dash(&e.locks)).collect();
+    let width = |column: &[String], title: &str| {
+        column
+            .iter()
+            .map(|s| s.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(title.len())
+    };
+    let (wn, wd, wl) = (
+        width(&names, "TASK"),
+        width(&deps, "DEPS"),
+        width(&locks, "LOCKS"),
+    );
+    println!(
+        "{:wn$}  {:wd$}  {:wl$}  DESCRIPTION",
+        "TASK", "DEPS", "LOCKS"
+    );
+    for (i, entry) in entries.iter().enumerate() {
+        let line = format!(
+            "{:wn$}  {:wd$}  {:wl$}  {}",
+            names[i],
+            deps[i],
+            locks[i],
+            entry.description.as_deref().unwrap_or("")
+        );
+        println!("{}", line.trim_end());
+        for expansion in &entry.expansions {
+            println!("  {expansion}");
+        }
+    }
+    Exit::Success
+}

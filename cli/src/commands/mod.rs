@@ -1,0 +1,55 @@
+//! One module per subcommand; this one routes and holds what they share.
+
+mod graph;
+mod list;
+mod schema;
+mod validate;
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use wf_engine::Workflow;
+
+use crate::args::{Cli, ColorChoice, Command};
+use crate::exit::Exit;
+use crate::render::diagnostics;
+
+/// Runs the parsed command line and says how `wf` should exit.
+pub fn dispatch(cli: Cli) -> Exit {
+    let color = cli.color;
+    match cli.command {
+        Command::Validate(args) => validate::run(&args, color),
+        Command::List(args) => list::run(&args, color),
+        Command::Graph(args) => graph::run(&args, color),
+        Command::Schema(args) => schema::run(&args),
+        Command::Completions(args) => schema::completions(args.shell),
+    }
+}
+
+/// Loads a manifest for a command that needs a valid workflow. Findings go to stderr; an
+/// unreadable or invalid manifest is exit code 2 (nothing was done).
+pub fn open_workflow(path: &Path, color: ColorChoice) -> Result<Workflow, Exit> {
+    let colored = color.enabled(std::io::stderr().is_terminal());
+    let loaded = match wf_engine::load(path) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("error: {error}: {}", error.source);
+            return Err(Exit::Usage);
+        }
+    };
+    for finding in &loaded.findings {
+        eprint!("{}", diagnostics::human(&loaded.source, finding, colored));
+    }
+    match loaded.workflow {
+        Some(workflow) => Ok(workflow),
+        None => {
+            eprintln!(
+                "error: {} is invalid ({}); run `wf validate {}` for details",
+                loaded.source.name(),
+                diagnostics::counts(&loaded.findings),
+                loaded.source.name()
+            );
+            Err(Exit::Usage)
+        }
+    }
+}

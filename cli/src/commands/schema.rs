@@ -1,0 +1,20 @@
+//! `wf schema` and `wf completions`: text generated from the program itself.
+
+use clap::CommandFactory;
+
+use crate::args::{Cli, SchemaArgs, SchemaKind};
+use crate::exit::Exit;
+
+/// Prints the requested JSON Schema.
+pub fn run(args: &SchemaArgs) -> Exit {
+    match args.kind {
+        SchemaKind::Manifest => print!("{}", wf_engine::schema::manifest_schema_text()),
+    }
+    Exit::Success
+}
+
+/// Prints completions for `shell`.
+pub fn completions(shell: clap_complete::Shell) -> Exit {
+    clap_complete::generate(shell, &mut Cli::command(), "wf", &mut std::io::stdout());
+    Exit::Success
+}

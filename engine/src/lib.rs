@@ -1,0 +1,13 @@
+//! The wf engine: the manifest model and its checks, the task graph, and everything that runs.
+//!
+//! The engine never prints. It returns values (a [`Workflow`], findings, a run report) and
+//! emits typed events; the `wf` command line renders them.
+
+pub mod graph;
+pub mod manifest;
+pub mod schema;
+pub mod suggest;
+pub mod workflow;
+
+pub use manifest::{Loaded, ManifestError, SourceFile, load, parse};
+pub use workflow::{Command, Task, TaskId, Workflow};

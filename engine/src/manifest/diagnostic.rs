@@ -1,0 +1,440 @@
+//! Everything `wf validate` can find wrong in a manifest, one variant per kind of finding.
+//!
+//! Each variant has a stable code (`wf::unknown_dependency`, …) that scripts and CI rules can
+//! rely on, a label at the exact source span and, where there is one, a hint.
+
+use std::ops::Range;
+
+use miette::{Diagnostic, LabeledSpan, SourceSpan};
+use thiserror::Error;
+
+use crate::suggest::{did_you_mean, nearest_key};
+
+/// The findings of one manifest, errors and warnings, in the order they were found.
+pub type Findings = Vec<ManifestError>;
+
+/// One problem in a manifest.
+#[derive(Debug, Clone, Error, Diagnostic)]
+pub enum ManifestError {
+    /// The file is not valid TOML.
+    #[error("{message}")]
+    #[diagnostic(code(wf::toml_syntax), help("see https://toml.io for the syntax"))]
+    TomlSyntax {
+        /// What the TOML parser said.
+        message: String,
+        /// Where.
+        #[label("here")]
+        span: SourceSpan,
+    },
+
+    /// A key that the table does not accept.
+    #[error("unknown key `{key}` in {table}")]
+    #[diagnostic(code(wf::unknown_key))]
+    UnknownKey {
+        /// The key as written.
+        key: String,
+        /// Which table it is in, in words.
+        table: &'static str,
+        /// The key's span.
+        #[label("not a key of {table}")]
+        span: SourceSpan,
+        /// A suggestion and the list of keys.
+        #[help]
+        help: Option<String>,
+    },
+
+    /// A value of the wrong type, or an invalid value that serde rejected.
+    #[error("{message}")]
+    #[diagnostic(code(wf::invalid_type))]
+    InvalidType {
+        /// What was expected and found.
+        message: String,
+        /// The value's span.
+        #[label("wrong type")]
+        span: SourceSpan,
+    },
+
+    /// A task without a `run` key.
+    #[error("task `{task}` has no `run` command")]
+    #[diagnostic(
+        code(wf::missing_run),
+        help("add `run = \"...\"` (through the shell) or `run = [\"program\", \"arg\"]`")
+    )]
+    MissingRun {
+        /// The task.
+        task: String,
+        /// The task's name in its table header.
+        #[label("this task needs a `run`")]
+        span: SourceSpan,
+    },
+
+    /// A `run` that is empty.
+    #[error("task `{task}` has an empty `run` command")]
+    #[diagnostic(code(wf::empty_run), help("give the command to run"))]
+    EmptyRun {
+        /// The task.
+        task: String,
+        /// The `run` value.
+        #[label("empty command")]
+        span: SourceSpan,
+    },
+
+    /// A task name with characters outside `[A-Za-z0-9_.-]`.
+    #[error("invalid task name `{name}`")]
+    #[diagnostic(
+        code(wf::invalid_task_name),
+        help("task names may contain only letters, digits, `_`, `.` and `-`")
+    )]
+    InvalidTaskName {
+        /// The name as written.
+        name: String,
+        /// Its span.
+        #[label("invalid name")]
+        span: SourceSpan,
+    },
+
+    /// A dependency on a task that does not exist.
+    #[error("task `{task}` depends on `{dep}`, which does not exist")]
+    #[diagnostic(code(wf::unknown_dependency))]
+    UnknownDependency {
+        /// The task that declares the dependency.
+        task: String,
+        /// The missing task.
+        dep: String,
+        /// The dependency's span.
+        #[label("no task named `{dep}`")]
+        span: SourceSpan,
+        /// The nearest existing name.
+        #[help]
+        help: Option<String>,
+    },
+
+    /// A task that lists itself as a dependency.
+    #[error("task `{task}` depends on itself")]
+    #[diagnostic(code(wf::self_dependency), help("remove `{task}` from its own `deps`"))]
+    SelfDependency {
+        /// The task.
+        task: String,
+        /// The dependency's span.
+        #[label("a task cannot depend on itself")]
+        span: SourceSpan,
+    },
+
+    /// A cycle of dependencies.
+    #[error("dependency cycle: {path}")]
+    #[diagnostic(
+        code(wf::dependency_cycle),
+        help("a workflow must be a DAG: remove one of the dependencies of the cycle")
+    )]
+    DependencyCycle {
+        /// The cycle in words, `a → b → a`.
+        path: String,
+        /// One label per edge of the cycle.
+        #[label(collection)]
+        edges: Vec<LabeledSpan>,
+    },
+
+    /// A duration that cannot be parsed.
+    #[error("{message}")]
+    #[diagnostic(code(wf::invalid_duration))]
+    InvalidDuration {
+        /// What is wrong.
+        message: String,
+        /// The value's span.
+        #[label("not a duration")]
+        span: SourceSpan,
+    },
+
+    /// A number below its minimum.
+    #[error("`{key}` must be at least {min}, found {value}")]
+    #[diagnostic(code(wf::out_of_range))]
+    OutOfRange {
+        /// The key.
+        key: &'static str,
+        /// The value found.
+        value: i64,
+        /// The smallest value allowed.
+        min: i64,
+        /// The value's span.
+        #[label("must be ≥ {min}")]
+        span: SourceSpan,
+    },
+
+    /// A task that needs more slots than the workflow has.
+    #[error("task `{task}` needs {cpus} slots but the workflow has only {jobs}")]
+    #[diagnostic(
+        code(wf::cpus_exceed_jobs),
+        help("lower `cpus` or raise `[workflow].jobs`; the task could never start")
+    )]
+    CpusExceedJobs {
+        /// The task.
+        task: String,
+        /// Its `cpus`.
+        cpus: i64,
+        /// The workflow's `jobs`.
+        jobs: i64,
+        /// The `cpus` value.
+        #[label("{cpus} slots")]
+        span: SourceSpan,
+        /// The `jobs` value.
+        #[label("only {jobs} slots")]
+        jobs_span: SourceSpan,
+    },
+
+    /// A lock whose capacity is below 1.
+    #[error("lock `{lock}` has capacity {capacity}; it must be at least 1")]
+    #[diagnostic(
+        code(wf::invalid_lock_capacity),
+        help("1 makes a mutex, N lets N tasks hold the lock at once")
+    )]
+    InvalidLockCapacity {
+        /// The lock.
+        lock: String,
+        /// The capacity found.
+        capacity: i64,
+        /// The value's span.
+        #[label("no task could ever take it")]
+        span: SourceSpan,
+    },
+
+    /// An empty `[workflow].shell`.
+    #[error("`shell` must name a program")]
+    #[diagnostic(
+        code(wf::empty_shell),
+        help("e.g. shell = [\"bash\", \"-euo\", \"pipefail\", \"-c\"]")
+    )]
+    EmptyShell {
+        /// The value's span.
+        #[label("empty")]
+        span: SourceSpan,
+    },
+
+    /// An environment variable name that the OS cannot carry.
+    #[error("invalid environment variable name `{name}`")]
+    #[diagnostic(
+        code(wf::invalid_env_name),
+        help("a name must be non-empty and contain neither `=` nor a NUL byte")
+    )]
+    InvalidEnvName {
+        /// The name.
+        name: String,
+        /// Its span.
+        #[label("invalid name")]
+        span: SourceSpan,
+    },
+
+    /// A matrix with no values to expand to.
+    #[error("{}", if key.is_empty() { "empty matrix".to_owned() } else { format!("matrix key `{key}` has no values") })]
+    #[diagnostic(
+        code(wf::empty_matrix),
+        help("a matrix needs at least one value per key, or remove it")
+    )]
+    EmptyMatrix {
+        /// The key whose array is empty, or empty for an empty matrix.
+        key: String,
+        /// The span.
+        #[label("expands to no task")]
+        span: SourceSpan,
+    },
+
+    /// A matrix value that is an array, table or date.
+    #[error("matrix values must be strings, numbers or booleans, found {found}")]
+    #[diagnostic(code(wf::invalid_matrix_value))]
+    InvalidMatrixValue {
+        /// The TOML type found.
+        found: &'static str,
+        /// Its span.
+        #[label("not a scalar")]
+        span: SourceSpan,
+    },
+
+    /// A matrix key that cannot be used in `{{ matrix.KEY }}` or `WF_MATRIX_KEY`.
+    #[error("invalid matrix key `{key}`")]
+    #[diagnostic(
+        code(wf::invalid_matrix_key),
+        help("matrix keys are identifiers: letters, digits and `_`, not starting with a digit")
+    )]
+    InvalidMatrixKey {
+        /// The key.
+        key: String,
+        /// Its span.
+        #[label("invalid key")]
+        span: SourceSpan,
+    },
+
+    /// `{{ matrix.KEY }}` for a key the task's matrix does not define.
+    #[error("`{{{{ matrix.{key} }}}}` is not defined for task `{task}`")]
+    #[diagnostic(code(wf::undefined_matrix_key))]
+    UndefinedMatrixKey {
+        /// The task.
+        task: String,
+        /// The key used.
+        key: String,
+        /// The placeholder's span.
+        #[label("undefined matrix key")]
+        span: SourceSpan,
+        /// The keys that exist.
+        #[help]
+        help: Option<String>,
+    },
+
+    /// `{{ matrix.KEY }}` in a task that has no matrix.
+    #[error("`{{{{ matrix.{key} }}}}` used in task `{task}`, which has no matrix")]
+    #[diagnostic(
+        code(wf::matrix_outside_matrix),
+        help("add a `matrix` to the task, or write the value itself")
+    )]
+    MatrixOutsideMatrix {
+        /// The task.
+        task: String,
+        /// The key used.
+        key: String,
+        /// The placeholder's span.
+        #[label("no matrix here")]
+        span: SourceSpan,
+    },
+
+    /// Two matrix records that expand to the same task.
+    #[error("matrix of `{task}` expands to `{name}` twice")]
+    #[diagnostic(code(wf::duplicate_expansion), help("remove the repeated combination"))]
+    DuplicateExpansion {
+        /// The task.
+        task: String,
+        /// The repeated expanded name.
+        name: String,
+        /// The repeated record or value.
+        #[label("repeats an earlier combination")]
+        span: SourceSpan,
+    },
+
+    /// A `when` that is not success, always or failure.
+    #[error("{message}")]
+    #[diagnostic(
+        code(wf::invalid_when),
+        help("`when` is \"success\" (the default), \"always\" or \"failure\"")
+    )]
+    InvalidWhen {
+        /// What serde said.
+        message: String,
+        /// The value's span.
+        #[label("invalid `when`")]
+        span: SourceSpan,
+    },
+
+    /// A key that must be a table but is not.
+    #[error("expected a table")]
+    #[diagnostic(code(wf::invalid_type))]
+    ExpectedTable {
+        /// The value's span.
+        #[label("not a table")]
+        span: SourceSpan,
+    },
+
+    /// Two tasks that may run at the same time and write the same file.
+    #[error("`{first}` and `{second}` both write `{path}` and may run at the same time")]
+    #[diagnostic(
+        code(wf::output_race),
+        help("make one depend on the other, or give them different outputs")
+    )]
+    OutputRace {
+        /// The path, relative to the manifest's folder.
+        path: String,
+        /// One writer.
+        first: String,
+        /// The other writer.
+        second: String,
+        /// The first writer's output.
+        #[label("written by `{first}`")]
+        first_span: SourceSpan,
+        /// The second writer's output.
+        #[label("and by `{second}`")]
+        second_span: SourceSpan,
+    },
+
+    /// A task that reads a file another task writes, without depending on it.
+    #[error("`{reader}` reads `{path}`, which `{writer}` writes, but does not depend on it")]
+    #[diagnostic(
+        code(wf::undeclared_input_dependency),
+        severity(Warning),
+        help(
+            "add \"{writer}\" to the `deps` of `{reader}`, or it may read a stale or partial file"
+        )
+    )]
+    UndeclaredInputDependency {
+        /// The path, relative to the manifest's folder.
+        path: String,
+        /// The task that reads it.
+        reader: String,
+        /// The task that writes it.
+        writer: String,
+        /// The input.
+        #[label("read here")]
+        input_span: SourceSpan,
+        /// The output.
+        #[label("written here")]
+        output_span: SourceSpan,
+    },
+
+    /// A manifest that declares no task.
+    #[error("the manifest declares no tasks")]
+    #[diagnostic(
+        code(wf::no_tasks),
+        severity(Warning),
+        help("add a task: [tasks.hello] run = \"echo hello\"")
+    )]
+    NoTasks {
+        /// The start of the file.
+        #[label("nothing to run")]
+        span: SourceSpan,
+    },
+}
+
+impl ManifestError {
+    /// A finding for a key the table does not accept, with the nearest accepted key as a hint.
+    pub fn unknown_key(key: &str, table: &'static str, span: Range<usize>, keys: &[&str]) -> Self {
+        let known = keys.join(", ");
+        let help = match nearest_key(key, keys) {
+            Some(near) => format!("did you mean `{near}`? {table} accepts: {known}"),
+            None => format!("{table} accepts: {known}"),
+        };
+        ManifestError::UnknownKey {
+            key: key.to_owned(),
+            table,
+            span: span.into(),
+            help: Some(help),
+        }
+    }
+
+    /// A finding for a value that must be a table.
+    pub fn expected_table(span: Range<usize>) -> Self {
+        ManifestError::ExpectedTable { span: span.into() }
+    }
+
+    /// A finding for a dependency on an unknown task, suggesting the nearest task name.
+    pub fn unknown_dependency<'a>(
+        task: &str,
+        dep: &str,
+        span: Range<usize>,
+        names: impl Iterator<Item = &'a str>,
+    ) -> Self {
+        ManifestError::UnknownDependency {
+            task: task.to_owned(),
+            dep: dep.to_owned(),
+            span: span.into(),
+            help: did_you_mean(dep, names).map(|near| format!("did you mean `{near}`?")),
+        }
+    }
+
+    /// The byte offset of the finding's primary (first) label, for ordering findings as they
+    /// appear in the file.
+    pub fn offset(&self) -> usize {
+        self.labels()
+            .and_then(|mut labels| labels.next())
+            .map_or(0, |label| label.offset())
+    }
+
+    /// True if this finding is a warning, which fails validation only with `--strict`.
+    pub fn is_warning(&self) -> bool {
+        matches!(self.severity(), Some(miette::Severity::Warning))
+    }
+}

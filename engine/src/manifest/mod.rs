@@ -1,0 +1,101 @@
+//! Reading a manifest: TOML text → raw model with spans → checked, expanded [`Workflow`].
+//!
+//! Every problem is collected in one pass (syntax, unknown keys, types, references, cycles,
+//! races), so a user fixes a file in one round instead of one error at a time.
+
+pub mod diagnostic;
+pub mod duration;
+mod expand;
+mod lint;
+pub mod raw;
+pub mod source;
+pub(crate) mod spanned;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+use toml::de::DeTable;
+use toml::de::DeValue;
+
+pub use diagnostic::{Findings, ManifestError};
+pub use expand::shell_quote;
+pub use lint::normalize;
+pub use source::{LineCol, SourceFile};
+
+use crate::workflow::Workflow;
+use spanned::FromToml;
+
+/// The outcome of reading one manifest.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The manifest's text and name, for rendering findings.
+    pub source: SourceFile,
+    /// The workflow, present if and only if no error was found (warnings allowed).
+    pub workflow: Option<Workflow>,
+    /// Every error and warning, in the order found.
+    pub findings: Findings,
+}
+
+impl Loaded {
+    /// True if any finding is an error.
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| !f.is_warning())
+    }
+}
+
+/// A manifest file that could not be read at all.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("cannot read manifest `{path}`")]
+#[diagnostic(code(wf::unreadable_manifest))]
+pub struct ReadError {
+    /// The path as given.
+    pub path: PathBuf,
+    /// Why.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Reads and checks the manifest at `path`.
+pub fn load(path: &Path) -> Result<Loaded, ReadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ReadError {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let root = std::path::absolute(path)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok(parse(SourceFile::new(path, text), &root))
+}
+
+/// Checks manifest text; relative paths in it are taken from `root`.
+pub fn parse(source: SourceFile, root: &Path) -> Loaded {
+    let mut findings = Findings::new();
+    let (document, syntax_errors) = DeTable::parse_recoverable(&source.text);
+    for error in syntax_errors {
+        let span = error.span().unwrap_or(0..0);
+        findings.push(ManifestError::TomlSyntax {
+            message: error.message().trim().to_owned(),
+            span: span.into(),
+        });
+    }
+    let span = document.span();
+    let document = Spanned::new(span, DeValue::Table(document.into_inner()));
+    let workflow = raw::RawManifest::from_toml(document, &mut findings).and_then(|raw| {
+        let origin = validate::Origin {
+            path: &source.path,
+            root,
+            text: &source.text,
+        };
+        validate::build(raw, &origin, &mut findings)
+    });
+    // A syntax error may have hidden parts of the file: never hand out a partial workflow.
+    let workflow = workflow.filter(|_| !findings.iter().any(|f| !f.is_warning()));
+    findings.sort_by_key(ManifestError::offset);
+    Loaded {
+        source,
+        workflow,
+        findings,
+    }
+}

@@ -1,0 +1,701 @@
+//! From the raw manifest to a [`Workflow`]: defaults merged, matrices expanded, names resolved,
+//! every value checked. All findings are collected; none stops the others from being found.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use miette::LabeledSpan;
+
+use super::diagnostic::{Findings, ManifestError};
+use super::expand::{Expansion, expansions, placeholders, substitute};
+use super::lint::{TaskPaths, lint_races};
+use super::raw::{RawCommand, RawDefaults, RawManifest, RawMatrix, RawTask, RawWorkflow};
+use super::spanned::Sp;
+use crate::graph::Dag;
+use crate::suggest::did_you_mean;
+use crate::workflow::{Command, Lock, SlurmOptions, Task, TaskId, Workflow};
+
+/// Where the manifest lives, for names and relative paths.
+pub struct Origin<'a> {
+    /// The manifest's path as given.
+    pub path: &'a Path,
+    /// Its folder.
+    pub root: &'a Path,
+    /// Its text, for locating placeholders inside strings.
+    pub text: &'a str,
+}
+
+/// Builds the workflow, or returns `None` if any error was found (all of them are in `findings`).
+pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> Option<Workflow> {
+    let errors_before = error_count(findings);
+    let workflow = raw.workflow.unwrap_or_default();
+    let settings = Settings::check(&workflow, origin, findings);
+    let defaults = raw.defaults.unwrap_or_default();
+    check_defaults(&defaults, settings.jobs.as_ref(), findings);
+
+    let raw_tasks = raw.tasks.map(|named| named.0).unwrap_or_default();
+    if raw_tasks.is_empty() && error_count(findings) == errors_before {
+        findings.push(ManifestError::NoTasks {
+            span: (0..0).into(),
+        });
+    }
+    let mut builder = TaskBuilder {
+        origin,
+        defaults: &defaults,
+        jobs: settings.jobs.as_ref(),
+        findings,
+        tasks: Vec::new(),
+        sources: Vec::new(),
+    };
+    for (name, task) in &raw_tasks {
+        builder.add(name, task);
+    }
+    let TaskBuilder {
+        mut tasks, sources, ..
+    } = builder;
+
+    let locks = resolve_locks(
+        raw.locks.map(|n| n.0).unwrap_or_default(),
+        &mut tasks,
+        &sources,
+        findings,
+    );
+    resolve_deps(&mut tasks, &sources, findings);
+    let deps: Vec<Vec<TaskId>> = tasks.iter().map(|t| t.deps.clone()).collect();
+    let dag = Dag::new(tasks.len(), &deps);
+    report_cycles(&dag, &tasks, &sources, findings);
+    {
+        let paths: Vec<TaskPaths<'_>> = sources
+            .iter()
+            .zip(&tasks)
+            .map(|(source, task)| TaskPaths {
+                cwd: &task.cwd,
+                inputs: &source.inputs,
+                outputs: &source.outputs,
+            })
+            .collect();
+        lint_races(&tasks, &paths, &dag, origin.root, findings);
+    }
+    if error_count(findings) > errors_before {
+        return None;
+    }
+    Some(Workflow {
+        name: settings.name,
+        manifest: origin.path.to_path_buf(),
+        root: origin.root.to_path_buf(),
+        jobs: settings.jobs.map(|(jobs, _)| jobs),
+        keep_going: settings.keep_going,
+        shell: settings.shell,
+        grace: settings.grace,
+        env: settings.env,
+        executor: raw
+            .executor
+            .and_then(|e| e.kind)
+            .map(|k| k.value)
+            .unwrap_or_default(),
+        locks,
+        tasks,
+        dag,
+    })
+}
+
+fn error_count(findings: &Findings) -> usize {
+    findings.iter().filter(|f| !f.is_warning()).count()
+}
+
+/// The checked `[workflow]` table.
+struct Settings {
+    name: String,
+    jobs: Option<(u32, Range<usize>)>,
+    keep_going: bool,
+    shell: Vec<String>,
+    grace: Duration,
+    env: Vec<(String, String)>,
+}
+
+impl Settings {
+    fn check(raw: &RawWorkflow, origin: &Origin<'_>, findings: &mut Findings) -> Self {
+        let name = raw.name.as_ref().map_or_else(
+            || {
+                origin
+                    .path
+                    .file_stem()
+                    .map_or_else(|| "wf".to_owned(), |s| s.to_string_lossy().into_owned())
+            },
+            |n| n.value.clone(),
+        );
+        let jobs = raw.jobs.as_ref().map(|jobs| {
+            let value = at_least("jobs", jobs, 1, findings);
+            (u32::try_from(value).unwrap_or(u32::MAX), jobs.span.clone())
+        });
+        let shell = match &raw.shell {
+            Some(shell) if shell.value.is_empty() || shell.value[0].value.is_empty() => {
+                findings.push(ManifestError::EmptyShell {
+                    span: shell.span.clone().into(),
+                });
+                Vec::new()
+            }
+            Some(shell) => shell.value.iter().map(|s| s.value.clone()).collect(),
+            None => vec!["sh".to_owned(), "-c".to_owned()],
+        };
+        Settings {
+            name,
+            jobs,
+            keep_going: raw.keep_going.as_ref().is_some_and(|k| k.value),
+            shell,
+            grace: raw
+                .grace
+                .as_ref()
+                .map_or(Duration::from_secs(5), |g| g.value.0),
+            env: check_env(
+                raw.env.as_ref().map(|e| e.0.as_slice()).unwrap_or_default(),
+                findings,
+            ),
+        }
+    }
+}
+
+/// The value of an integer key, reported and clamped when it is below `min`.
+fn at_least(key: &'static str, value: &Sp<i64>, min: i64, findings: &mut Findings) -> i64 {
+    if value.value < min {
+        findings.push(ManifestError::OutOfRange {
+            key,
+            value: value.value,
+            min,
+            span: value.span.clone().into(),
+        });
+        min
+    } else {
+        value.value
+    }
+}
+
+fn check_env(
+    entries: &[(Sp<String>, Sp<String>)],
+    findings: &mut Findings,
+) -> Vec<(String, String)> {
+    entries
+        .iter()
+        .filter(|(name, _)| {
+            let valid = !name.value.is_empty() && !name.value.contains(['=', '\0']);
+            if !valid {
+                findings.push(ManifestError::InvalidEnvName {
+                    name: name.value.clone(),
+                    span: name.span.clone().into(),
+                });
+            }
+            valid
+        })
+        .map(|(name, value)| (name.value.clone(), value.value.clone()))
+        .collect()
+}
+
+/// Checks the values of `[defaults]` once, so a bad default is reported once, not per task.
+fn check_defaults(
+    defaults: &RawDefaults,
+    jobs: Option<&(u32, Range<usize>)>,
+    findings: &mut Findings,
+) {
+    if let Some(cpus) = &defaults.cpus {
+        check_cpus("[defaults]", cpus, jobs, findings);
+    }
+    if let Some(retries) = &defaults.retries {
+        at_least("retries", retries, 0, findings);
+    }
+    check_env(
+        defaults
+            .env
+            .as_ref()
+            .map(|e| e.0.as_slice())
+            .unwrap_or_default(),
+        findings,
+    );
+}
+
+fn check_cpus(
+    task: &str,
+    cpus: &Sp<i64>,
+    jobs: Option<&(u32, Range<usize>)>,
+    findings: &mut Findings,
+) -> u32 {
+    let value = at_least("cpus", cpus, 1, findings);
+    if let Some((jobs, jobs_span)) = jobs {
+        if value > i64::from(*jobs) {
+            findings.push(ManifestError::CpusExceedJobs {
+                task: task.to_owned(),
+                cpus: value,
+                jobs: i64::from(*jobs),
+                span: cpus.span.clone().into(),
+                jobs_span: jobs_span.clone().into(),
+            });
+        }
+    }
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+/// Where the parts of one expanded task were written, for findings that come later.
+struct TaskSource {
+    name_span: Range<usize>,
+    /// The first expansion of the same `[tasks.NAME]` table.
+    first_of_table: TaskId,
+    deps: Vec<Sp<String>>,
+    lock_names: Vec<Sp<String>>,
+    inputs: Vec<Sp<String>>,
+    outputs: Vec<Sp<String>>,
+}
+
+struct TaskBuilder<'a, 'f> {
+    origin: &'a Origin<'a>,
+    defaults: &'a RawDefaults,
+    jobs: Option<&'a (u32, Range<usize>)>,
+    findings: &'f mut Findings,
+    tasks: Vec<Task>,
+    sources: Vec<TaskSource>,
+}
+
+impl TaskBuilder<'_, '_> {
+    /// Checks one `[tasks.NAME]` table and adds one task per expansion.
+    fn add(&mut self, name: &Sp<String>, raw: &RawTask) {
+        let defaults = self.defaults;
+        if name.value.is_empty()
+            || !name
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        {
+            self.findings.push(ManifestError::InvalidTaskName {
+                name: name.value.clone(),
+                span: name.span.clone().into(),
+            });
+        }
+        // A task without `run` is reported and still added (with no command), so that tasks
+        // depending on it are not also told it does not exist.
+        let missing = Sp::new(RawCommand::Argv(Vec::new()), name.span.clone());
+        let command = match &raw.run {
+            None if raw.invalid_keys.contains(&"run") => &missing,
+            None => {
+                self.findings.push(ManifestError::MissingRun {
+                    task: name.value.clone(),
+                    span: name.span.clone().into(),
+                });
+                &missing
+            }
+            Some(run) => run,
+        };
+        let empty = match &command.value {
+            RawCommand::Shell(line) => line.trim().is_empty(),
+            RawCommand::Argv(argv) => argv.first().is_none_or(String::is_empty),
+        };
+        if empty && raw.run.is_some() {
+            self.findings.push(ManifestError::EmptyRun {
+                task: name.value.clone(),
+                span: command.span.clone().into(),
+            });
+        }
+        let cpus = raw
+            .cpus
+            .as_ref()
+            .map(|c| check_cpus(&name.value, c, self.jobs, self.findings))
+            .or_else(|| {
+                defaults
+                    .cpus
+                    .as_ref()
+                    .map(|c| c.value.clamp(1, i64::from(u32::MAX)) as u32)
+            })
+            .unwrap_or(1);
+        let retries = raw
+            .retries
+            .as_ref()
+            .map(|r| at_least("retries", r, 0, self.findings))
+            .or_else(|| defaults.retries.as_ref().map(|r| r.value.max(0)))
+            .unwrap_or(0);
+        let mut env = defaults
+            .env
+            .as_ref()
+            .map(|e| e.0.clone())
+            .unwrap_or_default();
+        if let Some(own) = &raw.env {
+            check_env(&own.0, self.findings);
+            for (key, value) in &own.0 {
+                env.retain(|(k, _)| k.value != key.value);
+                env.push((key.clone(), value.clone()));
+            }
+        }
+        env.retain(|(k, _)| !k.value.is_empty() && !k.value.contains(['=', '\0']));
+
+        let combos = match &raw.matrix {
+            Some(matrix) => self.check_matrix(&name.value, matrix),
+            None => vec![Expansion {
+                values: Vec::new(),
+                span: name.span.clone(),
+            }],
+        };
+        let cwd = raw.cwd.as_ref().or(defaults.cwd.as_ref());
+        let inputs = raw.inputs.as_ref().or(defaults.inputs.as_ref());
+        let outputs = raw.outputs.as_ref().or(defaults.outputs.as_ref());
+        let lock_names = raw.locks.as_ref().or(defaults.locks.as_ref());
+        self.check_placeholders(
+            &name.value,
+            raw.matrix.is_some(),
+            &combos,
+            command,
+            cwd,
+            inputs,
+            outputs,
+            &env,
+        );
+
+        let description = raw.description.as_ref().or(defaults.description.as_ref());
+        let pick_bool = |own: &Option<Sp<bool>>, default: &Option<Sp<bool>>| {
+            own.as_ref().or(default.as_ref()).is_some_and(|b| b.value)
+        };
+        let slurm = merge_slurm(raw, defaults);
+        let first_of_table = self.tasks.len();
+        for combo in &combos {
+            let render = |text: &str| substitute(text, combo, false);
+            let render_all = |list: Option<&Sp<Vec<Sp<String>>>>| -> Vec<Sp<String>> {
+                list.map(|l| {
+                    l.value
+                        .iter()
+                        .map(|s| Sp::new(render(&s.value), s.span.clone()))
+                        .collect()
+                })
+                .unwrap_or_default()
+            };
+            let mut task_env: Vec<(String, String)> = env
+                .iter()
+                .map(|(k, v)| (k.value.clone(), render(&v.value)))
+                .collect();
+            for (key, value) in &combo.values {
+                task_env.push((
+                    format!("WF_MATRIX_{}", key.to_ascii_uppercase()),
+                    value.clone(),
+                ));
+            }
+            let inputs = render_all(inputs);
+            let outputs = render_all(outputs);
+            self.tasks.push(Task {
+                name: combo.task_name(&name.value),
+                base: name.value.clone(),
+                matrix: combo.values.clone(),
+                description: description.map(|d| d.value.clone()),
+                command: match &command.value {
+                    RawCommand::Shell(line) => Command::Shell(substitute(line, combo, true)),
+                    RawCommand::Argv(argv) => {
+                        Command::Argv(argv.iter().map(|a| render(a)).collect())
+                    }
+                },
+                deps: Vec::new(),
+                locks: Vec::new(),
+                cpus,
+                timeout: raw
+                    .timeout
+                    .as_ref()
+                    .or(defaults.timeout.as_ref())
+                    .map(|t| t.value.0),
+                retries: u32::try_from(retries).unwrap_or(u32::MAX),
+                retry_delay: raw
+                    .retry_delay
+                    .as_ref()
+                    .or(defaults.retry_delay.as_ref())
+                    .map_or(Duration::from_secs(1), |d| d.value.0),
+                inputs: inputs.iter().map(|s| s.value.clone()).collect(),
+                outputs: outputs.iter().map(|s| s.value.clone()).collect(),
+                cwd: resolve_cwd(self.origin.root, cwd.map(|c| render(&c.value))),
+                env: task_env,
+                when: raw
+                    .when
+                    .as_ref()
+                    .or(defaults.when.as_ref())
+                    .map(|w| w.value)
+                    .unwrap_or_default(),
+                allow_failure: pick_bool(&raw.allow_failure, &defaults.allow_failure),
+                priority: raw
+                    .priority
+                    .as_ref()
+                    .or(defaults.priority.as_ref())
+                    .map_or(0, |p| p.value),
+                slurm: slurm.clone(),
+            });
+            self.sources.push(TaskSource {
+                name_span: name.span.clone(),
+                first_of_table,
+                deps: raw
+                    .deps
+                    .as_ref()
+                    .map(|d| d.value.clone())
+                    .unwrap_or_default(),
+                lock_names: lock_names.map(|l| l.value.clone()).unwrap_or_default(),
+                inputs,
+                outputs,
+            });
+        }
+    }
+
+    /// Checks a matrix and returns its expansions (duplicates removed).
+    fn check_matrix(&mut self, task: &str, matrix: &RawMatrix) -> Vec<Expansion> {
+        let keys: Vec<&Sp<String>> = match matrix {
+            RawMatrix::Product { axes, .. } => axes.iter().map(|a| &a.key).collect(),
+            RawMatrix::Records { records, .. } => records
+                .iter()
+                .flat_map(|r| r.value.iter().map(|(k, _)| k))
+                .collect(),
+        };
+        let mut reported = HashSet::new();
+        for key in keys {
+            let valid = key
+                .value
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && key
+                    .value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid && reported.insert(key.value.clone()) {
+                self.findings.push(ManifestError::InvalidMatrixKey {
+                    key: key.value.clone(),
+                    span: key.span.clone().into(),
+                });
+            }
+        }
+        let mut seen = HashSet::new();
+        let mut unique = Vec::new();
+        for combo in expansions(matrix) {
+            let name = combo.task_name(task);
+            if seen.insert(name.clone()) {
+                unique.push(combo);
+            } else {
+                self.findings.push(ManifestError::DuplicateExpansion {
+                    task: task.to_owned(),
+                    name,
+                    span: combo.span.clone().into(),
+                });
+            }
+        }
+        unique
+    }
+
+    /// Checks every `{{ matrix.KEY }}` in the task's templated values once per table.
+    #[allow(clippy::too_many_arguments)]
+    fn check_placeholders(
+        &mut self,
+        task: &str,
+        has_matrix: bool,
+        combos: &[Expansion],
+        command: &Sp<RawCommand>,
+        cwd: Option<&Sp<String>>,
+        inputs: Option<&Sp<Vec<Sp<String>>>>,
+        outputs: Option<&Sp<Vec<Sp<String>>>>,
+        env: &[(Sp<String>, Sp<String>)],
+    ) {
+        let mut texts: Vec<(&str, &Range<usize>)> = Vec::new();
+        match &command.value {
+            RawCommand::Shell(line) => texts.push((line, &command.span)),
+            RawCommand::Argv(argv) => {
+                texts.extend(argv.iter().map(|a| (a.as_str(), &command.span)))
+            }
+        }
+        texts.extend(cwd.map(|c| (c.value.as_str(), &c.span)));
+        for list in [inputs, outputs].into_iter().flatten() {
+            texts.extend(list.value.iter().map(|s| (s.value.as_str(), &s.span)));
+        }
+        texts.extend(env.iter().map(|(_, v)| (v.value.as_str(), &v.span)));
+        let mut reported = HashSet::new();
+        for (text, span) in texts {
+            for placeholder in placeholders(text) {
+                let key = placeholder.key;
+                let at = locate(self.origin.text, span, &text[placeholder.range.clone()]);
+                if !has_matrix {
+                    if reported.insert(key.clone()) {
+                        self.findings.push(ManifestError::MatrixOutsideMatrix {
+                            task: task.to_owned(),
+                            key,
+                            span: at.into(),
+                        });
+                    }
+                } else if combos.iter().any(|c| c.get(&key).is_none())
+                    && reported.insert(key.clone())
+                {
+                    let mut defined: Vec<&str> = combos
+                        .iter()
+                        .flat_map(|c| c.values.iter().map(|(k, _)| k.as_str()))
+                        .collect();
+                    defined.dedup();
+                    let partly = combos.iter().any(|c| c.get(&key).is_some());
+                    let help = if partly {
+                        format!("`{key}` is missing from some of the matrix records")
+                    } else {
+                        match did_you_mean(&key, defined.iter().copied()) {
+                            Some(near) => format!(
+                                "did you mean `{near}`? the matrix defines: {}",
+                                defined.join(", ")
+                            ),
+                            None => format!("the matrix defines: {}", defined.join(", ")),
+                        }
+                    };
+                    self.findings.push(ManifestError::UndefinedMatrixKey {
+                        task: task.to_owned(),
+                        key,
+                        span: at.into(),
+                        help: Some(help),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The span of `needle` inside the source range `within`, or `within` itself when the string was
+/// written with escapes and cannot be found verbatim.
+fn locate(text: &str, within: &Range<usize>, needle: &str) -> Range<usize> {
+    text.get(within.clone())
+        .and_then(|slice| slice.find(needle))
+        .map_or_else(
+            || within.clone(),
+            |at| within.start + at..within.start + at + needle.len(),
+        )
+}
+
+fn resolve_cwd(root: &Path, cwd: Option<String>) -> PathBuf {
+    match cwd {
+        Some(dir) => root.join(dir),
+        None => root.to_path_buf(),
+    }
+}
+
+fn merge_slurm(task: &RawTask, defaults: &RawDefaults) -> SlurmOptions {
+    let own = task.slurm.clone().unwrap_or_default();
+    let base = defaults.slurm.clone().unwrap_or_default();
+    let text = |a: Option<Sp<String>>, b: Option<Sp<String>>| a.or(b).map(|s| s.value);
+    SlurmOptions {
+        partition: text(own.partition, base.partition),
+        time: text(own.time, base.time),
+        mem: text(own.mem, base.mem),
+        gres: text(own.gres, base.gres),
+        extra: own
+            .extra
+            .or(base.extra)
+            .map(|e| e.value.into_iter().map(|s| s.value).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// Gives every task its lock ids: the declared locks first, then undeclared names as mutexes.
+fn resolve_locks(
+    declared: Vec<(Sp<String>, Sp<i64>)>,
+    tasks: &mut [Task],
+    sources: &[TaskSource],
+    findings: &mut Findings,
+) -> Vec<Lock> {
+    let mut locks: Vec<Lock> = Vec::with_capacity(declared.len());
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (name, capacity) in &declared {
+        if capacity.value < 1 {
+            findings.push(ManifestError::InvalidLockCapacity {
+                lock: name.value.clone(),
+                capacity: capacity.value,
+                span: capacity.span.clone().into(),
+            });
+        }
+        index.insert(name.value.clone(), locks.len());
+        locks.push(Lock {
+            name: name.value.clone(),
+            capacity: u32::try_from(capacity.value.max(1)).unwrap_or(u32::MAX),
+        });
+    }
+    for (task, source) in tasks.iter_mut().zip(sources) {
+        for name in &source.lock_names {
+            let id = *index.entry(name.value.clone()).or_insert_with(|| {
+                locks.push(Lock {
+                    name: name.value.clone(),
+                    capacity: 1,
+                });
+                locks.len() - 1
+            });
+            if !task.locks.contains(&id) {
+                task.locks.push(id);
+            }
+        }
+    }
+    locks
+}
+
+/// Resolves every dependency name to task ids, reporting unknown names and self-dependencies
+/// once per `[tasks.NAME]` table.
+fn resolve_deps(tasks: &mut [Task], sources: &[TaskSource], findings: &mut Findings) {
+    let mut by_base: HashMap<&str, Vec<TaskId>> = HashMap::with_capacity(tasks.len());
+    let mut by_full: HashMap<&str, TaskId> = HashMap::new();
+    for (id, task) in tasks.iter().enumerate() {
+        by_base.entry(task.base.as_str()).or_default().push(id);
+        if task.name != task.base {
+            by_full.insert(task.name.as_str(), id);
+        }
+    }
+    let mut resolved: Vec<Vec<TaskId>> = Vec::with_capacity(tasks.len());
+    for (id, source) in sources.iter().enumerate() {
+        let task = &tasks[id];
+        if source.first_of_table != id {
+            // Same table as an earlier expansion: same deps, already checked and reported.
+            resolved.push(resolved[source.first_of_table].clone());
+            continue;
+        }
+        let mut ids = Vec::new();
+        for dep in &source.deps {
+            let targets = match by_base.get(dep.value.as_str()) {
+                Some(targets) => targets.clone(),
+                None => match by_full.get(dep.value.as_str()) {
+                    Some(&target) => vec![target],
+                    None => {
+                        findings.push(ManifestError::unknown_dependency(
+                            &task.base,
+                            &dep.value,
+                            dep.span.clone(),
+                            by_base.keys().copied(),
+                        ));
+                        continue;
+                    }
+                },
+            };
+            if targets.iter().any(|&t| tasks[t].base == task.base) {
+                findings.push(ManifestError::SelfDependency {
+                    task: task.base.clone(),
+                    span: dep.span.clone().into(),
+                });
+                continue;
+            }
+            ids.extend(targets);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        resolved.push(ids);
+    }
+    for (task, deps) in tasks.iter_mut().zip(resolved) {
+        task.deps = deps;
+    }
+}
+
+/// Reports each dependency cycle with its whole path and a label on every edge.
+fn report_cycles(dag: &Dag, tasks: &[Task], sources: &[TaskSource], findings: &mut Findings) {
+    for cycle in dag.cycles() {
+        let mut names: Vec<&str> = cycle.iter().map(|&t| tasks[t].name.as_str()).collect();
+        names.push(names[0]);
+        let mut edges = Vec::with_capacity(cycle.len());
+        for (i, &task) in cycle.iter().enumerate() {
+            let dep = cycle[(i + 1) % cycle.len()];
+            let span = sources[task]
+                .deps
+                .iter()
+                .find(|d| d.value == tasks[dep].base || d.value == tasks[dep].name)
+                .map_or_else(|| sources[task].name_span.clone(), |d| d.span.clone());
+            let label = format!("`{}` depends on `{}`", tasks[task].name, tasks[dep].name);
+            edges.push(LabeledSpan::new_with_span(Some(label), span));
+        }
+        findings.push(ManifestError::DependencyCycle {
+            path: names.join(" → "),
+            edges,
+        });
+    }
+}

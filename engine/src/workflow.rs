@@ -1,0 +1,169 @@
+//! The validated workflow: every task expanded and checked, every reference resolved.
+//!
+//! This is what the rest of the engine consumes. Everything in it has been checked by
+//! `manifest::load`, so the scheduler never re-validates and never meets a dangling name.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use crate::graph::Dag;
+pub use crate::manifest::raw::{ExecutorKind, When};
+
+/// Index of a task in [`Workflow::tasks`].
+pub type TaskId = usize;
+
+/// Index of a lock in [`Workflow::locks`].
+pub type LockId = usize;
+
+/// A workflow ready to plan and run.
+#[derive(Debug, Clone)]
+pub struct Workflow {
+    /// Display name (`[workflow].name`, or the manifest's file stem).
+    pub name: String,
+    /// The manifest's path, as it was given.
+    pub manifest: PathBuf,
+    /// The folder the manifest is in: relative `cwd`s start here and `.wf/` lives here.
+    pub root: PathBuf,
+    /// Job slots from `[workflow].jobs`; `None` means the number of CPUs.
+    pub jobs: Option<u32>,
+    /// Keep starting independent tasks after a failure.
+    pub keep_going: bool,
+    /// Program and arguments a string command is appended to.
+    pub shell: Vec<String>,
+    /// SIGTERM → SIGKILL grace for timeouts and cancellation.
+    pub grace: Duration,
+    /// Environment added to every task, on top of the caller's.
+    pub env: Vec<(String, String)>,
+    /// Where tasks run unless the command line says otherwise.
+    pub executor: ExecutorKind,
+    /// Every lock a task uses: the declared ones first, then undeclared ones (mutexes).
+    pub locks: Vec<Lock>,
+    /// The expanded tasks, in the order they were declared; a task's index is its [`TaskId`].
+    pub tasks: Vec<Task>,
+    /// The dependency graph over [`TaskId`]s.
+    pub dag: Dag,
+}
+
+/// A named shared resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    /// The lock's name.
+    pub name: String,
+    /// How many tasks may hold it at once.
+    pub capacity: u32,
+}
+
+/// One runnable task (a matrix task contributes one per expansion).
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Full name: `train[lr=0.1,seed=1]` for an expansion, the table name otherwise.
+    pub name: String,
+    /// The name of the `[tasks.NAME]` table it came from.
+    pub base: String,
+    /// The matrix values of this expansion, keys in the order written.
+    pub matrix: Vec<(String, String)>,
+    /// Shown by `wf list` and in reports.
+    pub description: Option<String>,
+    /// What to execute.
+    pub command: Command,
+    /// Tasks that must finish first.
+    pub deps: Vec<TaskId>,
+    /// Locks held while it runs.
+    pub locks: Vec<LockId>,
+    /// Slots it occupies.
+    pub cpus: u32,
+    /// Limit per attempt.
+    pub timeout: Option<Duration>,
+    /// Extra attempts after a failure or timeout.
+    pub retries: u32,
+    /// Wait before the first retry; doubles each time.
+    pub retry_delay: Duration,
+    /// Files or globs, relative to `cwd`, hashed into the fingerprint.
+    pub inputs: Vec<String>,
+    /// Files, relative to `cwd`, that must exist after success.
+    pub outputs: Vec<String>,
+    /// Absolute working directory.
+    pub cwd: PathBuf,
+    /// The task's own environment (defaults and task merged), applied over the workflow's.
+    pub env: Vec<(String, String)>,
+    /// When it runs, given how its deps ended.
+    pub when: When,
+    /// Its failure does not fail the run.
+    pub allow_failure: bool,
+    /// Explicit priority among ready tasks (higher first); 0 by default.
+    pub priority: i64,
+    /// Options for the Slurm executor.
+    pub slurm: SlurmOptions,
+}
+
+/// What a task executes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Command {
+    /// A command line passed to the workflow's shell.
+    Shell(String),
+    /// A program and its arguments, executed directly.
+    Argv(Vec<String>),
+}
+
+impl Command {
+    /// The program and arguments to execute, given the workflow's shell.
+    pub fn argv(&self, shell: &[String]) -> Vec<String> {
+        match self {
+            Command::Shell(line) => shell.iter().cloned().chain([line.clone()]).collect(),
+            Command::Argv(argv) => argv.clone(),
+        }
+    }
+
+    /// The command as one line, for display.
+    pub fn display(&self) -> String {
+        match self {
+            Command::Shell(line) => line.clone(),
+            Command::Argv(argv) => argv
+                .iter()
+                .map(|arg| crate::manifest::shell_quote(arg))
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+}
+
+/// Options passed to `sbatch` for one task.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlurmOptions {
+    /// `--partition`.
+    pub partition: Option<String>,
+    /// `--time`.
+    pub time: Option<String>,
+    /// `--mem`.
+    pub mem: Option<String>,
+    /// `--gres`.
+    pub gres: Option<String>,
+    /// Further arguments.
+    pub extra: Vec<String>,
+}
+
+impl Workflow {
+    /// The task with this exact full name.
+    pub fn task_named(&self, name: &str) -> Option<TaskId> {
+        self.tasks.iter().position(|task| task.name == name)
+    }
+
+    /// The tasks a command-line TASK selects: an exact name, or every expansion of a matrix task.
+    pub fn select(&self, name: &str) -> Vec<TaskId> {
+        if let Some(id) = self.task_named(name) {
+            return vec![id];
+        }
+        (0..self.tasks.len())
+            .filter(|&id| self.tasks[id].base == name)
+            .collect()
+    }
+
+    /// The job slots a run uses: `override_jobs`, else `[workflow].jobs`, else the CPU count.
+    pub fn effective_jobs(&self, override_jobs: Option<u32>) -> u32 {
+        override_jobs.or(self.jobs).unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+                .unwrap_or(1)
+        })
+    }
+}
