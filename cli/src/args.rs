@@ -21,6 +21,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the workflow, or only the given tasks and what they need.
+    Run(RunArgs),
+    /// Show the order the scheduler would start tasks in, and the critical path.
+    Plan(PlanArgs),
     /// Check manifests; run nothing.
     Validate(ValidateArgs),
     /// List the tasks with their descriptions, dependencies and locks.
@@ -31,6 +35,94 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
+}
+
+/// Which manifest and which tasks a command works on.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// The manifest, then tasks to run (a matrix task's name selects all its expansions).
+    /// The first argument is taken as the manifest if it ends in `.toml` or names a file;
+    /// otherwise the manifest is `wf.toml`.
+    #[arg(value_name = "[MANIFEST] [TASK]")]
+    pub args: Vec<String>,
+    /// The manifest, explicitly (then every argument is a task).
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
+    pub file: Option<PathBuf>,
+}
+
+impl Target {
+    /// The manifest path and the task names.
+    pub fn split(&self) -> (PathBuf, Vec<String>) {
+        if let Some(file) = &self.file {
+            return (file.clone(), self.args.clone());
+        }
+        match self.args.split_first() {
+            Some((first, rest))
+                if first.ends_with(".toml") || std::path::Path::new(first).is_file() =>
+            {
+                (PathBuf::from(first), rest.to_vec())
+            }
+            _ => (PathBuf::from("wf.toml"), self.args.clone()),
+        }
+    }
+}
+
+fn parse_jobs(text: &str) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a number of slots")),
+    }
+}
+
+fn parse_grace(text: &str) -> Result<std::time::Duration, String> {
+    wf_engine::manifest::duration::parse_duration(text)
+}
+
+/// `wf run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Manifest and tasks.
+    #[command(flatten)]
+    pub target: Target,
+    /// Job slots (overrides `[workflow].jobs`; default: the number of CPUs).
+    #[arg(short, long, value_name = "N", value_parser = parse_jobs)]
+    pub jobs: Option<u32>,
+    /// Keep starting independent tasks after a failure.
+    #[arg(short, long)]
+    pub keep_going: bool,
+    /// Print what would run, in order, and run nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Also write the JSON run report here.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    /// How task output is shown.
+    #[arg(long, value_enum, default_value_t = OutputMode::Grouped)]
+    pub output: OutputMode,
+    /// SIGTERM → SIGKILL grace for timeouts and Ctrl-C (overrides `[workflow].grace`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_grace)]
+    pub grace: Option<std::time::Duration>,
+}
+
+/// How `wf run` shows task output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputMode {
+    /// Each task's output after it ends (failures always).
+    Grouped,
+    /// Only the summary.
+    Quiet,
+}
+
+/// `wf plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Manifest and tasks.
+    #[command(flatten)]
+    pub target: Target,
+    /// Job slots (overrides `[workflow].jobs`).
+    #[arg(short, long, value_name = "N", value_parser = parse_jobs)]
+    pub jobs: Option<u32>,
 }
 
 /// `wf validate`.
@@ -102,6 +194,8 @@ pub struct SchemaArgs {
 pub enum SchemaKind {
     /// The manifest (wf.toml).
     Manifest,
+    /// The run report (report.json).
+    Report,
 }
 
 /// `wf completions`.

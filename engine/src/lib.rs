@@ -3,8 +3,12 @@
 //! The engine never prints. It returns values (a [`Workflow`], findings, a run report) and
 //! emits typed events; the `wf` command line renders them.
 
+pub mod exec;
 pub mod graph;
 pub mod manifest;
+pub mod report;
+pub mod rundir;
+pub mod scheduler;
 pub mod schema;
 pub mod suggest;
 pub mod workflow;

@@ -5,4 +5,5 @@ mod support;
 
 mod examples;
 mod inspect;
+mod run;
 mod validate;

@@ -2,6 +2,8 @@
 
 mod graph;
 mod list;
+mod plan;
+mod run;
 mod schema;
 mod validate;
 
@@ -18,6 +20,8 @@ use crate::render::diagnostics;
 pub fn dispatch(cli: Cli) -> Exit {
     let color = cli.color;
     match cli.command {
+        Command::Run(args) => run::run(&args, color),
+        Command::Plan(args) => plan::run(&args, color),
         Command::Validate(args) => validate::run(&args, color),
         Command::List(args) => list::run(&args, color),
         Command::Graph(args) => graph::run(&args, color),
@@ -52,4 +56,29 @@ pub fn open_workflow(path: &Path, color: ColorChoice) -> Result<Workflow, Exit> 
             Err(Exit::Usage)
         }
     }
+}
+
+/// Marks the tasks to run for the given target names; an unknown name is a usage error.
+pub fn select_or_explain(
+    workflow: &Workflow,
+    targets: &[String],
+    color: ColorChoice,
+) -> Result<Vec<bool>, Exit> {
+    wf_engine::scheduler::select(workflow, targets).map_err(|error| {
+        report_error(&error, color);
+        Exit::Usage
+    })
+}
+
+/// Prints an engine error (a miette diagnostic without source code) to stderr.
+pub fn report_error(error: &dyn miette::Diagnostic, color: ColorChoice) {
+    let colored = color.enabled(std::io::stderr().is_terminal());
+    let mut out = String::new();
+    if diagnostics::human_handler(colored)
+        .render_report(&mut out, error)
+        .is_err()
+    {
+        out = format!("error: {error}\n");
+    }
+    eprint!("{out}");
 }

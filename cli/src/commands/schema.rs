@@ -9,6 +9,7 @@ use crate::exit::Exit;
 pub fn run(args: &SchemaArgs) -> Exit {
     match args.kind {
         SchemaKind::Manifest => print!("{}", wf_engine::schema::manifest_schema_text()),
+        SchemaKind::Report => print!("{}", wf_engine::report::report_schema_text()),
     }
     Exit::Success
 }

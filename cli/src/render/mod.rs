@@ -1,4 +1,6 @@
-//! Turning engine values into text: diagnostics, tables, graphs.
+//! Turning engine values into text: diagnostics, run progress and summaries, tables, graphs.
 
 pub mod diagnostics;
 pub mod graph;
+pub mod run;
+pub mod style;

@@ -1,0 +1,64 @@
+//! `wf run`: run the workflow (or a dry run of it) and report.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use wf_engine::scheduler::{RunOptions, run as run_workflow};
+
+use super::{open_workflow, plan, report_error, select_or_explain};
+use crate::args::{ColorChoice, RunArgs};
+use crate::exit::Exit;
+use crate::render::run::RunRenderer;
+
+/// Runs the selected tasks; the exit code follows the run's status.
+pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
+    let (manifest, targets) = args.target.split();
+    let workflow = match open_workflow(&manifest, color) {
+        Ok(workflow) => workflow,
+        Err(exit) => return exit,
+    };
+    let selected = match select_or_explain(&workflow, &targets, color) {
+        Ok(selected) => selected,
+        Err(exit) => return exit,
+    };
+    let jobs = workflow.effective_jobs(args.jobs);
+    let keep_going = args.keep_going || workflow.keep_going;
+    if args.dry_run {
+        return plan::print_plan(&workflow, &selected, jobs, keep_going, color);
+    }
+    let grace = args.grace.unwrap_or(workflow.grace);
+    let options = RunOptions {
+        selected,
+        jobs,
+        keep_going,
+        grace,
+        weights: None,
+        report_path: args.report.clone(),
+        task_events: args.output != crate::args::OutputMode::Quiet,
+    };
+    let colored = color.enabled(std::io::stderr().is_terminal());
+    let mut renderer = RunRenderer::new(args.output, colored, grace);
+    let workflow = Arc::new(workflow);
+    let result = run_workflow(Arc::clone(&workflow), &options, &mut |w, event| {
+        renderer.on_event(w, event)
+    });
+    match result {
+        Ok(report) => {
+            let report_file =
+                wf_engine::rundir::run_path(&workflow.root, &report.run_id).join("report.json");
+            let shown = report_file
+                .strip_prefix(std::env::current_dir().unwrap_or_default())
+                .unwrap_or(&report_file);
+            renderer.summary(&workflow, &report, shown);
+            match report.status {
+                wf_engine::report::RunStatus::Succeeded => Exit::Success,
+                wf_engine::report::RunStatus::Failed => Exit::Failure,
+                wf_engine::report::RunStatus::Cancelled => Exit::Interrupted,
+            }
+        }
+        Err(error) => {
+            report_error(&error, color);
+            Exit::Usage
+        }
+    }
+}

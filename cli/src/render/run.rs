@@ -1,0 +1,236 @@
+//! What `wf run` shows while it runs and when it ends.
+
+use std::io::Write;
+use std::path::Path;
+
+use wf_engine::Workflow;
+use wf_engine::exec::logs::tail;
+use wf_engine::report::signals::signal_name;
+use wf_engine::report::{RunReport, RunStatus, TaskStatus};
+use wf_engine::scheduler::RunEvent;
+
+use super::style::{Style, seconds};
+use crate::args::OutputMode;
+
+/// How many log lines a failure shows in the summary.
+const FAILURE_TAIL_LINES: usize = 20;
+
+/// Renders run events as they come (task lines and output on stdout, in order), and the
+/// summary at the end (on stderr, with diagnostics).
+pub struct RunRenderer {
+    mode: OutputMode,
+    style: Style,
+    grace: std::time::Duration,
+}
+
+impl RunRenderer {
+    /// A renderer for the given output mode.
+    pub fn new(mode: OutputMode, color: bool, grace: std::time::Duration) -> Self {
+        Self {
+            mode,
+            style: Style::new(color),
+            grace,
+        }
+    }
+
+    /// Handles one event of the run.
+    pub fn on_event(&mut self, workflow: &Workflow, event: RunEvent) {
+        let style = self.style;
+        match event {
+            RunEvent::Started {
+                run_id,
+                jobs,
+                tasks,
+                ..
+            } => {
+                if self.mode != OutputMode::Quiet {
+                    let noun = if tasks == 1 { "task" } else { "tasks" };
+                    println!(
+                        "{}",
+                        style.dim(&format!("wf: {tasks} {noun} on {jobs} slots, run {run_id}"))
+                    );
+                }
+            }
+            RunEvent::TaskStarted { .. } => {}
+            RunEvent::TaskFinished {
+                task,
+                attempt,
+                status,
+                retry_in,
+                duration_s,
+                log,
+                log_bytes,
+                reason,
+            } => {
+                if self.mode == OutputMode::Quiet {
+                    return;
+                }
+                let name = &workflow.tasks[task].name;
+                let failed = status != TaskStatus::Succeeded;
+                let mark = match (failed, retry_in) {
+                    (false, _) => style.good("✓"),
+                    (true, Some(_)) => style.warn("↻"),
+                    (true, None) => style.bad("✗"),
+                };
+                let mut line = format!(
+                    "{mark} {} {}",
+                    style.bold(name),
+                    style.dim(&seconds(duration_s))
+                );
+                if attempt > 1 {
+                    line.push_str(&style.dim(&format!(" (attempt {attempt})")));
+                }
+                if let Some(reason) = reason {
+                    line.push_str(&format!(": {reason}"));
+                }
+                if let Some(delay) = retry_in {
+                    line.push_str(
+                        &style.dim(&format!(", retrying in {}", seconds(delay.as_secs_f64()))),
+                    );
+                }
+                println!("{line}");
+                if log_bytes > 0 && retry_in.is_none() {
+                    print_log(&log);
+                }
+            }
+            RunEvent::TaskSettled {
+                task,
+                status,
+                reason,
+            } => {
+                if self.mode == OutputMode::Quiet || status == TaskStatus::NotRun {
+                    return;
+                }
+                let name = &workflow.tasks[task].name;
+                let word = status.as_str().replace('_', " ");
+                let reason = reason.map(|r| format!(": {r}")).unwrap_or_default();
+                println!(
+                    "{} {} {}{reason}",
+                    style.warn("-"),
+                    style.bold(name),
+                    style.dim(&word)
+                );
+            }
+            RunEvent::Interrupted { signal, force } => {
+                let name = signal_name(signal);
+                if force {
+                    eprintln!(
+                        "{}",
+                        style.bad(&format!("wf: {name} again: killing every running task now"))
+                    );
+                } else {
+                    eprintln!(
+                        "{}",
+                        style.warn(&format!(
+                            "wf: {name}: stopping; running tasks get SIGTERM and {} to end (again to kill now)",
+                            seconds(self.grace.as_secs_f64())
+                        ))
+                    );
+                }
+            }
+        }
+    }
+
+    /// The end-of-run summary: each failure with the tail of its log (root causes only: the
+    /// tasks that failed, not the ones skipped because of them), counts, wall time, critical
+    /// path and where the report is.
+    pub fn summary(&self, workflow: &Workflow, report: &RunReport, report_file: &Path) {
+        let style = self.style;
+        let mut failures: Vec<_> = report
+            .tasks
+            .iter()
+            .filter(|t| matches!(t.status, TaskStatus::Failed | TaskStatus::TimedOut))
+            .collect();
+        failures.sort_by(|a, b| {
+            a.end_s
+                .unwrap_or(f64::MAX)
+                .total_cmp(&b.end_s.unwrap_or(f64::MAX))
+        });
+        for task in &failures {
+            let allowed = workflow
+                .task_named(&task.name)
+                .is_some_and(|id| workflow.tasks[id].allow_failure);
+            let label = if allowed {
+                style.warn("✗ allowed failure")
+            } else {
+                style.bad("✗ failed")
+            };
+            eprintln!();
+            eprintln!(
+                "{label} {}: {}",
+                style.bold(&task.name),
+                task.reason.as_deref().unwrap_or(task.status.as_str())
+            );
+            if let Some(log) = &task.log {
+                let path = workflow.root.join(log);
+                if let Ok(text) = tail(&path, FAILURE_TAIL_LINES, 64 * 1024) {
+                    for line in text.lines() {
+                        eprintln!("  {} {line}", style.dim("│"));
+                    }
+                }
+                eprintln!("  {}", style.dim(&format!("log: {log}")));
+            }
+        }
+        let counts: Vec<String> = report
+            .counts()
+            .into_iter()
+            .map(|(status, n)| {
+                let text = format!("{n} {}", status.as_str().replace('_', " "));
+                match status {
+                    TaskStatus::Succeeded | TaskStatus::UpToDate => style.good(&text),
+                    TaskStatus::Failed | TaskStatus::TimedOut => style.bad(&text),
+                    _ => style.warn(&text),
+                }
+            })
+            .collect();
+        let verdict = match report.status {
+            RunStatus::Succeeded => style.good("succeeded"),
+            RunStatus::Failed => style.bad("failed"),
+            RunStatus::Cancelled => style.warn("cancelled"),
+        };
+        eprintln!();
+        eprintln!(
+            "wf: {verdict} in {} with {} slots: {}",
+            seconds(report.duration_s),
+            report.jobs,
+            if counts.is_empty() {
+                "no tasks".to_owned()
+            } else {
+                counts.join(", ")
+            }
+        );
+        if report.critical_path.len() > 1 {
+            eprintln!(
+                "{}",
+                style.dim(&format!(
+                    "critical path: {}",
+                    report.critical_path.join(" → ")
+                ))
+            );
+        }
+        let leftovers: u32 = report.tasks.iter().map(|t| t.leftover_processes).sum();
+        if leftovers + report.stray_processes > 0 {
+            eprintln!(
+                "{}",
+                style.warn(&format!(
+                    "wf: ended {} process(es) that tasks left running",
+                    leftovers + report.stray_processes
+                ))
+            );
+        }
+        eprintln!(
+            "{}",
+            style.dim(&format!("report: {}", report_file.display()))
+        );
+    }
+}
+
+/// Copies a task's log to stdout.
+fn print_log(log: &Path) {
+    if let Ok(mut file) = std::fs::File::open(log) {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        let _ = std::io::copy(&mut file, &mut out);
+        let _ = out.flush();
+    }
+}

@@ -1,0 +1,59 @@
+//! Minimal terminal styling: ANSI colours only when colour is on.
+
+/// Colours for status words and marks.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    color: bool,
+}
+
+impl Style {
+    /// Styling with colour on or off.
+    pub fn new(color: bool) -> Self {
+        Self { color }
+    }
+
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\u{1b}[{code}m{text}\u{1b}[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// Green: success.
+    pub fn good(self, text: &str) -> String {
+        self.paint("32", text)
+    }
+
+    /// Red: failure.
+    pub fn bad(self, text: &str) -> String {
+        self.paint("31", text)
+    }
+
+    /// Yellow: skipped, not run, cancelled.
+    pub fn warn(self, text: &str) -> String {
+        self.paint("33", text)
+    }
+
+    /// Dim: secondary information.
+    pub fn dim(self, text: &str) -> String {
+        self.paint("2", text)
+    }
+
+    /// Bold: names.
+    pub fn bold(self, text: &str) -> String {
+        self.paint("1", text)
+    }
+}
+
+/// Seconds for people: `0.25s`, `12.3s`, `2m05s`.
+pub fn seconds(value: f64) -> String {
+    if value < 10.0 {
+        format!("{value:.2}s")
+    } else if value < 60.0 {
+        format!("{value:.1}s")
+    } else {
+        let whole = value.round() as u64;
+        format!("{}m{:02}s", whole / 60, whole % 60)
+    }
+}

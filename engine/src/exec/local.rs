@@ -1,0 +1,259 @@
+//! Running one attempt on this machine: prepare it, spawn it into its own process group with
+//! output straight into its log, wait for it in the kernel, and clean up what it left.
+//!
+//! A [`LocalRunner`] is shared by the run's worker threads (one per job slot); each worker
+//! owns a [`WorkerKit`] so that spawning needs no locks and spawns on different slots overlap.
+//!
+//! Logs are created lazily: a task without retries writes into its worker's scratch file,
+//! which is renamed to `logs/TASK.log` only if the task wrote something. A run of many quiet
+//! tasks therefore creates no file per task (creating thousands of files is a large part of
+//! the cost of a tiny task on some file systems), and every task that printed has its log.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::group::{end_leftovers, end_strays};
+use super::launch::{AttemptIdentity, BaseEnv, ProgramResolver, prepare};
+use super::logs::{log_path, open_log, write_attempt_header};
+use super::spawn::{SpawnError, SpawnRequest, SpawnStage, Spawner, pointer_vector};
+use super::supervise::{StopSignals, supervise};
+use super::{AttemptEnd, AttemptRequest, AttemptResult};
+use crate::report::time::Timestamp;
+use crate::workflow::Workflow;
+
+/// Everything the workers of one run share to run attempts locally.
+pub struct LocalRunner {
+    workflow: Arc<Workflow>,
+    run_id: String,
+    run_dir: PathBuf,
+    grace: Duration,
+    base_env: BaseEnv,
+    stop: StopSignals,
+}
+
+/// A worker thread's own tools: the spawner's stack, the PATH cache, /dev/null, and its
+/// scratch output file.
+pub struct WorkerKit {
+    spawner: Spawner,
+    resolver: ProgramResolver,
+    null: Option<File>,
+    scratch_path: PathBuf,
+    scratch: Option<File>,
+}
+
+impl WorkerKit {
+    /// The scratch file, empty, ready to receive a task's output.
+    fn take_scratch(&mut self) -> std::io::Result<File> {
+        match self.scratch.take() {
+            Some(file) => Ok(file),
+            None => open_log(&self.scratch_path),
+        }
+    }
+}
+
+impl Drop for WorkerKit {
+    fn drop(&mut self) {
+        if self.scratch.take().is_some() {
+            let _ = std::fs::remove_file(&self.scratch_path);
+        }
+    }
+}
+
+impl LocalRunner {
+    /// A runner for `workflow`, writing logs under `run_dir`.
+    pub fn new(
+        workflow: Arc<Workflow>,
+        run_id: String,
+        run_dir: PathBuf,
+        grace: Duration,
+    ) -> std::io::Result<Self> {
+        Ok(Self {
+            base_env: BaseEnv::new(&workflow),
+            workflow,
+            run_id,
+            run_dir,
+            grace,
+            stop: StopSignals::new()?,
+        })
+    }
+
+    /// Tools for worker `worker`. Make them after installing signal handlers.
+    pub fn kit(&self, worker: usize) -> WorkerKit {
+        WorkerKit {
+            spawner: Spawner::new(),
+            resolver: ProgramResolver::default(),
+            null: File::open("/dev/null").ok(),
+            scratch_path: self
+                .run_dir
+                .join("logs")
+                .join(format!(".slot-{}.out", worker + 1)),
+            scratch: None,
+        }
+    }
+
+    /// Ends every running attempt: SIGTERM, the grace period, SIGKILL (`force`: SIGKILL now).
+    pub fn cancel(&self, force: bool) {
+        if force {
+            self.stop.kill();
+        } else {
+            self.stop.cancel();
+        }
+    }
+
+    /// After the last attempt: ends processes that escaped their task's group; returns how
+    /// many there were.
+    pub fn end_strays(&self) -> u32 {
+        end_strays(self.grace)
+    }
+
+    /// The log file of a task.
+    pub fn log_path(&self, task_name: &str) -> PathBuf {
+        log_path(&self.run_dir, task_name)
+    }
+
+    /// Runs one attempt to its end.
+    pub fn run(&self, request: AttemptRequest, kit: &mut WorkerKit) -> AttemptResult {
+        if self.stop.is_cancelled() {
+            return AttemptResult {
+                end: AttemptEnd::Cancelled { signal: None },
+                ..not_started(String::new())
+            };
+        }
+        let task = &self.workflow.tasks[request.task];
+        let path = self.log_path(&task.name);
+        // A task that may be retried appends every attempt to its own log; any other task
+        // writes into the worker's scratch file first.
+        let named = task.retries > 0;
+        let opened = if named {
+            open_log(&path)
+        } else {
+            kit.take_scratch()
+        };
+        let mut log = match opened {
+            Ok(log) => log,
+            Err(error) => {
+                return not_started(format!("cannot open log {}: {error}", path.display()));
+            }
+        };
+        if named {
+            let _ = write_attempt_header(&mut log, request.attempt, &Timestamp::now().to_rfc3339());
+        }
+        let mut result = self.attempt(request, task, &mut log, kit);
+        if !named {
+            if result.log_bytes > 0 {
+                if let Err(error) = std::fs::rename(&kit.scratch_path, &path) {
+                    result.log_bytes = 0;
+                    result.end = AttemptEnd::NotStarted(format!(
+                        "cannot keep the log {}: {error}",
+                        path.display()
+                    ));
+                }
+            } else {
+                kit.scratch = Some(log);
+            }
+        }
+        result
+    }
+
+    /// Runs one attempt with `log` as its output.
+    fn attempt(
+        &self,
+        request: AttemptRequest,
+        task: &crate::workflow::Task,
+        log: &mut File,
+        kit: &mut WorkerKit,
+    ) -> AttemptResult {
+        let identity = AttemptIdentity {
+            run_id: &self.run_id,
+            attempt: request.attempt,
+        };
+        let launch = match prepare(
+            &self.workflow,
+            task,
+            &identity,
+            &self.base_env,
+            &mut kit.resolver,
+        ) {
+            Ok(launch) => launch,
+            Err(error) => return failed_to_start(log, error.0),
+        };
+        let Some(null) = &kit.null else {
+            return failed_to_start(log, "cannot open /dev/null".into());
+        };
+        let argv = pointer_vector(&launch.argv);
+        let envp = launch.envp(&self.base_env);
+        let spawned = kit.spawner.spawn(&SpawnRequest {
+            program: &launch.program,
+            argv: &argv,
+            envp: &envp,
+            cwd: &launch.cwd,
+            stdin: null.as_raw_fd(),
+            stdout: log.as_raw_fd(),
+            stderr: log.as_raw_fd(),
+        });
+        let pid = match spawned {
+            Ok(pid) => pid,
+            Err(error) => {
+                let reason =
+                    describe_spawn_error(&error, &launch.argv[0].to_string_lossy(), &task.cwd);
+                return failed_to_start(log, reason);
+            }
+        };
+        let started_at = Instant::now();
+        let end = supervise(pid, task.timeout, self.grace, &self.stop);
+        let ended_at = Instant::now();
+        let leftovers = end_leftovers(pid, self.grace);
+        if leftovers > 0 {
+            let _ = writeln!(
+                log,
+                "wf: {leftovers} process(es) of this task were still running after it ended; wf ended them"
+            );
+        }
+        AttemptResult {
+            started_at: Some(started_at),
+            ended_at,
+            end,
+            log_bytes: log.metadata().map_or(0, |m| m.len()),
+            leftovers,
+        }
+    }
+}
+
+fn not_started(reason: String) -> AttemptResult {
+    AttemptResult {
+        started_at: None,
+        ended_at: Instant::now(),
+        end: AttemptEnd::NotStarted(reason),
+        log_bytes: 0,
+        leftovers: 0,
+    }
+}
+
+/// Records why an attempt could not start in its log, and reports it.
+fn failed_to_start(log: &mut File, reason: String) -> AttemptResult {
+    let _ = writeln!(log, "wf: {reason}");
+    AttemptResult {
+        log_bytes: log.metadata().map_or(0, |m| m.len()),
+        ..not_started(reason)
+    }
+}
+
+fn describe_spawn_error(error: &SpawnError, program: &str, cwd: &Path) -> String {
+    match error.stage {
+        SpawnStage::Chdir => format!(
+            "cannot enter working directory {}: {}",
+            cwd.display(),
+            error.error
+        ),
+        SpawnStage::Exec => format!("cannot execute {program}: {}", error.error),
+        SpawnStage::Redirect => format!(
+            "cannot connect the task's output to its log: {}",
+            error.error
+        ),
+        SpawnStage::Clone => format!("cannot create a process: {}", error.error),
+    }
+}

@@ -1,0 +1,76 @@
+//! Executors: where and how task attempts run. The scheduler decides *when*; a worker thread
+//! runs what it is given with the run's [`local::LocalRunner`] and reports the completion.
+
+pub mod group;
+pub mod launch;
+pub mod local;
+pub mod logs;
+pub mod spawn;
+mod supervise;
+
+use std::time::Instant;
+
+use crate::workflow::TaskId;
+
+/// A request to run one attempt of a task on a worker slot.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptRequest {
+    /// The task.
+    pub task: TaskId,
+    /// Attempt number, from 1.
+    pub attempt: u32,
+    /// The worker (slot) that runs it, from 0.
+    pub worker: usize,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptEnd {
+    /// The process exited with this code.
+    Exited(i32),
+    /// The process was killed by this signal (not by wf).
+    Signalled(i32),
+    /// wf ended it for running past its timeout; the last signal sent.
+    TimedOut {
+        /// The signal that ended it (SIGTERM or SIGKILL).
+        signal: i32,
+    },
+    /// wf ended it because the run was cancelled; `None` if it never started.
+    Cancelled {
+        /// The signal that ended it.
+        signal: Option<i32>,
+    },
+    /// It could not be started: command not found, not executable, bad cwd, …
+    NotStarted(String),
+}
+
+impl AttemptEnd {
+    /// True if and only if the attempt succeeded (exit code 0).
+    pub fn succeeded(&self) -> bool {
+        matches!(self, AttemptEnd::Exited(0))
+    }
+}
+
+/// The outcome of one attempt, as reported on the completion queue.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    /// When the process started, if it did.
+    pub started_at: Option<Instant>,
+    /// When it ended (or failed to start).
+    pub ended_at: Instant,
+    /// How it ended.
+    pub end: AttemptEnd,
+    /// Size of the task's log after the attempt.
+    pub log_bytes: u64,
+    /// Processes of the task's group still alive after its main process exited, which wf ended.
+    pub leftovers: u32,
+}
+
+/// What a worker reports when an attempt is over.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// The attempt.
+    pub request: AttemptRequest,
+    /// Its outcome.
+    pub result: AttemptResult,
+}

@@ -1,0 +1,44 @@
+//! The run report: what happened to every task, for people (the CLI renders it) and programs
+//! (`report.json`, whose JSON Schema is in `schemas/`).
+
+pub mod model;
+pub mod signals;
+pub mod time;
+
+pub use model::{RunReport, RunStatus, TaskReport, TaskStatus};
+
+use std::path::Path;
+
+/// Writes a report as pretty JSON (to a temporary file first, so a reader never sees half).
+pub fn write_json(report: &RunReport, path: &Path) -> std::io::Result<()> {
+    let mut text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
+    text.push('\n');
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let partial = path.with_extension("json.partial");
+    std::fs::write(&partial, text)?;
+    std::fs::rename(&partial, path)
+}
+
+/// Reads a report written by [`write_json`].
+pub fn read_json(path: &Path) -> std::io::Result<RunReport> {
+    let text = std::fs::read_to_string(path)?;
+    serde_json::from_str(&text).map_err(std::io::Error::other)
+}
+
+/// The JSON Schema of the run report, pretty-printed with a trailing newline.
+pub fn report_schema_text() -> String {
+    let settings = schemars::generate::SchemaSettings::draft07();
+    let mut schema = settings
+        .into_generator()
+        .into_root_schema_for::<RunReport>();
+    schema.insert(
+        "$id".into(),
+        "https://wf.dev/schemas/wf-report.schema.json".into(),
+    );
+    schema.insert("title".into(), "wf run report".into());
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -1,0 +1,137 @@
+//! The report's data model: the contract of `report.json` (see docs/report.md).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// How a whole run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every task succeeded, was up to date, was skipped by its `when`, or was allowed to fail.
+    Succeeded,
+    /// A task failed or timed out.
+    Failed,
+    /// The run was interrupted (SIGINT, SIGTERM, SIGHUP).
+    Cancelled,
+}
+
+/// How one task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    /// Its last attempt exited 0.
+    Succeeded,
+    /// Its last attempt exited non-zero, was killed, or could not start.
+    Failed,
+    /// Its last attempt ran past its `timeout` and was ended.
+    TimedOut,
+    /// Its `when` condition was not met (a dependency failed, or none did for `failure`).
+    Skipped,
+    /// Its outputs were up to date, or it succeeded with the same fingerprint before (`--resume`).
+    UpToDate,
+    /// It was running when the run was cancelled, and was ended.
+    Cancelled,
+    /// It never started: the run stopped first (fail-fast after a failure, or cancellation).
+    NotRun,
+}
+
+impl TaskStatus {
+    /// The word used in reports and summaries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Succeeded => "succeeded",
+            TaskStatus::Failed => "failed",
+            TaskStatus::TimedOut => "timed_out",
+            TaskStatus::Skipped => "skipped",
+            TaskStatus::UpToDate => "up_to_date",
+            TaskStatus::Cancelled => "cancelled",
+            TaskStatus::NotRun => "not_run",
+        }
+    }
+}
+
+/// One task in a run report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TaskReport {
+    /// Full task name (with matrix values).
+    pub name: String,
+    /// How it ended.
+    pub status: TaskStatus,
+    /// Attempts made (0 if it never started).
+    pub attempts: u32,
+    /// Exit code of the last attempt; null when ended by a signal or never started.
+    pub exit_code: Option<i32>,
+    /// Signal that ended the last attempt, e.g. "SIGKILL".
+    pub signal: Option<String>,
+    /// Seconds from the start of the run to the start of the first attempt.
+    pub start_s: Option<f64>,
+    /// Seconds from the start of the run to the end of the last attempt.
+    pub end_s: Option<f64>,
+    /// Seconds the attempts ran, summed (retry delays excluded).
+    pub duration_s: Option<f64>,
+    /// Seconds it was ready to run but waited for a lock.
+    pub lock_wait_s: f64,
+    /// The slot (local, from 1) or job id (Slurm) of the last attempt.
+    pub worker: Option<u64>,
+    /// Its log file, relative to the manifest's folder; null if it never wrote anything.
+    pub log: Option<String>,
+    /// Why it was skipped, failed, or not run, in words.
+    pub reason: Option<String>,
+    /// Processes it left running after its main process exited, which wf ended.
+    #[serde(default)]
+    pub leftover_processes: u32,
+}
+
+/// A whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunReport {
+    /// The run's id, also its folder name under `.wf/runs/`.
+    pub run_id: String,
+    /// The manifest's path as given.
+    pub manifest: String,
+    /// The workflow's name.
+    pub workflow: String,
+    /// How the run ended.
+    pub status: RunStatus,
+    /// Job slots.
+    pub jobs: u32,
+    /// "local" or "slurm".
+    pub executor: String,
+    /// Start time, RFC 3339 UTC.
+    pub started_at: String,
+    /// End time, RFC 3339 UTC.
+    pub finished_at: String,
+    /// Wall time in seconds.
+    pub duration_s: f64,
+    /// Every task selected for the run, in declaration order.
+    pub tasks: Vec<TaskReport>,
+    /// The chain of tasks that determined the wall time (by actual durations).
+    pub critical_path: Vec<String>,
+    /// Processes that escaped their task's process group and were ended at the end of the run.
+    #[serde(default)]
+    pub stray_processes: u32,
+}
+
+impl RunReport {
+    /// Number of tasks with each status, in a fixed order, leaving out zero counts.
+    pub fn counts(&self) -> Vec<(TaskStatus, usize)> {
+        use TaskStatus::*;
+        [
+            Succeeded, UpToDate, Failed, TimedOut, Cancelled, Skipped, NotRun,
+        ]
+        .into_iter()
+        .map(|status| {
+            (
+                status,
+                self.tasks.iter().filter(|t| t.status == status).count(),
+            )
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
+}
+
+/// Rounds seconds to milliseconds for the report.
+pub fn seconds(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,84 @@
+//! Where a run leaves its files: `.wf/` beside the manifest, one folder per run.
+//!
+//! ```text
+//! .wf/state.db                    the state store
+//! .wf/runs/RUN_ID/report.json     the run report
+//! .wf/runs/RUN_ID/logs/TASK.log   stdout and stderr of every attempt
+//! ```
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::report::time::Timestamp;
+
+/// The `.wf` folder of a workflow whose manifest is in `root`.
+pub fn state_dir(root: &Path) -> PathBuf {
+    root.join(".wf")
+}
+
+/// A run's folder, created.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    /// The run's id: `20261129T154600Z-3f2a`.
+    pub run_id: String,
+    /// `.wf/runs/RUN_ID`.
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates `.wf/runs/RUN_ID/logs` under `root` with a new, unique run id.
+    pub fn create(root: &Path, started: Timestamp) -> io::Result<Self> {
+        let wf = state_dir(root);
+        std::fs::create_dir_all(wf.join("runs"))?;
+        let ignore = wf.join(".gitignore");
+        if !ignore.exists() {
+            // Keep run data out of version control without asking the user to.
+            std::fs::write(&ignore, "*\n")?;
+        }
+        let mut salt = u64::from(std::process::id()) ^ started.millis().unsigned_abs();
+        loop {
+            salt = salt
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let run_id = format!("{}-{:04x}", started.compact(), (salt >> 48) & 0xffff);
+            let path = wf.join("runs").join(&run_id);
+            match std::fs::create_dir(&path) {
+                Ok(()) => {
+                    std::fs::create_dir(path.join("logs"))?;
+                    return Ok(Self { run_id, path });
+                }
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// The run's report file.
+    pub fn report_path(&self) -> PathBuf {
+        self.path.join("report.json")
+    }
+}
+
+/// The folder of an earlier run.
+pub fn run_path(root: &Path, run_id: &str) -> PathBuf {
+    state_dir(root).join("runs").join(run_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_unique_within_a_second() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let now = Timestamp::now();
+        let a = RunDir::create(dir.path(), now).expect("first");
+        let b = RunDir::create(dir.path(), now).expect("second");
+        assert_ne!(a.run_id, b.run_id);
+        assert!(a.path.join("logs").is_dir());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".wf/.gitignore")).expect("ignore"),
+            "*\n"
+        );
+    }
+}

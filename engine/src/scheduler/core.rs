@@ -1,0 +1,584 @@
+//! The scheduler's state machine: which task may start now, and what follows when one ends.
+//!
+//! It owns all run state (task states, ready queue, free slots, lock table) and does no I/O and
+//! no waiting, with time passed in as seconds. The real run loop drives it with processes and
+//! the completion queue; `wf plan` and `wf run -n` drive it with simulated durations.
+
+use super::locks::LockTable;
+use super::ready::{ReadyEntry, ReadyQueue};
+use crate::workflow::{TaskId, When, Workflow};
+
+/// How a task ended, as far as the scheduler is concerned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Its last attempt exited 0.
+    Succeeded,
+    /// Skipped because its outputs were up to date (or resumed from an earlier run).
+    UpToDate,
+    /// Its last attempt failed or timed out.
+    Failed {
+        /// `allow_failure`: reported, but does not fail the run or block dependents.
+        allowed: bool,
+    },
+    /// Ended (or never started) because the run was cancelled.
+    Cancelled,
+    /// Its `when` condition was not met.
+    Skipped {
+        /// Why, in words.
+        reason: String,
+        /// True if it was skipped because something upstream failed.
+        after_failure: bool,
+    },
+    /// Never started because the run stopped first.
+    NotRun {
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// True if dependents with `when = "success"` may run after it.
+    fn lets_success_through(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Succeeded | Outcome::UpToDate | Outcome::Failed { allowed: true }
+        )
+    }
+
+    /// True if it counts as a failure for `when = "failure"` dependents.
+    fn is_upstream_failure(&self) -> bool {
+        match self {
+            Outcome::Failed { allowed } => !allowed,
+            Outcome::Cancelled | Outcome::NotRun { .. } => true,
+            Outcome::Skipped { after_failure, .. } => *after_failure,
+            Outcome::Succeeded | Outcome::UpToDate => false,
+        }
+    }
+}
+
+/// Why dispatch has stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// A task failed without `keep_going`: only `when = "always"/"failure"` tasks still start.
+    FailFast {
+        /// The task whose failure stopped the run.
+        after: TaskId,
+    },
+    /// The run was cancelled: nothing starts any more.
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum State {
+    /// Not part of this run (not selected).
+    Excluded,
+    /// Waiting for dependencies.
+    Waiting,
+    Ready,
+    Running,
+    /// Its attempt failed; waiting for the retry delay, holding nothing.
+    RetryPending,
+    Done(Outcome),
+}
+
+/// The scheduling state of one run.
+pub struct Core<'w> {
+    workflow: &'w Workflow,
+    state: Vec<State>,
+    waiting_deps: Vec<u32>,
+    rank: Vec<f64>,
+    ready: ReadyQueue,
+    free_slots: u32,
+    locks: LockTable,
+    keep_going: bool,
+    stop: Option<Stop>,
+    unfinished: usize,
+    running: usize,
+    retry_pending: usize,
+    /// When each task started waiting for a lock, while it waits.
+    lock_blocked_since: Vec<Option<f64>>,
+    lock_wait: Vec<f64>,
+    /// Tasks finished without running (skipped, not run) since the last `take_resolved`.
+    resolved: Vec<TaskId>,
+    /// Scratch buffer: lock units kept for higher-priority tasks during one dispatch pass.
+    reserved_locks: Vec<u32>,
+}
+
+impl<'w> Core<'w> {
+    /// A run of the `selected` tasks on `slots` job slots; `weights` are expected durations.
+    pub fn new(
+        workflow: &'w Workflow,
+        selected: &[bool],
+        slots: u32,
+        weights: &[f64],
+        keep_going: bool,
+    ) -> Self {
+        let count = workflow.tasks.len();
+        let rank = workflow.dag.remaining_path_weights(weights);
+        let mut state: Vec<State> = selected
+            .iter()
+            .map(|&s| if s { State::Waiting } else { State::Excluded })
+            .collect();
+        let mut waiting_deps = vec![0u32; count];
+        let mut ready = ReadyQueue::default();
+        for (id, task) in workflow.tasks.iter().enumerate() {
+            if !selected[id] {
+                continue;
+            }
+            let pending = task.deps.iter().filter(|&&d| selected[d]).count();
+            waiting_deps[id] = u32::try_from(pending).unwrap_or(u32::MAX);
+            if pending == 0 {
+                state[id] = State::Ready;
+                ready.push(ReadyEntry {
+                    priority: task.priority,
+                    rank: rank[id],
+                    task: id,
+                });
+            }
+        }
+        Self {
+            workflow,
+            unfinished: selected.iter().filter(|&&s| s).count(),
+            state,
+            waiting_deps,
+            rank,
+            ready,
+            free_slots: slots,
+            locks: LockTable::new(&workflow.locks),
+            keep_going,
+            stop: None,
+            running: 0,
+            retry_pending: 0,
+            lock_blocked_since: vec![None; count],
+            lock_wait: vec![0.0; count],
+            resolved: Vec::new(),
+            reserved_locks: vec![0; workflow.locks.len()],
+        }
+    }
+
+    /// Takes every task that can start now, in priority order, with its slots and locks.
+    ///
+    /// A task that cannot start keeps a reservation for the rest of this pass, so a task
+    /// needing many slots or several locks is not starved by smaller ones behind it: blocked
+    /// on locks it reserves those locks (tasks that need none of them go ahead), blocked on
+    /// slots it reserves the slots (nothing behind it starts until it has).
+    pub fn start_ready(&mut self, now: f64) -> Vec<TaskId> {
+        let mut started = Vec::new();
+        let mut deferred = Vec::new();
+        let mut reserved_slots = 0u32;
+        self.reserved_locks.fill(0);
+        while self.free_slots > reserved_slots {
+            let Some(entry) = self.ready.pop() else { break };
+            let id = entry.task;
+            let task = &self.workflow.tasks[id];
+            if let Some(stop) = &self.stop {
+                let still_runs =
+                    matches!(stop, Stop::FailFast { .. }) && task.when != When::Success;
+                if !still_runs {
+                    let reason = self.stop_reason();
+                    self.resolve(id, Outcome::NotRun { reason });
+                    continue;
+                }
+            }
+            let slots_free = self.free_slots >= reserved_slots + task.cpus;
+            let locks_free = self.locks.can_take_all(&task.locks, &self.reserved_locks);
+            if slots_free && locks_free {
+                self.free_slots -= task.cpus;
+                self.locks.take_all(&task.locks);
+                if let Some(since) = self.lock_blocked_since[id].take() {
+                    self.lock_wait[id] += now - since;
+                }
+                self.state[id] = State::Running;
+                self.running += 1;
+                started.push(id);
+                continue;
+            }
+            if locks_free {
+                reserved_slots += task.cpus;
+            } else {
+                for &lock in &task.locks {
+                    self.reserved_locks[lock] += 1;
+                }
+                self.lock_blocked_since[id].get_or_insert(now);
+            }
+            deferred.push(entry);
+        }
+        self.ready.restore(deferred);
+        started
+    }
+
+    fn stop_reason(&self) -> String {
+        match &self.stop {
+            Some(Stop::FailFast { after }) => format!(
+                "not started: the run stopped after `{}` failed (use -k to keep going)",
+                self.workflow.tasks[*after].name
+            ),
+            Some(Stop::Cancelled) => "not started: the run was cancelled".to_owned(),
+            None => "not started".to_owned(),
+        }
+    }
+
+    /// Records how a running task ended, gives back its slots and locks, and makes its
+    /// dependents ready (or skips them, per their `when`).
+    pub fn finish(&mut self, task: TaskId, outcome: Outcome) {
+        self.release(task);
+        if matches!(outcome, Outcome::Failed { allowed: false })
+            && !self.keep_going
+            && self.stop.is_none()
+        {
+            self.stop = Some(Stop::FailFast { after: task });
+        }
+        self.complete(task, outcome);
+    }
+
+    /// Gives back a running task's slots and locks while it waits to be retried.
+    pub fn defer_retry(&mut self, task: TaskId) {
+        self.release(task);
+        self.state[task] = State::RetryPending;
+        self.retry_pending += 1;
+    }
+
+    /// A retry delay is over: the task is ready again, or, if the run has stopped meanwhile,
+    /// it ends with the outcome of its last attempt (`last`). Returns true if it will run again.
+    pub fn retry_due(&mut self, task: TaskId, last: Outcome) -> bool {
+        if self.state[task] != State::RetryPending {
+            return false;
+        }
+        self.retry_pending -= 1;
+        if self.stop.is_some() {
+            self.complete(task, last);
+            return false;
+        }
+        self.make_ready(task);
+        true
+    }
+
+    fn release(&mut self, task: TaskId) {
+        let spec = &self.workflow.tasks[task];
+        self.free_slots += spec.cpus;
+        self.locks.release_all(&spec.locks);
+        self.running -= 1;
+    }
+
+    /// Stops all dispatch: ready and retry-pending tasks end as not run; running ones are for
+    /// the executor to end.
+    pub fn cancel(&mut self) {
+        self.stop = Some(Stop::Cancelled);
+        let pending: Vec<TaskId> = (0..self.state.len())
+            .filter(|&t| self.state[t] == State::RetryPending)
+            .collect();
+        for task in pending {
+            self.retry_pending -= 1;
+            self.complete(task, Outcome::Cancelled);
+        }
+        while let Some(entry) = self.ready.pop() {
+            let reason = self.stop_reason();
+            self.resolve(entry.task, Outcome::NotRun { reason });
+        }
+    }
+
+    fn make_ready(&mut self, task: TaskId) {
+        self.state[task] = State::Ready;
+        self.ready.push(ReadyEntry {
+            priority: self.workflow.tasks[task].priority,
+            rank: self.rank[task],
+            task,
+        });
+    }
+
+    /// Ends a task that never ran.
+    fn resolve(&mut self, task: TaskId, outcome: Outcome) {
+        self.resolved.push(task);
+        self.complete(task, outcome);
+    }
+
+    /// Records a final outcome and settles every dependent whose last dependency this was.
+    fn complete(&mut self, task: TaskId, outcome: Outcome) {
+        let mut finished = vec![(task, outcome)];
+        while let Some((task, outcome)) = finished.pop() {
+            self.state[task] = State::Done(outcome);
+            self.unfinished -= 1;
+            let dependents: Vec<TaskId> = self.workflow.dag.dependents(task).collect();
+            for next in dependents {
+                if self.state[next] != State::Waiting {
+                    continue;
+                }
+                self.waiting_deps[next] -= 1;
+                if self.waiting_deps[next] > 0 {
+                    continue;
+                }
+                match self.decide(next) {
+                    None => self.make_ready(next),
+                    Some(outcome) => {
+                        self.resolved.push(next);
+                        finished.push((next, outcome));
+                    }
+                }
+            }
+        }
+    }
+
+    /// With all dependencies done: `None` if the task should run, else how it ends unrun.
+    fn decide(&self, task: TaskId) -> Option<Outcome> {
+        let spec = &self.workflow.tasks[task];
+        let deps = spec.deps.iter().filter_map(|&d| match &self.state[d] {
+            State::Done(outcome) => Some((d, outcome)),
+            _ => None,
+        });
+        match spec.when {
+            When::Success => {
+                let (blocker, outcome) = deps.clone().find(|(_, o)| !o.lets_success_through())?;
+                let name = &self.workflow.tasks[blocker].name;
+                let reason = match outcome {
+                    Outcome::Failed { .. } => format!("dependency `{name}` failed"),
+                    Outcome::Cancelled => format!("dependency `{name}` was cancelled"),
+                    Outcome::NotRun { .. } => format!("dependency `{name}` did not run"),
+                    _ => format!("dependency `{name}` was skipped"),
+                };
+                Some(Outcome::Skipped {
+                    reason,
+                    after_failure: outcome.is_upstream_failure(),
+                })
+            }
+            When::Always => None,
+            When::Failure => {
+                if deps.clone().any(|(_, o)| o.is_upstream_failure()) {
+                    None
+                } else {
+                    Some(Outcome::Skipped {
+                        reason: "`when = \"failure\"` and no dependency failed".to_owned(),
+                        after_failure: false,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Tasks that ended without running since the last call (for events and the report).
+    pub fn take_resolved(&mut self) -> Vec<TaskId> {
+        std::mem::take(&mut self.resolved)
+    }
+
+    /// True once every selected task has its final outcome.
+    pub fn is_finished(&self) -> bool {
+        self.unfinished == 0
+    }
+
+    /// True if nothing is running, ready or waiting to retry, yet tasks are unfinished: a bug
+    /// guard, since every waiting task is settled when its last dependency is.
+    pub fn is_stuck(&self) -> bool {
+        self.unfinished > 0 && self.running == 0 && self.retry_pending == 0 && self.ready.is_empty()
+    }
+
+    /// Ends every unfinished task as not run (used only if [`Core::is_stuck`]).
+    pub fn abandon_unfinished(&mut self, reason: &str) {
+        for task in 0..self.state.len() {
+            if matches!(self.state[task], State::Waiting | State::Ready) {
+                self.state[task] = State::Done(Outcome::NotRun {
+                    reason: reason.to_owned(),
+                });
+                self.unfinished -= 1;
+                self.resolved.push(task);
+            }
+        }
+    }
+
+    /// The final outcome of a task, once it has one.
+    pub fn outcome(&self, task: TaskId) -> Option<&Outcome> {
+        match &self.state[task] {
+            State::Done(outcome) => Some(outcome),
+            _ => None,
+        }
+    }
+
+    /// Seconds the task spent ready but waiting for a lock.
+    pub fn lock_wait(&self, task: TaskId) -> f64 {
+        self.lock_wait[task]
+    }
+
+    /// Why dispatch stopped, if it did.
+    pub fn stop(&self) -> Option<&Stop> {
+        self.stop.as_ref()
+    }
+
+    /// Number of running tasks.
+    pub fn running(&self) -> usize {
+        self.running
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{SourceFile, parse};
+
+    fn workflow(text: &str) -> Workflow {
+        let loaded = parse(SourceFile::new("wf.toml", text), std::path::Path::new("/p"));
+        loaded
+            .workflow
+            .unwrap_or_else(|| panic!("invalid: {:?}", loaded.findings))
+    }
+
+    fn id(w: &Workflow, name: &str) -> TaskId {
+        w.task_named(name).expect("task exists")
+    }
+
+    fn core<'w>(w: &'w Workflow, slots: u32, keep_going: bool) -> Core<'w> {
+        let all = vec![true; w.tasks.len()];
+        let weights = vec![1.0; w.tasks.len()];
+        Core::new(w, &all, slots, &weights, keep_going)
+    }
+
+    #[test]
+    fn starts_dependencies_first_and_within_slots() {
+        let w = workflow(
+            "[tasks.a]\nrun='x'\n[tasks.b]\nrun='x'\n[tasks.c]\nrun='x'\ndeps=['a','b']\n",
+        );
+        let mut c = core(&w, 1, false);
+        assert_eq!(c.start_ready(0.0), vec![id(&w, "a")]);
+        assert!(c.start_ready(0.0).is_empty(), "one slot");
+        c.finish(id(&w, "a"), Outcome::Succeeded);
+        assert_eq!(c.start_ready(1.0), vec![id(&w, "b")]);
+        c.finish(id(&w, "b"), Outcome::Succeeded);
+        assert_eq!(c.start_ready(2.0), vec![id(&w, "c")]);
+        c.finish(id(&w, "c"), Outcome::Succeeded);
+        assert!(c.is_finished());
+    }
+
+    #[test]
+    fn a_mutex_admits_one_holder_and_unlocked_tasks_pass_waiters() {
+        let w = workflow(
+            "[tasks.a]\nrun='x'\nlocks=['db']\npriority=3\n[tasks.b]\nrun='x'\nlocks=['db']\npriority=2\n[tasks.free]\nrun='x'\n",
+        );
+        let mut c = core(&w, 3, false);
+        let first = c.start_ready(0.0);
+        assert_eq!(
+            first,
+            vec![id(&w, "a"), id(&w, "free")],
+            "b waits for db, free does not"
+        );
+        c.finish(id(&w, "a"), Outcome::Succeeded);
+        assert_eq!(c.start_ready(2.0), vec![id(&w, "b")]);
+        assert!((c.lock_wait(id(&w, "b")) - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_blocked_wide_task_keeps_the_free_slot_so_it_is_not_starved() {
+        let w = workflow(
+            "[workflow]\njobs=2\n[tasks.first]\nrun='x'\npriority=9\n[tasks.wide]\nrun='x'\ncpus=2\npriority=5\n[tasks.small]\nrun='x'\nmatrix={n=[1,2,3]}\n",
+        );
+        let mut c = core(&w, 2, false);
+        // `first` takes a slot; `wide` needs both, so the free slot is kept for it.
+        assert_eq!(c.start_ready(0.0), vec![id(&w, "first")]);
+        c.finish(id(&w, "first"), Outcome::Succeeded);
+        assert_eq!(c.start_ready(1.0), vec![id(&w, "wide")]);
+    }
+
+    #[test]
+    fn fail_fast_runs_cleanup_and_notification_but_nothing_else() {
+        let w = workflow(
+            "[tasks.lint]\nrun='x'\n[tasks.test]\nrun='x'\n[tasks.build]\nrun='x'\ndeps=['lint','test']\n\
+             [tasks.notify]\nrun='x'\ndeps=['build']\nwhen='failure'\n[tasks.cleanup]\nrun='x'\ndeps=['build']\nwhen='always'\n",
+        );
+        let mut c = core(&w, 1, false);
+        assert_eq!(c.start_ready(0.0), vec![id(&w, "lint")]);
+        c.finish(id(&w, "lint"), Outcome::Failed { allowed: false });
+        let next = c.start_ready(1.0);
+        assert!(matches!(
+            c.outcome(id(&w, "test")),
+            Some(Outcome::NotRun { .. })
+        ));
+        assert!(matches!(
+            c.outcome(id(&w, "build")),
+            Some(Outcome::Skipped {
+                after_failure: true,
+                ..
+            })
+        ));
+        assert_eq!(
+            next,
+            vec![id(&w, "notify")],
+            "notify and cleanup still run, one slot"
+        );
+        c.finish(id(&w, "notify"), Outcome::Succeeded);
+        assert_eq!(c.start_ready(2.0), vec![id(&w, "cleanup")]);
+        c.finish(id(&w, "cleanup"), Outcome::Succeeded);
+        assert!(c.is_finished());
+    }
+
+    #[test]
+    fn keep_going_runs_independent_tasks_and_skips_dependents() {
+        let w =
+            workflow("[tasks.a]\nrun='x'\n[tasks.b]\nrun='x'\n[tasks.c]\nrun='x'\ndeps=['a']\n");
+        let mut c = core(&w, 1, true);
+        assert_eq!(c.start_ready(0.0), vec![id(&w, "a")]);
+        c.finish(id(&w, "a"), Outcome::Failed { allowed: false });
+        assert_eq!(c.start_ready(1.0), vec![id(&w, "b")]);
+        assert_eq!(
+            c.outcome(id(&w, "c")),
+            Some(&Outcome::Skipped {
+                reason: "dependency `a` failed".into(),
+                after_failure: true
+            })
+        );
+    }
+
+    #[test]
+    fn allowed_failures_let_dependents_run() {
+        let w =
+            workflow("[tasks.a]\nrun='x'\nallow_failure=true\n[tasks.b]\nrun='x'\ndeps=['a']\n");
+        let mut c = core(&w, 1, false);
+        c.start_ready(0.0);
+        c.finish(id(&w, "a"), Outcome::Failed { allowed: true });
+        assert_eq!(c.start_ready(1.0), vec![id(&w, "b")]);
+        assert!(c.stop().is_none());
+    }
+
+    #[test]
+    fn failure_tasks_are_skipped_when_nothing_failed() {
+        let w = workflow("[tasks.a]\nrun='x'\n[tasks.n]\nrun='x'\ndeps=['a']\nwhen='failure'\n");
+        let mut c = core(&w, 1, false);
+        c.start_ready(0.0);
+        c.finish(id(&w, "a"), Outcome::Succeeded);
+        assert!(c.start_ready(1.0).is_empty());
+        assert!(matches!(
+            c.outcome(id(&w, "n")),
+            Some(Outcome::Skipped {
+                after_failure: false,
+                ..
+            })
+        ));
+        assert!(c.is_finished());
+    }
+
+    #[test]
+    fn critical_path_goes_first() {
+        // `short` is declared first but `chain1` heads a longer chain.
+        let w = workflow(
+            "[tasks.short]\nrun='x'\n[tasks.chain1]\nrun='x'\n[tasks.chain2]\nrun='x'\ndeps=['chain1']\n",
+        );
+        let mut c = core(&w, 1, false);
+        assert_eq!(c.start_ready(0.0), vec![id(&w, "chain1")]);
+    }
+
+    #[test]
+    fn cancel_ends_ready_and_retrying_tasks() {
+        let w = workflow(
+            "[tasks.a]\nrun='x'\nretries=1\npriority=1\n[tasks.b]\nrun='x'\n[tasks.c]\nrun='x'\ndeps=['b']\n",
+        );
+        let mut c = core(&w, 1, false);
+        let a = c.start_ready(0.0)[0];
+        c.defer_retry(a);
+        c.cancel();
+        assert_eq!(c.outcome(a), Some(&Outcome::Cancelled));
+        assert!(matches!(
+            c.outcome(id(&w, "b")),
+            Some(Outcome::NotRun { .. })
+        ));
+        assert!(matches!(
+            c.outcome(id(&w, "c")),
+            Some(Outcome::Skipped { .. })
+        ));
+        assert!(c.is_finished());
+    }
+}

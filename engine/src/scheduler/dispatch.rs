@@ -1,0 +1,276 @@
+//! The shared dispatch state: the scheduler core plus what the run loop tracks around it,
+//! behind one mutex.
+//!
+//! A worker that finishes an attempt records it and starts the next ready task itself, under
+//! the lock, instead of waking a scheduler thread and waiting to be woken back: the finish of
+//! one task and the start of the next cost no thread switch. The state is still owned in one
+//! place and changed only through [`Dispatch`]'s methods.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::mpsc::Sender;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::core::{Core, Outcome};
+use super::events::RunEvent;
+use super::summary::AttemptRecord;
+use crate::exec::local::LocalRunner;
+use crate::exec::{AttemptEnd, AttemptRequest, Completion};
+use crate::report::TaskStatus;
+use crate::workflow::{TaskId, Workflow};
+
+/// What the coordinating thread receives.
+#[derive(Debug)]
+pub enum Message {
+    /// Something for the observer.
+    Event(RunEvent),
+    /// wf received a signal.
+    Signal(i32),
+    /// A retry was scheduled: the coordinator must recompute when to wake.
+    RetryScheduled,
+    /// Every task has its outcome.
+    Done,
+}
+
+/// The run's mutable state.
+pub struct Dispatch<'w> {
+    /// The scheduler state machine.
+    pub core: Core<'w>,
+    /// Attempts of each task.
+    pub records: Vec<AttemptRecord>,
+    /// Retries waiting for their delay.
+    pub retries: BinaryHeap<Reverse<(Instant, TaskId)>>,
+    /// True once every task has its outcome; workers exit.
+    pub done: bool,
+    assigned: Vec<Option<AttemptRequest>>,
+    idle: Vec<usize>,
+    epoch: Instant,
+}
+
+/// What the worker threads and the coordinator share.
+pub struct Shared<'w> {
+    /// The workflow.
+    pub workflow: &'w Workflow,
+    /// The state.
+    pub state: Mutex<Dispatch<'w>>,
+    /// One condition variable per worker, signalled when it is given work or the run ends.
+    pub wake: Vec<Condvar>,
+    /// Runs attempts.
+    pub runner: LocalRunner,
+    /// To the coordinator.
+    pub messages: Sender<Message>,
+    /// Whether the observer wants per-task events.
+    pub task_events: bool,
+}
+
+impl<'w> Shared<'w> {
+    /// Locks the state (a panicked worker does not make the state unusable for the report).
+    pub fn lock(&self) -> MutexGuard<'_, Dispatch<'w>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn send(&self, message: Message) {
+        let _ = self.messages.send(message);
+    }
+
+    fn event(&self, event: impl FnOnce() -> RunEvent) {
+        if self.task_events {
+            self.send(Message::Event(event()));
+        }
+    }
+}
+
+/// The delay before retry number `attempt` (1 = the first retry): `base`, doubled each time.
+pub fn retry_delay(base: Duration, attempt: u32) -> Duration {
+    base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+}
+
+impl<'w> Dispatch<'w> {
+    /// State for `workers` slots, every worker idle.
+    pub fn new(core: Core<'w>, tasks: usize, workers: usize) -> Self {
+        Self {
+            core,
+            records: vec![AttemptRecord::default(); tasks],
+            retries: BinaryHeap::new(),
+            done: false,
+            assigned: vec![None; workers],
+            idle: (0..workers).rev().collect(),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// The moment the run's clock started.
+    pub fn epoch(&self) -> Instant {
+        self.epoch
+    }
+
+    /// Takes the work assigned to `worker`, if any.
+    pub fn take_assignment(&mut self, worker: usize) -> Option<AttemptRequest> {
+        self.assigned[worker].take()
+    }
+
+    /// Records a finished attempt and dispatches what can start now. `worker` is idle again.
+    pub fn complete(&mut self, done: Completion, shared: &Shared<'w>) {
+        let Completion { request, result } = done;
+        let task = request.task;
+        let spec = &shared.workflow.tasks[task];
+        self.idle.push(request.worker);
+        let record = &mut self.records[task];
+        record.finished(&result, request.worker);
+        let failed = !result.end.succeeded();
+        let cancelled = matches!(result.end, AttemptEnd::Cancelled { .. });
+        let retry_in =
+            (failed && !cancelled && self.core.stop().is_none() && record.attempts <= spec.retries)
+                .then(|| retry_delay(spec.retry_delay, record.attempts));
+        let outcome = record.last_outcome(spec);
+        shared.event(|| {
+            let (status, reason) = record.attempt_status();
+            RunEvent::TaskFinished {
+                task,
+                attempt: request.attempt,
+                status,
+                retry_in,
+                duration_s: result
+                    .started_at
+                    .map_or(0.0, |s| result.ended_at.duration_since(s).as_secs_f64()),
+                log: shared.runner.log_path(&spec.name),
+                log_bytes: result.log_bytes,
+                reason,
+            }
+        });
+        match retry_in {
+            Some(delay) => {
+                self.core.defer_retry(task);
+                self.retries.push(Reverse((Instant::now() + delay, task)));
+                shared.send(Message::RetryScheduled);
+            }
+            None => self.core.finish(task, outcome),
+        }
+        self.dispatch(shared);
+    }
+
+    /// Makes the retries that are due ready again and dispatches.
+    pub fn retry_due(&mut self, shared: &Shared<'w>) {
+        let now = Instant::now();
+        while let Some(&Reverse((due, task))) = self.retries.peek() {
+            if due > now {
+                break;
+            }
+            self.retries.pop();
+            let last = self.records[task].last_outcome(&shared.workflow.tasks[task]);
+            self.core.retry_due(task, last);
+        }
+        self.dispatch(shared);
+    }
+
+    /// Stops dispatch for a cancellation (first signal).
+    pub fn cancel(&mut self, shared: &Shared<'w>) {
+        self.core.cancel();
+        self.retries.clear();
+        self.dispatch(shared);
+    }
+
+    /// Starts every task that can start now on idle workers (the most recently idle first, so
+    /// a worker that just finished usually picks its next task up without sleeping), reports
+    /// tasks settled without running, and ends the run when everything has an outcome.
+    pub fn dispatch(&mut self, shared: &Shared<'w>) {
+        loop {
+            let now = self.epoch.elapsed().as_secs_f64();
+            for task in self.core.start_ready(now) {
+                let Some(worker) = self.idle.pop() else {
+                    unreachable!("the core never starts more tasks than there are slots");
+                };
+                let record = &mut self.records[task];
+                record.attempts += 1;
+                let request = AttemptRequest {
+                    task,
+                    attempt: record.attempts,
+                    worker,
+                };
+                self.assigned[worker] = Some(request);
+                shared.wake[worker].notify_one();
+                shared.event(|| RunEvent::TaskStarted {
+                    task,
+                    attempt: request.attempt,
+                    worker,
+                });
+            }
+            for task in self.core.take_resolved() {
+                if let Some(outcome) = self.core.outcome(task) {
+                    let (status, reason) = settled_status(outcome);
+                    shared.event(|| RunEvent::TaskSettled {
+                        task,
+                        status,
+                        reason,
+                    });
+                }
+            }
+            if self.core.is_stuck() {
+                self.core
+                    .abandon_unfinished("not started: nothing left that could run it");
+                continue;
+            }
+            break;
+        }
+        if self.core.is_finished() && !self.done {
+            self.done = true;
+            for wake in &shared.wake {
+                wake.notify_one();
+            }
+            shared.send(Message::Done);
+        }
+    }
+}
+
+fn settled_status(outcome: &Outcome) -> (TaskStatus, Option<String>) {
+    match outcome {
+        Outcome::Skipped { reason, .. } => (TaskStatus::Skipped, Some(reason.clone())),
+        Outcome::NotRun { reason } => (TaskStatus::NotRun, Some(reason.clone())),
+        Outcome::UpToDate => (TaskStatus::UpToDate, None),
+        Outcome::Cancelled => (TaskStatus::Cancelled, None),
+        Outcome::Succeeded => (TaskStatus::Succeeded, None),
+        Outcome::Failed { .. } => (TaskStatus::Failed, None),
+    }
+}
+
+/// A worker thread: run what it is given, record it, take the next, until the run is done.
+pub fn worker(me: usize, shared: &Shared<'_>) {
+    let mut kit = shared.runner.kit(me);
+    let mut finished: Option<Completion> = None;
+    loop {
+        let request = {
+            let mut state = shared.lock();
+            if let Some(done) = finished.take() {
+                state.complete(done, shared);
+            }
+            loop {
+                if let Some(request) = state.take_assignment(me) {
+                    break Some(request);
+                }
+                if state.done {
+                    break None;
+                }
+                state = shared.wake[me]
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        };
+        let Some(request) = request else { return };
+        let result = shared.runner.run(request, &mut kit);
+        finished = Some(Completion { request, result });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_double() {
+        let base = Duration::from_millis(100);
+        assert_eq!(retry_delay(base, 1), Duration::from_millis(100));
+        assert_eq!(retry_delay(base, 2), Duration::from_millis(200));
+        assert_eq!(retry_delay(base, 3), Duration::from_millis(400));
+    }
+}

@@ -1,0 +1,67 @@
+//! What a run tells its observer as it goes. The engine never prints; the CLI renders these.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::report::TaskStatus;
+use crate::workflow::TaskId;
+
+/// Something that happened during a run.
+#[derive(Debug, Clone)]
+pub enum RunEvent {
+    /// The run has its folder and is about to dispatch.
+    Started {
+        /// The run's id.
+        run_id: String,
+        /// `.wf/runs/RUN_ID`.
+        run_dir: PathBuf,
+        /// Job slots.
+        jobs: u32,
+        /// Tasks selected.
+        tasks: usize,
+    },
+    /// An attempt was handed to a worker, which starts its process at once.
+    TaskStarted {
+        /// The task.
+        task: TaskId,
+        /// Attempt number, from 1.
+        attempt: u32,
+        /// Slot, from 0.
+        worker: usize,
+    },
+    /// An attempt ended.
+    TaskFinished {
+        /// The task.
+        task: TaskId,
+        /// Attempt number.
+        attempt: u32,
+        /// How the attempt ended, as a task status.
+        status: TaskStatus,
+        /// `Some(delay)` if the task will be tried again after `delay`.
+        retry_in: Option<Duration>,
+        /// Seconds the attempt ran.
+        duration_s: f64,
+        /// The task's log file.
+        log: PathBuf,
+        /// Bytes in the log so far.
+        log_bytes: u64,
+        /// Why it failed, in words.
+        reason: Option<String>,
+    },
+    /// A task ended without running (skipped, not run, up to date).
+    TaskSettled {
+        /// The task.
+        task: TaskId,
+        /// Its status.
+        status: TaskStatus,
+        /// Why.
+        reason: Option<String>,
+    },
+    /// wf received a signal and is ending running tasks.
+    Interrupted {
+        /// The signal.
+        signal: i32,
+        /// True on the second signal: tasks are killed at once.
+        force: bool,
+    },
+}

@@ -1,0 +1,17 @@
+//! The scheduler: decides when each task runs, within slots, locks and dependencies.
+//!
+//! See `ARCHITECTURE.md` beside this file for what owns what and the event lifecycle.
+
+pub mod core;
+mod dispatch;
+pub mod events;
+mod locks;
+pub mod plan;
+mod ready;
+mod run;
+mod select;
+mod summary;
+
+pub use events::RunEvent;
+pub use run::{RunError, RunOptions, run};
+pub use select::{UnknownTarget, select};

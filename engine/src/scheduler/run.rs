@@ -1,0 +1,284 @@
+//! A run from start to report.
+//!
+//! ```text
+//!  coordinator (this thread)                 workers (one per job slot)
+//!  ─────────────────────────                 ──────────────────────────
+//!  set up .wf/runs/ID, signals, runner       wait for an assignment
+//!  first dispatch ──────────────────────────▶ run it: spawn, wait in the kernel
+//!  messages: events → observer               lock: record it, dispatch the next ready
+//!            signals → cancel                      tasks (its own first), unlock
+//!            retries due → dispatch          …until the state says done
+//!            done → report
+//! ```
+//!
+//! Nothing sleeps to poll: workers block in the kernel on their process or on their condition
+//! variable, the coordinator on its channel (with a timeout only while a retry is pending).
+
+use std::path::PathBuf;
+use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use miette::Diagnostic;
+use thiserror::Error;
+
+use super::core::Core;
+use super::dispatch::{Dispatch, Message, Shared, worker};
+use super::events::RunEvent;
+use super::summary::{RunFacts, build_report};
+use crate::exec::group;
+use crate::exec::local::LocalRunner;
+use crate::report::time::Timestamp;
+use crate::report::{RunReport, write_json};
+use crate::rundir::RunDir;
+use crate::workflow::Workflow;
+
+/// How to run a workflow (the command line's choices, already resolved).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Which tasks run (see [`super::select`]).
+    pub selected: Vec<bool>,
+    /// Job slots.
+    pub jobs: u32,
+    /// Keep starting independent tasks after a failure.
+    pub keep_going: bool,
+    /// SIGTERM → SIGKILL grace.
+    pub grace: Duration,
+    /// Expected duration of each task, for critical-path priorities (1.0 each if `None`).
+    pub weights: Option<Vec<f64>>,
+    /// Also write the JSON report here.
+    pub report_path: Option<PathBuf>,
+    /// Send per-task events (started, finished, settled) to the observer; off for quiet runs,
+    /// where they would only cost wake-ups.
+    pub task_events: bool,
+}
+
+/// The engine itself failed: the run could not be carried out (task failures are not errors).
+#[derive(Debug, Error, Diagnostic)]
+pub enum RunError {
+    /// A selected task needs more slots than the run has.
+    #[error("task `{task}` needs {cpus} slots but the run has {jobs}")]
+    #[diagnostic(
+        code(wf::cpus_exceed_jobs),
+        help("run with -j {cpus} or more, or lower the task's `cpus`")
+    )]
+    TooWide {
+        /// The task.
+        task: String,
+        /// Its cpus.
+        cpus: u32,
+        /// The run's slots.
+        jobs: u32,
+    },
+    /// `.wf/runs/…` could not be created.
+    #[error("failed to create the run folder under {}", .path.display())]
+    #[diagnostic(code(wf::run_folder))]
+    RunFolder {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Worker threads, signal handling or the report could not be set up or written.
+    #[error("failed to {what}")]
+    #[diagnostic(code(wf::engine))]
+    Io {
+        /// What failed, in words.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Runs the selected tasks of `workflow` to completion (or cancellation) and returns the report,
+/// also written to `.wf/runs/RUN_ID/report.json` (and `options.report_path`).
+pub fn run(
+    workflow: Arc<Workflow>,
+    options: &RunOptions,
+    observer: &mut dyn FnMut(&Workflow, RunEvent),
+) -> Result<RunReport, RunError> {
+    let too_wide = workflow
+        .tasks
+        .iter()
+        .enumerate()
+        .find(|(id, t)| options.selected[*id] && t.cpus > options.jobs);
+    if let Some((_, task)) = too_wide {
+        return Err(RunError::TooWide {
+            task: task.name.clone(),
+            cpus: task.cpus,
+            jobs: options.jobs,
+        });
+    }
+    let started_at = Timestamp::now();
+    let run_dir =
+        RunDir::create(&workflow.root, started_at).map_err(|source| RunError::RunFolder {
+            path: workflow.root.join(".wf"),
+            source,
+        })?;
+    // Orphans of tasks come to us, so they can be reaped and ended (see exec::group).
+    let _ = group::become_subreaper();
+
+    let (sender, messages) = channel();
+    // Signal handlers first: the workers' spawners reset the handlers that exist when made.
+    let signals = watch_signals(&sender).map_err(|source| RunError::Io {
+        what: "install signal handlers",
+        source,
+    })?;
+    let runner = LocalRunner::new(
+        Arc::clone(&workflow),
+        run_dir.run_id.clone(),
+        run_dir.path.clone(),
+        options.grace,
+    )
+    .map_err(|source| RunError::Io {
+        what: "set up the process runner",
+        source,
+    })?;
+    let count = workflow.tasks.len();
+    let weights = options.weights.clone().unwrap_or_else(|| vec![1.0; count]);
+    let core = Core::new(
+        &workflow,
+        &options.selected,
+        options.jobs,
+        &weights,
+        options.keep_going,
+    );
+    let workers = options.jobs as usize;
+    let shared = Shared {
+        workflow: &workflow,
+        state: Mutex::new(Dispatch::new(core, count, workers)),
+        wake: (0..workers).map(|_| Condvar::new()).collect(),
+        runner,
+        messages: sender,
+        task_events: options.task_events,
+    };
+    observer(
+        &workflow,
+        RunEvent::Started {
+            run_id: run_dir.run_id.clone(),
+            run_dir: run_dir.path.clone(),
+            jobs: options.jobs,
+            tasks: options.selected.iter().filter(|&&s| s).count(),
+        },
+    );
+
+    let mut interrupts = 0u32;
+    let spawned = std::thread::scope(|scope| -> std::io::Result<()> {
+        for me in 0..workers {
+            let shared = &shared;
+            let started = std::thread::Builder::new()
+                .name(format!("wf-worker-{}", me + 1))
+                .spawn_scoped(scope, move || worker(me, shared));
+            if let Err(error) = started {
+                let mut state = shared.lock();
+                state.core.cancel();
+                state.done = true;
+                drop(state);
+                for wake in &shared.wake {
+                    wake.notify_one();
+                }
+                return Err(error);
+            }
+        }
+        shared.lock().dispatch(&shared);
+        coordinate(&shared, &messages, observer, &mut interrupts);
+        Ok(())
+    });
+    spawned.map_err(|source| RunError::Io {
+        what: "start the worker threads",
+        source,
+    })?;
+    signals.close();
+    let strays = shared.runner.end_strays();
+    let finished_at = Timestamp::now();
+    let state = shared.lock();
+    let report = build_report(&RunFacts {
+        workflow: &workflow,
+        core: &state.core,
+        records: &state.records,
+        selected: &options.selected,
+        run_id: &run_dir.run_id,
+        run_dir: &run_dir.path,
+        jobs: options.jobs,
+        started_at,
+        finished_at,
+        wall: state.epoch().elapsed(),
+        epoch: state.epoch(),
+        cancelled: interrupts > 0,
+        strays,
+    });
+    drop(state);
+    write_json(&report, &run_dir.report_path()).map_err(|source| RunError::Io {
+        what: "write report.json",
+        source,
+    })?;
+    if let Some(path) = &options.report_path {
+        write_json(&report, path).map_err(|source| RunError::Io {
+            what: "write the --report file",
+            source,
+        })?;
+    }
+    Ok(report)
+}
+
+/// The coordinator's loop: observer events, signals and retry timers, until the run is done.
+fn coordinate(
+    shared: &Shared<'_>,
+    messages: &std::sync::mpsc::Receiver<Message>,
+    observer: &mut dyn FnMut(&Workflow, RunEvent),
+    interrupts: &mut u32,
+) {
+    loop {
+        let next_retry = shared.lock().retries.peek().map(|r| r.0.0);
+        let message = match next_retry {
+            Some(due) => match messages.recv_timeout(due.saturating_duration_since(Instant::now()))
+            {
+                Ok(message) => Some(message),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            },
+            None => match messages.recv() {
+                Ok(message) => Some(message),
+                Err(_) => return,
+            },
+        };
+        match message {
+            None => shared.lock().retry_due(shared),
+            Some(Message::Event(event)) => observer(shared.workflow, event),
+            Some(Message::RetryScheduled) => {}
+            Some(Message::Signal(signal)) => {
+                *interrupts += 1;
+                let force = *interrupts > 1;
+                observer(shared.workflow, RunEvent::Interrupted { signal, force });
+                shared.runner.cancel(force);
+                if !force {
+                    shared.lock().cancel(shared);
+                }
+            }
+            Some(Message::Done) => {
+                // Events sent before Done are already delivered; nothing follows it.
+                return;
+            }
+        }
+    }
+}
+
+/// Forwards SIGINT, SIGTERM and SIGHUP to the coordinator while the run lasts.
+fn watch_signals(sender: &Sender<Message>) -> std::io::Result<signal_hook::iterator::Handle> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let handle = signals.handle();
+    let sender = sender.clone();
+    std::thread::Builder::new()
+        .name("wf-signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if sender.send(Message::Signal(signal)).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok(handle)
+}

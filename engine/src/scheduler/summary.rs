@@ -1,0 +1,211 @@
+//! What the run loop remembers of each task's attempts, and the report built from it.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::core::{Core, Outcome};
+use crate::exec::logs::log_path;
+use crate::exec::{AttemptEnd, AttemptResult};
+use crate::report::model::seconds;
+use crate::report::signals::signal_name;
+use crate::report::time::Timestamp;
+use crate::report::{RunReport, RunStatus, TaskReport, TaskStatus};
+use crate::workflow::{Task, Workflow};
+
+/// The attempts of one task so far.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptRecord {
+    /// Attempts dispatched.
+    pub attempts: u32,
+    first_start: Option<Instant>,
+    last_end: Option<Instant>,
+    busy: Duration,
+    worker: Option<usize>,
+    last: Option<AttemptEnd>,
+    leftovers: u32,
+    log_bytes: u64,
+}
+
+impl AttemptRecord {
+    /// An attempt on `worker` ended.
+    pub fn finished(&mut self, result: &AttemptResult, worker: usize) {
+        if let Some(start) = result.started_at {
+            self.first_start.get_or_insert(start);
+            self.worker = Some(worker);
+            self.busy += result.ended_at.saturating_duration_since(start);
+        }
+        self.last_end = Some(result.ended_at);
+        self.last = Some(result.end.clone());
+        self.leftovers += result.leftovers;
+        self.log_bytes = self.log_bytes.max(result.log_bytes);
+    }
+
+    /// The scheduler's view of the last attempt.
+    pub fn last_outcome(&self, task: &Task) -> Outcome {
+        match &self.last {
+            Some(AttemptEnd::Exited(0)) => Outcome::Succeeded,
+            Some(AttemptEnd::Cancelled { .. }) => Outcome::Cancelled,
+            _ => Outcome::Failed {
+                allowed: task.allow_failure,
+            },
+        }
+    }
+
+    /// The status and reason of the last attempt, as a task status.
+    pub fn attempt_status(&self) -> (TaskStatus, Option<String>) {
+        match &self.last {
+            None => (TaskStatus::NotRun, None),
+            Some(AttemptEnd::Exited(0)) => (TaskStatus::Succeeded, None),
+            Some(AttemptEnd::Exited(code)) => {
+                (TaskStatus::Failed, Some(format!("exited with code {code}")))
+            }
+            Some(AttemptEnd::Signalled(signal)) => (
+                TaskStatus::Failed,
+                Some(format!("killed by {}", signal_name(*signal))),
+            ),
+            Some(AttemptEnd::TimedOut { signal }) => (
+                TaskStatus::TimedOut,
+                Some(format!("timed out; ended with {}", signal_name(*signal))),
+            ),
+            Some(AttemptEnd::Cancelled { .. }) => {
+                (TaskStatus::Cancelled, Some("the run was cancelled".into()))
+            }
+            Some(AttemptEnd::NotStarted(reason)) => (TaskStatus::Failed, Some(reason.clone())),
+        }
+    }
+
+    fn exit_code_and_signal(&self) -> (Option<i32>, Option<String>) {
+        match &self.last {
+            Some(AttemptEnd::Exited(code)) => (Some(*code), None),
+            Some(AttemptEnd::Signalled(signal) | AttemptEnd::TimedOut { signal }) => {
+                (None, Some(signal_name(*signal)))
+            }
+            Some(AttemptEnd::Cancelled {
+                signal: Some(signal),
+            }) => (None, Some(signal_name(*signal))),
+            _ => (None, None),
+        }
+    }
+}
+
+/// Everything the report is made from.
+pub struct RunFacts<'a> {
+    /// The workflow.
+    pub workflow: &'a Workflow,
+    /// Final scheduler state.
+    pub core: &'a Core<'a>,
+    /// Attempt records per task.
+    pub records: &'a [AttemptRecord],
+    /// Which tasks were part of the run.
+    pub selected: &'a [bool],
+    /// Run id.
+    pub run_id: &'a str,
+    /// Run folder.
+    pub run_dir: &'a Path,
+    /// Job slots.
+    pub jobs: u32,
+    /// Wall-clock start.
+    pub started_at: Timestamp,
+    /// Wall-clock end.
+    pub finished_at: Timestamp,
+    /// Monotonic wall time.
+    pub wall: Duration,
+    /// Monotonic start, for per-task offsets.
+    pub epoch: Instant,
+    /// True if a signal interrupted the run.
+    pub cancelled: bool,
+    /// Processes ended at the end because they escaped their task's group.
+    pub strays: u32,
+}
+
+/// Builds the report of a finished run.
+pub fn build_report(facts: &RunFacts<'_>) -> RunReport {
+    let workflow = facts.workflow;
+    let offset = |at: Option<Instant>| {
+        at.map(|t| seconds(t.saturating_duration_since(facts.epoch).as_secs_f64()))
+    };
+    let mut tasks = Vec::new();
+    let mut failed = false;
+    let mut durations = vec![0.0; workflow.tasks.len()];
+    for (id, task) in workflow.tasks.iter().enumerate() {
+        if !facts.selected[id] {
+            continue;
+        }
+        let record = &facts.records[id];
+        let outcome = facts.core.outcome(id);
+        let (status, reason) = match outcome {
+            Some(Outcome::Succeeded) => (TaskStatus::Succeeded, None),
+            Some(Outcome::UpToDate) => (TaskStatus::UpToDate, None),
+            Some(Outcome::Failed { .. }) => record.attempt_status(),
+            Some(Outcome::Cancelled) => (
+                TaskStatus::Cancelled,
+                Some("the run was cancelled".to_owned()),
+            ),
+            Some(Outcome::Skipped { reason, .. }) => (TaskStatus::Skipped, Some(reason.clone())),
+            Some(Outcome::NotRun { reason }) => (TaskStatus::NotRun, Some(reason.clone())),
+            None => (TaskStatus::NotRun, Some("not started".to_owned())),
+        };
+        failed |=
+            matches!(status, TaskStatus::Failed | TaskStatus::TimedOut) && !task.allow_failure;
+        let (exit_code, signal) = if record.attempts > 0 {
+            record.exit_code_and_signal()
+        } else {
+            (None, None)
+        };
+        let busy = record.busy.as_secs_f64();
+        durations[id] = busy;
+        let log = (record.log_bytes > 0).then(|| {
+            let path = log_path(facts.run_dir, &task.name);
+            path.strip_prefix(&workflow.root)
+                .unwrap_or(&path)
+                .display()
+                .to_string()
+        });
+        tasks.push(TaskReport {
+            name: task.name.clone(),
+            status,
+            attempts: record.attempts,
+            exit_code,
+            signal,
+            start_s: offset(record.first_start),
+            end_s: offset(record.last_end.filter(|_| record.first_start.is_some())),
+            duration_s: record.first_start.map(|_| seconds(busy)),
+            lock_wait_s: seconds(facts.core.lock_wait(id)),
+            worker: record
+                .worker
+                .filter(|_| record.first_start.is_some())
+                .map(|w| w as u64 + 1),
+            log,
+            reason,
+            leftover_processes: record.leftovers,
+        });
+    }
+    let status = if facts.cancelled {
+        RunStatus::Cancelled
+    } else if failed {
+        RunStatus::Failed
+    } else {
+        RunStatus::Succeeded
+    };
+    let critical_path = workflow
+        .dag
+        .critical_path(&durations)
+        .into_iter()
+        .filter(|&t| facts.selected[t] && durations[t] > 0.0)
+        .map(|t| workflow.tasks[t].name.clone())
+        .collect();
+    RunReport {
+        run_id: facts.run_id.to_owned(),
+        manifest: workflow.manifest.display().to_string(),
+        workflow: workflow.name.clone(),
+        status,
+        jobs: facts.jobs,
+        executor: "local".to_owned(),
+        started_at: facts.started_at.to_rfc3339(),
+        finished_at: facts.finished_at.to_rfc3339(),
+        duration_s: seconds(facts.wall.as_secs_f64()),
+        tasks,
+        critical_path,
+        stray_processes: facts.strays,
+    }
+}

@@ -1,0 +1,554 @@
+//! `wf run`: scheduling, locks, failures, `when`, targets, dry runs, environment, reports.
+
+use serde_json::Value;
+
+use crate::support::{Project, stderr_of, stdout_of};
+
+/// Runs `wf run ARGS` in the project and returns (exit code, report JSON, stdout, stderr).
+fn run(project: &Project, args: &[&str]) -> (i32, Value, String, String) {
+    let mut full = vec!["run", "--report", "report.json"];
+    full.extend_from_slice(args);
+    let output = project.wf(&full).output().expect("wf runs");
+    let report = std::fs::read_to_string(project.path().join("report.json"))
+        .map(|text| serde_json::from_str(&text).expect("report is JSON"))
+        .unwrap_or(Value::Null);
+    (
+        output.status.code().unwrap_or(-1),
+        report,
+        stdout_of(&output),
+        stderr_of(&output),
+    )
+}
+
+fn task<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no task {name} in {report:#}"))
+}
+
+fn status<'a>(report: &'a Value, name: &str) -> &'a str {
+    task(report, name)["status"].as_str().expect("status")
+}
+
+/// The largest number of the given tasks whose [start_s, end_s] intervals overlap.
+fn max_overlap(report: &Value, names: &[String]) -> usize {
+    let mut edges: Vec<(f64, i32)> = Vec::new();
+    for name in names {
+        let t = task(report, name);
+        edges.push((t["start_s"].as_f64().expect("start"), 1));
+        edges.push((t["end_s"].as_f64().expect("end"), -1));
+    }
+    // Ends sort before starts at the same instant: touching intervals do not overlap.
+    edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut current, mut most) = (0, 0);
+    for (_, delta) in edges {
+        current += delta;
+        most = most.max(current);
+    }
+    most as usize
+}
+
+#[test]
+fn a_mutex_keeps_a_read_sleep_write_counter_exact() {
+    let project = Project::with_manifest(
+        r#"
+[workflow]
+jobs = 4
+[locks]
+counter = 1
+[tasks.setup]
+run = "echo 0 > counter"
+[tasks.add]
+run = "n=$(cat counter); sleep 0.05; echo $((n + 1)) > counter"
+matrix = { i = [1, 2, 3, 4, 5, 6, 7, 8] }
+deps = ["setup"]
+locks = ["counter"]
+"#,
+    );
+    let (code, report, _, stderr) = run(&project, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(project.read("counter").trim(), "8", "every increment kept");
+    let adds: Vec<String> = (1..=8).map(|i| format!("add[i={i}]")).collect();
+    assert_eq!(
+        max_overlap(&report, &adds),
+        1,
+        "never two holders of a mutex"
+    );
+}
+
+#[test]
+fn a_semaphore_of_two_never_has_three_holders() {
+    let project = Project::with_manifest(
+        r#"
+[workflow]
+jobs = 4
+[locks]
+gpu = 2
+[tasks.train]
+run = "sleep 0.2"
+matrix = { m = ["a", "b", "c", "d", "e", "f"] }
+locks = ["gpu"]
+"#,
+    );
+    let (code, report, _, stderr) = run(&project, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let names: Vec<String> = ["a", "b", "c", "d", "e", "f"]
+        .iter()
+        .map(|m| format!("train[m={m}]"))
+        .collect();
+    assert_eq!(
+        max_overlap(&report, &names),
+        2,
+        "two holders at once, never three"
+    );
+    let waited = names
+        .iter()
+        .filter(|n| task(&report, n)["lock_wait_s"].as_f64().unwrap_or(0.0) > 0.1)
+        .count();
+    assert!(
+        waited >= 2,
+        "tasks beyond the capacity waited for the lock:\n{report:#}"
+    );
+}
+
+#[test]
+fn tasks_without_the_lock_are_not_held_back_by_tasks_waiting_for_it() {
+    let project = Project::with_manifest(
+        r#"
+[workflow]
+jobs = 2
+[tasks.hold]
+run = "sleep 1"
+locks = ["db"]
+priority = 10
+[tasks.wait]
+run = "true"
+locks = ["db"]
+priority = 5
+[tasks.free]
+run = "true"
+"#,
+    );
+    let (code, report, _, stderr) = run(&project, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let free_start = task(&report, "free")["start_s"]
+        .as_f64()
+        .expect("free started");
+    let wait_start = task(&report, "wait")["start_s"]
+        .as_f64()
+        .expect("wait started");
+    assert!(
+        free_start < 0.5,
+        "free started at {free_start}s, behind a lock it does not need"
+    );
+    assert!(
+        wait_start >= 0.9,
+        "wait started at {wait_start}s while db was held"
+    );
+}
+
+#[test]
+fn dependencies_finish_before_their_dependents_start() {
+    let project = Project::with_manifest(
+        r#"
+[workflow]
+jobs = 4
+[tasks.a]
+run = "sleep 0.1; echo a >> order"
+[tasks.b]
+run = "echo b >> order"
+deps = ["a"]
+[tasks.c]
+run = "echo c >> order"
+deps = ["b"]
+[tasks.d]
+run = "echo d >> order"
+deps = ["a", "c"]
+"#,
+    );
+    let (code, _, _, stderr) = run(&project, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(project.read("order"), "a\nb\nc\nd\n");
+}
+
+const CI: &str = r#"
+[workflow]
+jobs = 1
+[tasks.lint]
+run = "echo lint output; echo 'style error' >&2; exit 3"
+[tasks.unit]
+run = "echo unit ran > unit.txt"
+[tasks.build]
+run = "echo build"
+deps = ["lint", "unit"]
+[tasks.deploy]
+run = "echo deploy"
+deps = ["build"]
+[tasks.notify]
+run = "echo notified > notify.txt"
+deps = ["deploy"]
+when = "failure"
+[tasks.cleanup]
+run = "echo cleaned > cleanup.txt"
+deps = ["deploy"]
+when = "always"
+"#;
+
+#[test]
+fn a_failure_stops_new_work_but_cleanup_and_notification_run() {
+    let project = Project::with_manifest(CI);
+    let (code, report, _, stderr) = run(&project, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(report["status"], "failed");
+    assert_eq!(status(&report, "lint"), "failed");
+    assert_eq!(task(&report, "lint")["exit_code"], 3);
+    assert_eq!(
+        status(&report, "unit"),
+        "not_run",
+        "fail-fast: nothing new starts"
+    );
+    assert_eq!(status(&report, "build"), "skipped");
+    assert_eq!(task(&report, "build")["reason"], "dependency `lint` failed");
+    assert_eq!(status(&report, "deploy"), "skipped");
+    assert_eq!(status(&report, "notify"), "succeeded");
+    assert_eq!(status(&report, "cleanup"), "succeeded");
+    assert!(
+        project.path().join("notify.txt").exists() && project.path().join("cleanup.txt").exists()
+    );
+    // The summary shows the root cause with the tail of its log, not the skipped dependents.
+    assert!(
+        stderr.contains("✗ failed lint: exited with code 3"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("│ style error"), "{stderr}");
+    assert!(!stderr.contains("✗ failed build"), "{stderr}");
+}
+
+#[test]
+fn keep_going_runs_independent_tasks_after_a_failure() {
+    let project = Project::with_manifest(CI);
+    let (code, report, _, _) = run(&project, &["-k"]);
+    assert_eq!(code, 1);
+    assert_eq!(status(&report, "unit"), "succeeded");
+    assert_eq!(project.read("unit.txt"), "unit ran\n");
+    assert_eq!(status(&report, "build"), "skipped");
+}
+
+#[test]
+fn when_rules_and_allowed_failures() {
+    let project = Project::with_manifest(
+        r#"
+[tasks.ok]
+run = "true"
+[tasks.on_failure]
+run = "true"
+deps = ["ok"]
+when = "failure"
+[tasks.flaky_lint]
+run = "exit 1"
+allow_failure = true
+[tasks.after_lint]
+run = "true"
+deps = ["flaky_lint"]
+"#,
+    );
+    let (code, report, _, _) = run(&project, &[]);
+    assert_eq!(code, 0, "an allowed failure does not fail the run");
+    assert_eq!(report["status"], "succeeded");
+    assert_eq!(status(&report, "on_failure"), "skipped");
+    assert_eq!(status(&report, "flaky_lint"), "failed");
+    assert_eq!(status(&report, "after_lint"), "succeeded");
+}
+
+#[test]
+fn targets_select_tasks_and_what_they_need() {
+    let project = Project::with_manifest(
+        r#"
+[tasks.a]
+run = "touch a"
+[tasks.b]
+run = "touch b"
+deps = ["a"]
+[tasks.c]
+run = "touch c"
+[tasks.m]
+run = "touch m{{ matrix.x }}"
+matrix = { x = [1, 2] }
+"#,
+    );
+    let (code, report, _, _) = run(&project, &["b", "m[x=2]"]);
+    assert_eq!(code, 0);
+    let names: Vec<&str> = report["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["a", "b", "m[x=2]"]);
+    assert!(!project.path().join("c").exists() && !project.path().join("m1").exists());
+    let (code, report, _, _) = run(&project, &["wf.toml", "m"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        report["tasks"].as_array().map(Vec::len),
+        Some(2),
+        "a matrix name selects every expansion"
+    );
+}
+
+#[test]
+fn an_unknown_target_is_a_usage_error_with_a_suggestion() {
+    let project = Project::with_manifest("[tasks.build]\nrun = \"touch built\"\n");
+    let output = project.wf(&["run", "biuld"]).output().expect("wf runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("no task named `biuld`") && stderr.contains("did you mean `build`?"),
+        "{stderr}"
+    );
+    assert!(!project.path().join("built").exists());
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_runs_nothing() {
+    let project = Project::with_manifest(
+        "[tasks.short]\nrun = \"touch short\"\n[tasks.head]\nrun = \"touch head\"\n[tasks.tail]\nrun = \"touch tail\"\ndeps = [\"head\"]\n",
+    );
+    let output = project
+        .wf(&["run", "-n", "-j", "1"])
+        .output()
+        .expect("wf runs");
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = stdout_of(&output);
+    let order: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.trim().split_once(". ").map(|(_, n)| n))
+        .collect();
+    assert_eq!(
+        order,
+        ["head", "short", "tail"],
+        "the critical path first:\n{stdout}"
+    );
+    for file in ["short", "head", "tail"] {
+        assert!(
+            !project.path().join(file).exists(),
+            "{file} ran during a dry run"
+        );
+    }
+    assert!(
+        !project.path().join(".wf").exists(),
+        "a dry run leaves no run folder"
+    );
+}
+
+#[test]
+fn an_invalid_manifest_starts_nothing_and_exits_two() {
+    let project = Project::with_manifest(
+        "[tasks.a]\nrun = \"touch ran\"\n[tasks.b]\nrun = \"touch ran\"\ndeps = [\"nope\"]\n",
+    );
+    let output = project.wf(&["run"]).output().expect("wf runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr_of(&output).contains("wf::unknown_dependency"));
+    assert!(!project.path().join("ran").exists());
+    assert!(!project.path().join(".wf").exists());
+}
+
+#[test]
+fn environment_layers_in_order_and_wf_variables_come_last() {
+    let project = Project::with_manifest(
+        r#"
+[workflow]
+env = { LAYER = "workflow", FROM_WORKFLOW = "w" }
+[tasks.show]
+run = "echo $LAYER $FROM_WORKFLOW $FROM_CALLER $WF_TASK $WF_ATTEMPT ${#WF_RUN_ID} > env.txt"
+env = { LAYER = "task" }
+"#,
+    );
+    let output = project
+        .wf(&["run"])
+        .env("FROM_CALLER", "c")
+        .env("LAYER", "caller")
+        .env("WF_TASK", "outer")
+        .output()
+        .expect("wf runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(project.read("env.txt"), "task w c show 1 21\n");
+}
+
+#[test]
+fn cwd_is_relative_to_the_manifest_folder_wherever_wf_starts() {
+    let project = Project::new();
+    project.write(
+        "sub/wf.toml",
+        "[tasks.where]\nrun = \"pwd > ../where.txt\"\ncwd = \"work\"\n",
+    );
+    std::fs::create_dir_all(project.path().join("sub/work")).expect("mkdir");
+    let output = project
+        .wf(&["run", "sub/wf.toml"])
+        .output()
+        .expect("wf runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let expected = project
+        .path()
+        .join("sub/work")
+        .canonicalize()
+        .expect("exists");
+    assert_eq!(
+        project.read("sub/where.txt").trim(),
+        expected.display().to_string()
+    );
+    assert!(
+        project.path().join("sub/.wf/runs").is_dir(),
+        ".wf lives beside the manifest"
+    );
+}
+
+#[test]
+fn matrix_values_full_of_shell_syntax_reach_the_command_literally() {
+    let project = Project::with_manifest(
+        r#"
+[tasks.echo]
+run = "printf '%s\n' {{ matrix.v }} > out-$WF_MATRIX_N.txt"
+matrix = [
+  { n = 1, v = "a b; touch pwned" },
+  { n = 2, v = "$(touch pwned) `touch pwned` 'q' \"d\" \\ * ~" },
+  { n = 3, v = "" },
+]
+[tasks.argv]
+run = ["sh", "-c", "printf '%s' \"$1\" > argv.txt", "sh", "{{ matrix.v }}"]
+matrix = { v = ["x; touch pwned"] }
+"#,
+    );
+    let (code, _, _, stderr) = run(&project, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(project.read("out-1.txt"), "a b; touch pwned\n");
+    assert_eq!(
+        project.read("out-2.txt"),
+        "$(touch pwned) `touch pwned` 'q' \"d\" \\ * ~\n"
+    );
+    assert_eq!(project.read("out-3.txt"), "\n");
+    assert_eq!(project.read("argv.txt"), "x; touch pwned");
+    assert!(
+        !project.path().join("pwned").exists(),
+        "a matrix value injected shell syntax"
+    );
+}
+
+#[test]
+fn commands_that_cannot_start_are_failed_tasks_with_a_reason() {
+    let project = Project::with_manifest(
+        r#"
+[tasks.missing]
+run = ["no-such-program-wf-test"]
+[tasks.not_executable]
+run = ["./data.txt"]
+[tasks.bad_cwd]
+run = "true"
+cwd = "does/not/exist"
+"#,
+    );
+    project.write("data.txt", "not a program");
+    let (code, report, _, _) = run(&project, &["-k"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        task(&report, "missing")["reason"],
+        "command not found: no-such-program-wf-test"
+    );
+    let not_exec = task(&report, "not_executable")["reason"]
+        .as_str()
+        .expect("reason");
+    assert!(not_exec.contains("Permission denied"), "{not_exec}");
+    let bad_cwd = task(&report, "bad_cwd")["reason"].as_str().expect("reason");
+    assert!(
+        bad_cwd.starts_with("cannot enter working directory"),
+        "{bad_cwd}"
+    );
+    for name in ["missing", "not_executable", "bad_cwd"] {
+        assert_eq!(status(&report, name), "failed");
+        assert_eq!(task(&report, name)["exit_code"], Value::Null);
+    }
+}
+
+#[test]
+fn the_critical_path_starts_first_whatever_the_declaration_order() {
+    let mut manifest = String::from("[workflow]\njobs = 2\n");
+    for i in 0..6 {
+        manifest.push_str(&format!("[tasks.free{i}]\nrun = \"true\"\n"));
+    }
+    for i in 0..4 {
+        manifest.push_str(&format!("[tasks.chain{i}]\nrun = \"true\"\n"));
+        if i > 0 {
+            manifest.push_str(&format!("deps = [\"chain{}\"]\n", i - 1));
+        }
+    }
+    let project = Project::with_manifest(&manifest);
+    let (code, report, _, _) = run(&project, &["--output", "quiet"]);
+    assert_eq!(code, 0);
+    let mut starts: Vec<(f64, String)> = report["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| {
+            (
+                t["start_s"].as_f64().expect("start"),
+                t["name"].as_str().expect("name").to_owned(),
+            )
+        })
+        .collect();
+    starts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert!(
+        starts[..2].iter().any(|(_, n)| n == "chain0"),
+        "chain0 is among the first two: {starts:?}"
+    );
+    assert_eq!(report["critical_path"][0], "chain0");
+}
+
+#[test]
+fn the_report_has_every_field_and_matches_its_schema() {
+    let project = Project::with_manifest(
+        "[workflow]\nname = \"demo\"\njobs = 2\n[tasks.a]\nrun = \"echo hi\"\n[tasks.b]\nrun = \"exit 4\"\ndeps = [\"a\"]\n",
+    );
+    let (code, report, stdout, _) = run(&project, &[]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("hi"),
+        "grouped output shows the task's output: {stdout}"
+    );
+    let run_id = report["run_id"].as_str().expect("run id");
+    let stored = project.read(&format!(".wf/runs/{run_id}/report.json"));
+    assert_eq!(
+        serde_json::from_str::<Value>(&stored).expect("JSON"),
+        report,
+        "--report is the same report"
+    );
+    assert_eq!(
+        project.read(&format!(".wf/runs/{run_id}/logs/a.log")),
+        "hi\n"
+    );
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::support::repo_root().join("schemas/wf-report.schema.json"))
+            .expect("schema"),
+    )
+    .expect("JSON");
+    let validator = jsonschema::draft7::new(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    insta::assert_json_snapshot!("report", report, {
+        ".run_id" => "[run_id]",
+        ".manifest" => "[manifest]",
+        ".started_at" => "[time]",
+        ".finished_at" => "[time]",
+        ".duration_s" => "[seconds]",
+        ".tasks[].start_s" => "[seconds]",
+        ".tasks[].end_s" => "[seconds]",
+        ".tasks[].duration_s" => "[seconds]",
+        ".tasks[].lock_wait_s" => "[seconds]",
+        ".tasks[].log" => "[log]",
+        ".tasks[].worker" => "[worker]",
+    });
+}
