@@ -110,6 +110,8 @@ pub struct RunArgs {
 pub enum OutputMode {
     /// Each task's output after it ends (failures always).
     Grouped,
+    /// Live, each line prefixed with the task's name.
+    Stream,
     /// Only the summary.
     Quiet,
 }

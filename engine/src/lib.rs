@@ -8,6 +8,7 @@ pub mod graph;
 pub mod manifest;
 pub mod report;
 pub mod rundir;
+pub mod runlock;
 pub mod scheduler;
 pub mod schema;
 pub mod suggest;

@@ -9,6 +9,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::exec::recover::{GROUPS_FILE, RUNNING_MARKER};
 use crate::report::time::Timestamp;
 
 /// The `.wf` folder of a workflow whose manifest is in `root`.
@@ -45,6 +46,10 @@ impl RunDir {
             match std::fs::create_dir(&path) {
                 Ok(()) => {
                     std::fs::create_dir(path.join("logs"))?;
+                    std::fs::write(
+                        path.join(RUNNING_MARKER),
+                        format!("{}\n", std::process::id()),
+                    )?;
                     return Ok(Self { run_id, path });
                 }
                 Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -57,6 +62,21 @@ impl RunDir {
     pub fn report_path(&self) -> PathBuf {
         self.path.join("report.json")
     }
+
+    /// Where the run lists the process groups it started (see `exec::recover`).
+    pub fn groups_path(&self) -> PathBuf {
+        self.path.join(GROUPS_FILE)
+    }
+
+    /// Marks the run as ended normally: it no longer needs recovery.
+    pub fn mark_ended(&self) {
+        let _ = std::fs::remove_file(self.path.join(RUNNING_MARKER));
+    }
+}
+
+/// The folder holding every run's folder.
+pub fn runs_dir(root: &Path) -> PathBuf {
+    state_dir(root).join("runs")
 }
 
 /// The folder of an earlier run.

@@ -5,5 +5,6 @@ mod support;
 
 mod examples;
 mod inspect;
+mod lifecycle;
 mod run;
 mod validate;

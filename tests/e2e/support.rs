@@ -19,6 +19,14 @@ pub fn wf() -> Command {
     cmd
 }
 
+/// A plain `std` command for the `wf` binary, for tests that need the child process itself
+/// (to signal it or read its resource usage).
+pub fn wf_process(dir: &Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("wf"));
+    cmd.current_dir(dir).args(args).env("NO_COLOR", "1");
+    cmd
+}
+
 /// A temporary folder holding a manifest, removed when dropped.
 pub struct Project {
     dir: tempfile::TempDir,

@@ -3,10 +3,11 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
+use wf_engine::exec::local::TaskOutput;
 use wf_engine::scheduler::{RunOptions, run as run_workflow};
 
 use super::{open_workflow, plan, report_error, select_or_explain};
-use crate::args::{ColorChoice, RunArgs};
+use crate::args::{ColorChoice, OutputMode, RunArgs};
 use crate::exit::Exit;
 use crate::render::run::RunRenderer;
 
@@ -34,7 +35,11 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
         grace,
         weights: None,
         report_path: args.report.clone(),
-        task_events: args.output != crate::args::OutputMode::Quiet,
+        output: match args.output {
+            OutputMode::Stream => TaskOutput::Stream,
+            OutputMode::Grouped | OutputMode::Quiet => TaskOutput::Log,
+        },
+        task_events: args.output != OutputMode::Quiet,
     };
     let colored = color.enabled(std::io::stderr().is_terminal());
     let mut renderer = RunRenderer::new(args.output, colored, grace);

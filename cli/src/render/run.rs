@@ -89,7 +89,7 @@ impl RunRenderer {
                     );
                 }
                 println!("{line}");
-                if log_bytes > 0 && retry_in.is_none() {
+                if log_bytes > 0 && retry_in.is_none() && self.mode == OutputMode::Grouped {
                     print_log(&log);
                 }
             }
@@ -110,6 +110,16 @@ impl RunRenderer {
                     style.bold(name),
                     style.dim(&word)
                 );
+            }
+            RunEvent::Recovered { run_id, ended } => {
+                if ended > 0 {
+                    eprintln!(
+                        "{}",
+                        style.warn(&format!(
+                            "wf: run {run_id} did not end normally; ended {ended} process(es) it left running"
+                        ))
+                    );
+                }
             }
             RunEvent::Interrupted { signal, force } => {
                 let name = signal_name(signal);

@@ -20,7 +20,8 @@ use super::group::{end_leftovers, end_strays};
 use super::launch::{AttemptIdentity, BaseEnv, ProgramResolver, prepare};
 use super::logs::{log_path, open_log, write_attempt_header};
 use super::spawn::{SpawnError, SpawnRequest, SpawnStage, Spawner, pointer_vector};
-use super::supervise::{StopSignals, supervise};
+use super::stream::{Pipe, Sink, drain};
+use super::supervise::{StopSignals, eventfd, notify, supervise};
 use super::{AttemptEnd, AttemptRequest, AttemptResult};
 use crate::report::time::Timestamp;
 use crate::workflow::Workflow;
@@ -28,11 +29,24 @@ use crate::workflow::Workflow;
 /// Everything the workers of one run share to run attempts locally.
 pub struct LocalRunner {
     workflow: Arc<Workflow>,
+    /// `groups`: every process group started, for cleaning up after a crash.
+    groups: File,
     run_id: String,
     run_dir: PathBuf,
     grace: Duration,
+    output: TaskOutput,
     base_env: BaseEnv,
     stop: StopSignals,
+}
+
+/// Where a task's stdout and stderr go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TaskOutput {
+    /// Straight into its log file: no pipe, nothing can block, nothing is copied.
+    #[default]
+    Log,
+    /// Through pipes, drained into its log and, prefixed with its name, to wf's stdout/stderr.
+    Stream,
 }
 
 /// A worker thread's own tools: the spawner's stack, the PATH cache, /dev/null, and its
@@ -69,9 +83,13 @@ impl LocalRunner {
         workflow: Arc<Workflow>,
         run_id: String,
         run_dir: PathBuf,
+        groups: &Path,
         grace: Duration,
+        output: TaskOutput,
     ) -> std::io::Result<Self> {
         Ok(Self {
+            output,
+            groups: open_log(groups)?,
             base_env: BaseEnv::new(&workflow),
             workflow,
             run_id,
@@ -186,14 +204,27 @@ impl LocalRunner {
         };
         let argv = pointer_vector(&launch.argv);
         let envp = launch.envp(&self.base_env);
+        let pipes = match self.output {
+            TaskOutput::Log => None,
+            TaskOutput::Stream => match (Pipe::new(), Pipe::new(), eventfd()) {
+                (Ok(out), Ok(err), Ok(stop)) => Some((out, err, stop)),
+                (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
+                    return failed_to_start(log, format!("cannot create output pipes: {error}"));
+                }
+            },
+        };
+        let (stdout, stderr) = match &pipes {
+            Some((out, err, _)) => (out.write.as_raw_fd(), err.write.as_raw_fd()),
+            None => (log.as_raw_fd(), log.as_raw_fd()),
+        };
         let spawned = kit.spawner.spawn(&SpawnRequest {
             program: &launch.program,
             argv: &argv,
             envp: &envp,
             cwd: &launch.cwd,
             stdin: null.as_raw_fd(),
-            stdout: log.as_raw_fd(),
-            stderr: log.as_raw_fd(),
+            stdout,
+            stderr,
         });
         let pid = match spawned {
             Ok(pid) => pid,
@@ -204,9 +235,29 @@ impl LocalRunner {
             }
         };
         let started_at = Instant::now();
-        let end = supervise(pid, task.timeout, self.grace, &self.stop);
-        let ended_at = Instant::now();
-        let leftovers = end_leftovers(pid, self.grace);
+        // One small O_APPEND write per task: lines from different workers never interleave.
+        let _ = (&self.groups).write_all(format!("{pid}\n").as_bytes());
+        let (end, ended_at, leftovers) = match pipes {
+            None => self.wait(pid, task),
+            Some((out, err, stop)) => {
+                // The task holds the write ends now; ours must close so the drains see EOF.
+                let (Pipe { read: out, .. }, Pipe { read: err, .. }) = (out, err);
+                let prefix = format!("{} | ", task.name);
+                let shared_log: &File = log;
+                std::thread::scope(|scope| {
+                    let drains = [(out, Sink::Stdout), (err, Sink::Stderr)].map(|(pipe, sink)| {
+                        let (prefix, stop) = (&prefix, &stop);
+                        scope.spawn(move || drain(&pipe, shared_log, sink, prefix, stop))
+                    });
+                    let waited = self.wait(pid, task);
+                    notify(&stop);
+                    for handle in drains {
+                        let _ = handle.join();
+                    }
+                    waited
+                })
+            }
+        };
         if leftovers > 0 {
             let _ = writeln!(
                 log,
@@ -230,6 +281,15 @@ fn not_started(reason: String) -> AttemptResult {
         end: AttemptEnd::NotStarted(reason),
         log_bytes: 0,
         leftovers: 0,
+    }
+}
+
+impl LocalRunner {
+    /// Waits for the attempt's process and ends what its group left behind.
+    fn wait(&self, pid: libc::pid_t, task: &crate::workflow::Task) -> (AttemptEnd, Instant, u32) {
+        let end = supervise(pid, task.timeout, self.grace, &self.stop);
+        let ended_at = Instant::now();
+        (end, ended_at, end_leftovers(pid, self.grace))
     }
 }
 

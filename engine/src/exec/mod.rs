@@ -5,8 +5,10 @@ pub mod group;
 pub mod launch;
 pub mod local;
 pub mod logs;
+pub mod recover;
 pub mod spawn;
-mod supervise;
+pub mod stream;
+pub(crate) mod supervise;
 
 use std::time::Instant;
 

@@ -19,7 +19,7 @@ pub struct StopSignals {
     killed: AtomicBool,
 }
 
-fn eventfd() -> io::Result<OwnedFd> {
+pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: eventfd returns a new descriptor or -1.
     let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
     if fd < 0 {
@@ -29,7 +29,7 @@ fn eventfd() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn notify(fd: &OwnedFd) {
+pub(crate) fn notify(fd: &OwnedFd) {
     let one: u64 = 1;
     // SAFETY: writes 8 bytes from a valid u64 to an eventfd we own.
     unsafe { libc::write(fd.as_raw_fd(), (&raw const one).cast(), 8) };

@@ -57,6 +57,14 @@ pub enum RunEvent {
         /// Why.
         reason: Option<String>,
     },
+    /// Before starting, processes left by an earlier run that did not end normally were found
+    /// and ended.
+    Recovered {
+        /// The earlier run.
+        run_id: String,
+        /// How many processes were ended.
+        ended: usize,
+    },
     /// wf received a signal and is ending running tasks.
     Interrupted {
         /// The signal.

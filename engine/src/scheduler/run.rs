@@ -27,10 +27,12 @@ use super::dispatch::{Dispatch, Message, Shared, worker};
 use super::events::RunEvent;
 use super::summary::{RunFacts, build_report};
 use crate::exec::group;
-use crate::exec::local::LocalRunner;
+use crate::exec::local::{LocalRunner, TaskOutput};
+use crate::exec::recover::recover_crashed_runs;
 use crate::report::time::Timestamp;
 use crate::report::{RunReport, write_json};
-use crate::rundir::RunDir;
+use crate::rundir::{self, RunDir};
+use crate::runlock::{LockError, RunLock};
 use crate::workflow::Workflow;
 
 /// How to run a workflow (the command line's choices, already resolved).
@@ -48,6 +50,8 @@ pub struct RunOptions {
     pub weights: Option<Vec<f64>>,
     /// Also write the JSON report here.
     pub report_path: Option<PathBuf>,
+    /// Where task output goes.
+    pub output: TaskOutput,
     /// Send per-task events (started, finished, settled) to the observer; off for quiet runs,
     /// where they would only cost wake-ups.
     pub task_events: bool,
@@ -80,6 +84,10 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    /// Another run of the workflow holds the run lock.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Locked(#[from] LockError),
     /// Worker threads, signal handling or the report could not be set up or written.
     #[error("failed to {what}")]
     #[diagnostic(code(wf::engine))]
@@ -111,6 +119,11 @@ pub fn run(
             jobs: options.jobs,
         });
     }
+    let _lock = RunLock::acquire(&rundir::state_dir(&workflow.root))?;
+    for recovered in recover_crashed_runs(&rundir::runs_dir(&workflow.root), options.grace) {
+        let (run_id, ended) = (recovered.run_id, recovered.ended);
+        observer(&workflow, RunEvent::Recovered { run_id, ended });
+    }
     let started_at = Timestamp::now();
     let run_dir =
         RunDir::create(&workflow.root, started_at).map_err(|source| RunError::RunFolder {
@@ -130,7 +143,9 @@ pub fn run(
         Arc::clone(&workflow),
         run_dir.run_id.clone(),
         run_dir.path.clone(),
+        &run_dir.groups_path(),
         options.grace,
+        options.output,
     )
     .map_err(|source| RunError::Io {
         what: "set up the process runner",
@@ -220,6 +235,7 @@ pub fn run(
             source,
         })?;
     }
+    run_dir.mark_ended();
     Ok(report)
 }
 
@@ -252,10 +268,12 @@ fn coordinate(
                 *interrupts += 1;
                 let force = *interrupts > 1;
                 observer(shared.workflow, RunEvent::Interrupted { signal, force });
-                shared.runner.cancel(force);
+                // Stop dispatch before ending processes, so no worker that sees its task end
+                // starts another one.
                 if !force {
                     shared.lock().cancel(shared);
                 }
+                shared.runner.cancel(force);
             }
             Some(Message::Done) => {
                 // Events sent before Done are already delivered; nothing follows it.

@@ -44,6 +44,9 @@ impl AttemptRecord {
     pub fn last_outcome(&self, task: &Task) -> Outcome {
         match &self.last {
             Some(AttemptEnd::Exited(0)) => Outcome::Succeeded,
+            Some(AttemptEnd::Cancelled { signal: None }) => Outcome::NotRun {
+                reason: "not started: the run was cancelled".to_owned(),
+            },
             Some(AttemptEnd::Cancelled { .. }) => Outcome::Cancelled,
             _ => Outcome::Failed {
                 allowed: task.allow_failure,

@@ -1,0 +1,91 @@
+//! One run of a manifest at a time: an exclusive lock on `.wf/lock` held for the whole run.
+//!
+//! `flock` locks are released by the kernel when the process dies, however it dies, so a
+//! crashed run never leaves a stale lock behind.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use miette::Diagnostic;
+use thiserror::Error;
+
+/// Why the run lock could not be taken.
+#[derive(Debug, Error, Diagnostic)]
+pub enum LockError {
+    /// Another wf run of this manifest is in progress.
+    #[error("another `wf run` of this workflow is in progress{}", holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default())]
+    #[diagnostic(
+        code(wf::run_in_progress),
+        help("wait for it to finish, or stop it (Ctrl-C, or `kill {}`); runs of one workflow share `.wf/` and must not overlap", holder.map_or("PID".to_owned(), |p| p.to_string()))
+    )]
+    Busy {
+        /// The pid written by the holder, if readable.
+        holder: Option<u32>,
+    },
+    /// The lock file could not be opened.
+    #[error("cannot open the run lock {}", path.display())]
+    #[diagnostic(code(wf::run_lock))]
+    Io {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The held run lock; released when dropped (or when the process ends).
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+}
+
+impl RunLock {
+    /// Takes the lock of the `.wf` folder `state_dir` without waiting.
+    pub fn acquire(state_dir: &Path) -> Result<Self, LockError> {
+        let path = state_dir.join("lock");
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(state_dir).map_err(io)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            return Err(LockError::Busy {
+                holder: text.trim().parse().ok(),
+            });
+        }
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = writeln!(file, "{}", std::process::id());
+        Ok(Self { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_is_refused_until_the_first_lets_go() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = RunLock::acquire(dir.path()).expect("free");
+        match RunLock::acquire(dir.path()) {
+            Err(LockError::Busy { holder }) => assert_eq!(holder, Some(std::process::id())),
+            other => panic!("expected Busy, got {other:?}"),
+        }
+        drop(first);
+        RunLock::acquire(dir.path()).expect("free again");
+    }
+}

@@ -1,0 +1,389 @@
+//! Process lifecycle with real processes: timeouts, retries, Ctrl-C, leftovers, a killed wf,
+//! output floods.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{Project, stderr_of, wf_process};
+
+/// A marker no other test uses, put in a task's environment so its processes (and their
+/// children) can be found in the process table.
+fn marker(name: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("wf-test-{name}-{}-{}", std::process::id(), now.as_nanos())
+}
+
+/// Live (non-zombie) processes whose environment contains `WF_TEST_MARKER=marker`.
+fn processes_with(marker: &str) -> Vec<i32> {
+    let needle = format!("WF_TEST_MARKER={marker}");
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|pid| {
+            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| {
+                    s.rsplit_once(") ")
+                        .is_some_and(|(_, rest)| rest.starts_with('Z'))
+                })
+                .unwrap_or(true);
+            !zombie
+                && std::fs::read(format!("/proc/{pid}/environ"))
+                    .map(|env| env.split(|&b| b == 0).any(|e| e == needle.as_bytes()))
+                    .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Waits up to `limit` for no process to carry the marker.
+fn none_left(marker: &str, limit: Duration) -> bool {
+    let until = Instant::now() + limit;
+    loop {
+        if processes_with(marker).is_empty() {
+            return true;
+        }
+        if Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn spawn_wf(project: &Project, args: &[&str]) -> Child {
+    wf_process(project.path(), args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wf starts")
+}
+
+fn report(project: &Project) -> Value {
+    serde_json::from_str(&project.read("report.json")).expect("report")
+}
+
+fn task<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .find(|t| t["name"] == name)
+        .expect("task")
+}
+
+fn kill(child: &Child, signal: i32) {
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(pid, signal) };
+}
+
+#[test]
+fn a_timeout_ends_the_whole_tree_even_a_grandchild_that_ignores_sigterm() {
+    let mark = marker("timeout");
+    let project = Project::with_manifest(&format!(
+        r#"
+[workflow]
+grace = "1s"
+[tasks.stubborn]
+run = "sh -c 'trap \"\" TERM; sleep 60' & sleep 60"
+timeout = "1s"
+env = {{ WF_TEST_MARKER = "{mark}" }}
+"#
+    ));
+    let started = Instant::now();
+    let output = project
+        .wf(&["run", "--report", "report.json"])
+        .output()
+        .expect("wf runs");
+    let took = started.elapsed();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr_of(&output));
+    assert!(
+        took < Duration::from_secs(6),
+        "timeout 1s + grace 1s took {took:?}"
+    );
+    assert!(
+        none_left(&mark, Duration::from_secs(2)),
+        "processes of the task survived"
+    );
+    let report = report(&project);
+    let stubborn = task(&report, "stubborn");
+    assert_eq!(stubborn["status"], "timed_out");
+    assert_eq!(
+        stubborn["signal"], "SIGTERM",
+        "the main process obeyed SIGTERM"
+    );
+    assert!(
+        stubborn["leftover_processes"].as_u64().unwrap_or(0) >= 1,
+        "{stubborn:#}"
+    );
+}
+
+#[test]
+fn a_flaky_task_succeeds_on_its_third_attempt_after_doubling_delays() {
+    let project = Project::with_manifest(
+        r#"
+[tasks.flaky]
+run = "date +%s.%N >> attempts; echo attempt $WF_ATTEMPT; test $WF_ATTEMPT -ge 3"
+retries = 3
+retry_delay = "300ms"
+"#,
+    );
+    let output = project
+        .wf(&["run", "--report", "report.json"])
+        .output()
+        .expect("wf runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let times: Vec<f64> = project
+        .read("attempts")
+        .lines()
+        .map(|l| l.parse().expect("time"))
+        .collect();
+    assert_eq!(times.len(), 3);
+    let (first_gap, second_gap) = (times[1] - times[0], times[2] - times[1]);
+    assert!(first_gap >= 0.3, "first retry after {first_gap}s");
+    assert!(
+        second_gap >= 0.6,
+        "second retry after {second_gap}s (doubled)"
+    );
+    let report = report(&project);
+    assert_eq!(task(&report, "flaky")["attempts"], 3);
+    let log = project.read(task(&report, "flaky")["log"].as_str().expect("log"));
+    assert_eq!(
+        log.matches("──── wf: attempt").count(),
+        3,
+        "a header per attempt:\n{log}"
+    );
+    assert!(log.contains("attempt 1\n") && log.contains("attempt 3\n"));
+}
+
+#[test]
+fn sigint_ends_running_tasks_within_the_grace_period_and_writes_the_report() {
+    let mark = marker("sigint");
+    let project = Project::with_manifest(&format!(
+        r#"
+[workflow]
+jobs = 2
+grace = "2s"
+[tasks.long]
+run = "sleep 60 & sleep 60"
+matrix = {{ n = [1, 2] }}
+env = {{ WF_TEST_MARKER = "{mark}" }}
+[tasks.later]
+run = "true"
+deps = ["long"]
+[tasks.queued]
+run = "true"
+matrix = {{ n = [1, 2, 3] }}
+"#
+    ));
+    let mut child = spawn_wf(&project, &["run", "--report", "report.json"]);
+    let until = Instant::now() + Duration::from_secs(10);
+    while processes_with(&mark).len() < 4 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let interrupted = Instant::now();
+    kill(&child, libc::SIGINT);
+    let status = child.wait().expect("wf ends");
+    let took = interrupted.elapsed();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        took < Duration::from_secs(2) + Duration::from_millis(1500),
+        "took {took:?}"
+    );
+    assert!(
+        none_left(&mark, Duration::from_secs(1)),
+        "processes of the run survived Ctrl-C"
+    );
+    let report = report(&project);
+    assert_eq!(report["status"], "cancelled");
+    assert_eq!(task(&report, "long[n=1]")["status"], "cancelled");
+    assert_eq!(task(&report, "queued[n=3]")["status"], "not_run");
+    assert_eq!(task(&report, "later")["status"], "skipped");
+}
+
+#[test]
+fn a_second_sigint_kills_at_once() {
+    let mark = marker("second-sigint");
+    let project = Project::with_manifest(&format!(
+        r#"
+[workflow]
+grace = "30s"
+[tasks.ignores_term]
+run = "trap '' TERM; sleep 60"
+env = {{ WF_TEST_MARKER = "{mark}" }}
+"#
+    ));
+    let mut child = spawn_wf(&project, &["run", "--report", "report.json"]);
+    let until = Instant::now() + Duration::from_secs(10);
+    while processes_with(&mark).len() < 2 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    kill(&child, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(300));
+    let second = Instant::now();
+    kill(&child, libc::SIGINT);
+    let status = child.wait().expect("wf ends");
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        second.elapsed() < Duration::from_secs(5),
+        "the 30s grace was not cut short"
+    );
+    assert!(none_left(&mark, Duration::from_secs(1)));
+    assert_eq!(task(&report(&project), "ignores_term")["signal"], "SIGKILL");
+}
+
+#[test]
+fn a_task_that_daemonises_children_leaves_nothing_behind() {
+    let mark = marker("daemon");
+    let project = Project::with_manifest(&format!(
+        r#"
+[workflow]
+grace = "1s"
+[tasks.daemonise]
+run = "setsid sleep 60 & sleep 60 & sleep 0.3; echo started"
+env = {{ WF_TEST_MARKER = "{mark}" }}
+"#
+    ));
+    let output = project
+        .wf(&["run", "--report", "report.json"])
+        .output()
+        .expect("wf runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert!(
+        none_left(&mark, Duration::from_secs(1)),
+        "a daemonised child survived the run"
+    );
+    let report = report(&project);
+    // `sleep 60 &` stayed in the task's process group; `setsid sleep 60` left it.
+    assert_eq!(
+        task(&report, "daemonise")["leftover_processes"],
+        1,
+        "{report:#}"
+    );
+    assert_eq!(report["stray_processes"], 1, "{report:#}");
+    assert!(stderr_of(&output).contains("process(es) that tasks left running"));
+}
+
+#[test]
+fn a_killed_wf_takes_its_children_and_the_next_run_ends_the_rest() {
+    let mark = marker("sigkill");
+    let project = Project::with_manifest(&format!(
+        r#"
+[tasks.long]
+run = "sleep 60 & sleep 60"
+env = {{ WF_TEST_MARKER = "{mark}" }}
+[tasks.quick]
+run = "true"
+"#
+    ));
+    let mut child = spawn_wf(&project, &["run", "long"]);
+    let until = Instant::now() + Duration::from_secs(10);
+    while processes_with(&mark).len() < 3 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let before = processes_with(&mark);
+    kill(&child, libc::SIGKILL);
+    child.wait().expect("reaped");
+    // The task's main process dies with wf (parent-death signal); its background child does not.
+    std::thread::sleep(Duration::from_millis(300));
+    let after = processes_with(&mark);
+    assert!(
+        after.len() < before.len(),
+        "the direct child should have died with wf: {before:?} → {after:?}"
+    );
+    assert!(
+        !after.is_empty(),
+        "a grandchild outlives a SIGKILLed wf until the next run"
+    );
+    let output = project.wf(&["run", "quick"]).output().expect("wf runs");
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        stderr_of(&output).contains("did not end normally; ended"),
+        "{}",
+        stderr_of(&output)
+    );
+    assert!(
+        none_left(&mark, Duration::from_secs(2)),
+        "the next run did not end the crashed run's processes"
+    );
+}
+
+#[test]
+fn a_second_concurrent_run_is_refused() {
+    let project = Project::with_manifest("[tasks.slow]\nrun = \"sleep 3\"\n");
+    let mut first = spawn_wf(&project, &["run"]);
+    let until = Instant::now() + Duration::from_secs(5);
+    while !project.path().join(".wf/lock").exists() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let second = project.wf(&["run"]).output().expect("wf runs");
+    assert_eq!(second.status.code(), Some(2));
+    assert!(
+        stderr_of(&second).contains("another `wf run` of this workflow is in progress"),
+        "{}",
+        stderr_of(&second)
+    );
+    kill(&first, libc::SIGINT);
+    first.wait().expect("ends");
+}
+
+/// Runs wf and returns its exit code and peak resident memory in MiB, read from its own
+/// VmHWM while it runs (rusage would also count the test process's memory when the child was
+/// forked from it).
+fn run_measuring_memory(project: &Project, args: &[&str]) -> (i32, f64) {
+    let mut child = spawn_wf_quiet(project, args);
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    loop {
+        if let Ok(status) = std::fs::read_to_string(&status_file) {
+            let hwm = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+            peak_kib = peak_kib.max(hwm.unwrap_or(0));
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            return (status.code().unwrap_or(-1), peak_kib as f64 / 1024.0);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn spawn_wf_quiet(project: &Project, args: &[&str]) -> Child {
+    wf_process(project.path(), args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("wf starts")
+}
+
+#[test]
+fn a_flood_of_400_mb_passes_in_flat_memory_in_every_output_mode() {
+    let project = Project::with_manifest(
+        r#"
+[tasks.flood]
+run = "head -c 200000000 /dev/zero | tr '\\0' 'x'; head -c 200000000 /dev/zero | tr '\\0' 'y' >&2"
+"#,
+    );
+    for mode in ["grouped", "stream", "quiet"] {
+        let (code, peak_mib) = run_measuring_memory(&project, &["run", "--output", mode]);
+        assert_eq!(code, 0, "{mode}");
+        assert!(peak_mib < 100.0, "{mode}: wf peaked at {peak_mib:.0} MiB");
+        let log = std::fs::read_dir(project.path().join(".wf/runs"))
+            .expect("runs")
+            .filter_map(Result::ok)
+            .map(|run| run.path().join("logs/flood.log"))
+            .find(|log| log.exists())
+            .expect("the flood's log");
+        assert_eq!(
+            log.metadata().expect("log").len(),
+            400_000_000,
+            "{mode}: every byte kept"
+        );
+        std::fs::remove_dir_all(project.path().join(".wf/runs")).expect("clean up 400 MB");
+    }
+}
