@@ -25,6 +25,8 @@ pub enum Command {
     Run(RunArgs),
     /// Show the order the scheduler would start tasks in, and the critical path.
     Plan(PlanArgs),
+    /// Show a past run's summary again (or its JSON report).
+    Report(ReportArgs),
     /// Check manifests; run nothing.
     Validate(ValidateArgs),
     /// List the tasks with their descriptions, dependencies and locks.
@@ -41,8 +43,8 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct Target {
     /// The manifest, then tasks to run (a matrix task's name selects all its expansions).
-    /// The first argument is taken as the manifest if it ends in `.toml` or names a file;
-    /// otherwise the manifest is `wf.toml`.
+    /// The first argument is taken as the manifest if it ends in `.toml`; otherwise the
+    /// manifest is `wf.toml` (use `-f` for a manifest with another name).
     #[arg(value_name = "[MANIFEST] [TASK]")]
     pub args: Vec<String>,
     /// The manifest, explicitly (then every argument is a task).
@@ -57,9 +59,7 @@ impl Target {
             return (file.clone(), self.args.clone());
         }
         match self.args.split_first() {
-            Some((first, rest))
-                if first.ends_with(".toml") || std::path::Path::new(first).is_file() =>
-            {
+            Some((first, rest)) if first.ends_with(".toml") => {
                 (PathBuf::from(first), rest.to_vec())
             }
             _ => (PathBuf::from("wf.toml"), self.args.clone()),
@@ -108,7 +108,7 @@ pub struct RunArgs {
 /// How `wf run` shows task output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputMode {
-    /// Each task's output after it ends (failures always).
+    /// Each task's output, after it ends.
     Grouped,
     /// Live, each line prefixed with the task's name.
     Stream,
@@ -125,6 +125,25 @@ pub struct PlanArgs {
     /// Job slots (overrides `[workflow].jobs`).
     #[arg(short, long, value_name = "N", value_parser = parse_jobs)]
     pub jobs: Option<u32>,
+}
+
+/// `wf report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The run: its id, a unique prefix of it, or `latest`.
+    #[arg(value_name = "RUN_ID", default_value = "latest")]
+    pub run: String,
+    /// The manifest whose runs to look in (default: wf.toml).
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "MANIFEST",
+        default_value = "wf.toml"
+    )]
+    pub manifest: PathBuf,
+    /// Print the JSON report instead of the summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `wf validate`.

@@ -27,8 +27,9 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    /// Creates `.wf/runs/RUN_ID/logs` under `root` with a new, unique run id.
-    pub fn create(root: &Path, started: Timestamp) -> io::Result<Self> {
+    /// Creates `.wf/runs/RUN_ID/logs` under `root` with a new, unique run id, marked as a
+    /// run of `manifest` (absolute path) in progress.
+    pub fn create(root: &Path, manifest: &Path, started: Timestamp) -> io::Result<Self> {
         let wf = state_dir(root);
         std::fs::create_dir_all(wf.join("runs"))?;
         let ignore = wf.join(".gitignore");
@@ -48,7 +49,7 @@ impl RunDir {
                     std::fs::create_dir(path.join("logs"))?;
                     std::fs::write(
                         path.join(RUNNING_MARKER),
-                        format!("{}\n", std::process::id()),
+                        format!("{}\n{}\n", std::process::id(), manifest.display()),
                     )?;
                     return Ok(Self { run_id, path });
                 }
@@ -92,8 +93,9 @@ mod tests {
     fn run_ids_are_unique_within_a_second() {
         let dir = tempfile::tempdir().expect("temp dir");
         let now = Timestamp::now();
-        let a = RunDir::create(dir.path(), now).expect("first");
-        let b = RunDir::create(dir.path(), now).expect("second");
+        let manifest = dir.path().join("wf.toml");
+        let a = RunDir::create(dir.path(), &manifest, now).expect("first");
+        let b = RunDir::create(dir.path(), &manifest, now).expect("second");
         assert_ne!(a.run_id, b.run_id);
         assert!(a.path.join("logs").is_dir());
         assert_eq!(

@@ -1,4 +1,6 @@
-//! One run of a manifest at a time: an exclusive lock on `.wf/lock` held for the whole run.
+//! One run of a manifest at a time: an exclusive lock on `.wf/lock.MANIFEST` (the manifest's
+//! file name) held for the whole run. Different manifests in one folder share `.wf/` but may
+//! run at the same time.
 //!
 //! `flock` locks are released by the kernel when the process dies, however it dies, so a
 //! crashed run never leaves a stale lock behind.
@@ -43,9 +45,12 @@ pub struct RunLock {
 }
 
 impl RunLock {
-    /// Takes the lock of the `.wf` folder `state_dir` without waiting.
-    pub fn acquire(state_dir: &Path) -> Result<Self, LockError> {
-        let path = state_dir.join("lock");
+    /// Takes the run lock of `manifest` (whose `.wf` folder is `state_dir`) without waiting.
+    pub fn acquire(state_dir: &Path, manifest: &Path) -> Result<Self, LockError> {
+        let name = manifest
+            .file_name()
+            .map_or_else(|| "wf.toml".into(), |n| n.to_string_lossy());
+        let path = state_dir.join(format!("lock.{name}"));
         let io = |source| LockError::Io {
             path: path.clone(),
             source,
@@ -80,12 +85,14 @@ mod tests {
     #[test]
     fn a_second_holder_is_refused_until_the_first_lets_go() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let first = RunLock::acquire(dir.path()).expect("free");
-        match RunLock::acquire(dir.path()) {
+        let manifest = dir.path().join("wf.toml");
+        let first = RunLock::acquire(dir.path(), &manifest).expect("free");
+        RunLock::acquire(dir.path(), &dir.path().join("other.toml")).expect("another manifest");
+        match RunLock::acquire(dir.path(), &manifest) {
             Err(LockError::Busy { holder }) => assert_eq!(holder, Some(std::process::id())),
             other => panic!("expected Busy, got {other:?}"),
         }
         drop(first);
-        RunLock::acquire(dir.path()).expect("free again");
+        RunLock::acquire(dir.path(), &manifest).expect("free again");
     }
 }

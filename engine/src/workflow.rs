@@ -158,6 +158,14 @@ impl Workflow {
             .collect()
     }
 
+    /// The manifest's absolute path: the key of this workflow's runs in `.wf/`.
+    pub fn manifest_path(&self) -> PathBuf {
+        match self.manifest.file_name() {
+            Some(name) => self.root.join(name),
+            None => self.root.join("wf.toml"),
+        }
+    }
+
     /// The job slots a run uses: `override_jobs`, else `[workflow].jobs`, else the CPU count.
     pub fn effective_jobs(&self, override_jobs: Option<u32>) -> u32 {
         override_jobs.or(self.jobs).unwrap_or_else(|| {

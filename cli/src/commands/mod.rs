@@ -3,6 +3,7 @@
 mod graph;
 mod list;
 mod plan;
+mod report;
 mod run;
 mod schema;
 mod validate;
@@ -22,6 +23,7 @@ pub fn dispatch(cli: Cli) -> Exit {
     match cli.command {
         Command::Run(args) => run::run(&args, color),
         Command::Plan(args) => plan::run(&args, color),
+        Command::Report(args) => report::run(&args, color),
         Command::Validate(args) => validate::run(&args, color),
         Command::List(args) => list::run(&args, color),
         Command::Graph(args) => graph::run(&args, color),
@@ -81,4 +83,12 @@ pub fn report_error(error: &dyn miette::Diagnostic, color: ColorChoice) {
         out = format!("error: {error}\n");
     }
     eprint!("{out}");
+}
+
+/// The folder a manifest lives in (where its `.wf/` is), absolute.
+pub fn manifest_root(manifest: &Path) -> std::path::PathBuf {
+    std::path::absolute(manifest)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| std::path::PathBuf::from("."))
 }

@@ -8,7 +8,7 @@ use wf_engine::scheduler::plan::simulate;
 use super::{open_workflow, select_or_explain};
 use crate::args::{ColorChoice, PlanArgs};
 use crate::exit::Exit;
-use crate::render::style::Style;
+use crate::render::style::{Style, plural};
 
 /// Prints the plan of the selected tasks.
 pub fn run(args: &PlanArgs, color: ColorChoice) -> Exit {
@@ -22,6 +22,10 @@ pub fn run(args: &PlanArgs, color: ColorChoice) -> Exit {
         Err(exit) => return exit,
     };
     let jobs = workflow.effective_jobs(args.jobs);
+    if let Err(error) = wf_engine::scheduler::check_slots(&workflow, &selected, jobs) {
+        super::report_error(&error, color);
+        return Exit::Usage;
+    }
     print_plan(&workflow, &selected, jobs, workflow.keep_going, color)
 }
 
@@ -40,8 +44,9 @@ pub fn print_plan(
     println!(
         "{}",
         style.dim(&format!(
-            "plan: {} tasks on {jobs} slots, in dispatch order",
-            plan.order.len()
+            "plan: {} on {}, in dispatch order",
+            plural(plan.order.len(), "task"),
+            plural(jobs as usize, "slot")
         ))
     );
     for (index, planned) in plan.order.iter().enumerate() {
@@ -77,8 +82,8 @@ pub fn print_plan(
         println!(
             "{}",
             style.dim(&format!(
-                "critical path ({} tasks): {}",
-                names.len(),
+                "critical path ({}): {}",
+                plural(names.len(), "task"),
                 names.join(" → ")
             ))
         );

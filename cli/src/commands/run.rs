@@ -9,7 +9,7 @@ use wf_engine::scheduler::{RunOptions, run as run_workflow};
 use super::{open_workflow, plan, report_error, select_or_explain};
 use crate::args::{ColorChoice, OutputMode, RunArgs};
 use crate::exit::Exit;
-use crate::render::run::RunRenderer;
+use crate::render::run::{RunRenderer, shown};
 
 /// Runs the selected tasks; the exit code follows the run's status.
 pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
@@ -33,6 +33,7 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
         jobs,
         keep_going,
         grace,
+        up_to_date: Vec::new(),
         weights: None,
         report_path: args.report.clone(),
         output: match args.output {
@@ -51,10 +52,7 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
         Ok(report) => {
             let report_file =
                 wf_engine::rundir::run_path(&workflow.root, &report.run_id).join("report.json");
-            let shown = report_file
-                .strip_prefix(std::env::current_dir().unwrap_or_default())
-                .unwrap_or(&report_file);
-            renderer.summary(&workflow, &report, shown);
+            renderer.summary(&workflow.root, &report, shown(&report_file));
             match report.status {
                 wf_engine::report::RunStatus::Succeeded => Exit::Success,
                 wf_engine::report::RunStatus::Failed => Exit::Failure,

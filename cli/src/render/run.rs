@@ -9,7 +9,7 @@ use wf_engine::report::signals::signal_name;
 use wf_engine::report::{RunReport, RunStatus, TaskStatus};
 use wf_engine::scheduler::RunEvent;
 
-use super::style::{Style, seconds};
+use super::style::{Style, plural, seconds};
 use crate::args::OutputMode;
 
 /// How many log lines a failure shows in the summary.
@@ -44,10 +44,10 @@ impl RunRenderer {
                 ..
             } => {
                 if self.mode != OutputMode::Quiet {
-                    let noun = if tasks == 1 { "task" } else { "tasks" };
+                    let (tasks, slots) = (plural(tasks, "task"), plural(jobs as usize, "slot"));
                     println!(
                         "{}",
-                        style.dim(&format!("wf: {tasks} {noun} on {jobs} slots, run {run_id}"))
+                        style.dim(&format!("wf: {tasks} on {slots}, run {run_id}"))
                     );
                 }
             }
@@ -144,7 +144,7 @@ impl RunRenderer {
     /// The end-of-run summary: each failure with the tail of its log (root causes only: the
     /// tasks that failed, not the ones skipped because of them), counts, wall time, critical
     /// path and where the report is.
-    pub fn summary(&self, workflow: &Workflow, report: &RunReport, report_file: &Path) {
+    pub fn summary(&self, root: &Path, report: &RunReport, report_file: &Path) {
         let style = self.style;
         let mut failures: Vec<_> = report
             .tasks
@@ -157,10 +157,7 @@ impl RunRenderer {
                 .total_cmp(&b.end_s.unwrap_or(f64::MAX))
         });
         for task in &failures {
-            let allowed = workflow
-                .task_named(&task.name)
-                .is_some_and(|id| workflow.tasks[id].allow_failure);
-            let label = if allowed {
+            let label = if task.allow_failure {
                 style.warn("✗ allowed failure")
             } else {
                 style.bad("✗ failed")
@@ -172,13 +169,16 @@ impl RunRenderer {
                 task.reason.as_deref().unwrap_or(task.status.as_str())
             );
             if let Some(log) = &task.log {
-                let path = workflow.root.join(log);
+                let path = root.join(log);
                 if let Ok(text) = tail(&path, FAILURE_TAIL_LINES, 64 * 1024) {
                     for line in text.lines() {
                         eprintln!("  {} {line}", style.dim("│"));
                     }
                 }
-                eprintln!("  {}", style.dim(&format!("log: {log}")));
+                eprintln!(
+                    "  {}",
+                    style.dim(&format!("log: {}", shown(&root.join(log)).display()))
+                );
             }
         }
         let counts: Vec<String> = report
@@ -200,9 +200,9 @@ impl RunRenderer {
         };
         eprintln!();
         eprintln!(
-            "wf: {verdict} in {} with {} slots: {}",
+            "wf: {verdict} in {} with {}: {}",
             seconds(report.duration_s),
-            report.jobs,
+            plural(report.jobs as usize, "slot"),
             if counts.is_empty() {
                 "no tasks".to_owned()
             } else {
@@ -242,5 +242,13 @@ fn print_log(log: &Path) {
         let mut out = stdout.lock();
         let _ = std::io::copy(&mut file, &mut out);
         let _ = out.flush();
+    }
+}
+
+/// A path as the user best reads it: relative to the current folder when it is inside it.
+pub fn shown(path: &Path) -> &Path {
+    match std::env::current_dir() {
+        Ok(cwd) => path.strip_prefix(&cwd).unwrap_or(path),
+        Err(_) => path,
     }
 }

@@ -46,14 +46,25 @@ impl Style {
     }
 }
 
-/// Seconds for people: `0.25s`, `12.3s`, `2m05s`.
+/// Seconds for people: `4ms`, `0.25s`, `12.3s`, `2m05s`.
 pub fn seconds(value: f64) -> String {
-    if value < 10.0 {
+    if value < 0.1 {
+        format!("{:.0}ms", value * 1000.0)
+    } else if value < 10.0 {
         format!("{value:.2}s")
     } else if value < 60.0 {
         format!("{value:.1}s")
     } else {
         let whole = value.round() as u64;
         format!("{}m{:02}s", whole / 60, whole % 60)
+    }
+}
+
+/// `1 task`, `2 tasks`.
+pub fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
     }
 }

@@ -168,12 +168,15 @@ pub fn prepare(
         .iter()
         .map(|(k, v)| (OsString::from(k), OsString::from(v)))
         .collect();
-    own.push(("WF_TASK".into(), OsString::from(&task.name)));
-    own.push(("WF_RUN_ID".into(), OsString::from(identity.run_id)));
-    own.push((
-        "WF_ATTEMPT".into(),
-        OsString::from(identity.attempt.to_string()),
-    ));
+    // wf's own variables come last and win: a task cannot set WF_TASK, WF_RUN_ID or WF_ATTEMPT.
+    for (name, value) in [
+        ("WF_TASK", OsString::from(&task.name)),
+        ("WF_RUN_ID", OsString::from(identity.run_id)),
+        ("WF_ATTEMPT", OsString::from(identity.attempt.to_string())),
+    ] {
+        own.retain(|(n, _)| n != name);
+        own.push((name.into(), value));
+    }
     let hidden_base = base
         .entries
         .iter()

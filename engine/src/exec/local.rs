@@ -289,7 +289,14 @@ impl LocalRunner {
     fn wait(&self, pid: libc::pid_t, task: &crate::workflow::Task) -> (AttemptEnd, Instant, u32) {
         let end = supervise(pid, task.timeout, self.grace, &self.stop);
         let ended_at = Instant::now();
-        (end, ended_at, end_leftovers(pid, self.grace))
+        let leftovers = end_leftovers(pid, self.grace);
+        // After a timeout or Ctrl-C wf signalled the whole group itself: members still exiting
+        // are not processes the task left behind.
+        let ended_by_wf = matches!(
+            end,
+            AttemptEnd::TimedOut { .. } | AttemptEnd::Cancelled { .. }
+        );
+        (end, ended_at, if ended_by_wf { 0 } else { leftovers })
     }
 }
 

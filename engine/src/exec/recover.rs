@@ -40,16 +40,20 @@ fn belongs_to(pid: libc::pid_t, run_id: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Ends what is left of every run under `runs_dir` that is still marked running, waiting up to
-/// `grace` after SIGTERM before SIGKILL. Call only while holding the run lock.
-pub fn recover_crashed_runs(runs_dir: &Path, grace: Duration) -> Vec<Recovered> {
+/// Ends what is left of every run of `manifest` (absolute path) under `runs_dir` that is still
+/// marked running, waiting up to `grace` after SIGTERM before SIGKILL. Call only while holding
+/// that manifest's run lock, so that none of those runs can be alive.
+pub fn recover_crashed_runs(runs_dir: &Path, manifest: &Path, grace: Duration) -> Vec<Recovered> {
     let Ok(entries) = std::fs::read_dir(runs_dir) else {
         return Vec::new();
     };
     let crashed: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.join(RUNNING_MARKER).exists())
+        .filter(|p| {
+            std::fs::read_to_string(p.join(RUNNING_MARKER))
+                .is_ok_and(|marker| marker.lines().nth(1) == Some(&*manifest.to_string_lossy()))
+        })
         .collect();
     let mut recovered = Vec::new();
     for run_dir in crashed {

@@ -278,15 +278,15 @@ pub enum ManifestError {
         help: Option<String>,
     },
 
-    /// `{{ matrix.KEY }}` in a task that has no matrix.
-    #[error("`{{{{ matrix.{key} }}}}` used in task `{task}`, which has no matrix")]
+    /// `{{ matrix.KEY }}` in a task that has no matrix, or outside any task.
+    #[error("`{{{{ matrix.{key} }}}}` used in {place}, which has no matrix")]
     #[diagnostic(
         code(wf::matrix_outside_matrix),
         help("add a `matrix` to the task, or write the value itself")
     )]
     MatrixOutsideMatrix {
-        /// The task.
-        task: String,
+        /// Where, in words: "task `a`" or "[workflow].env".
+        place: String,
         /// The key used.
         key: String,
         /// The placeholder's span.

@@ -11,7 +11,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "invalid duration `{text}`: write a number with a unit (ms, s, m, h, d), e.g. \"90s\" or \"1h30m\""
         )
     };
-    let mut rest = text.trim();
+    let mut rest = text;
     if rest.is_empty() {
         return Err(invalid());
     }
@@ -81,7 +81,7 @@ mod tests {
 
     #[test]
     fn rejects_missing_or_unknown_units() {
-        for bad in ["", "10", "10x", "m", "1h30", "-5s", "1..2s", "5 s"] {
+        for bad in ["", "10", "10x", "m", "1h30", "-5s", "1..2s", "5 s", " 5s"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
         }
     }

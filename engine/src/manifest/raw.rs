@@ -284,6 +284,10 @@ impl Scalar {
             });
             return None;
         }
+        // A float keeps the spelling it was written with (`1.0` stays `1.0` in task names).
+        if let Some(float) = value.get_ref().as_float() {
+            return Some(Sp::new(Scalar(float.as_str().to_owned()), span));
+        }
         let text = match toml::Value::deserialize(ValueDeserializer::from(value)) {
             Ok(toml::Value::String(text)) => text,
             Ok(toml::Value::Integer(n)) => n.to_string(),

@@ -11,7 +11,9 @@ use miette::LabeledSpan;
 use super::diagnostic::{Findings, ManifestError};
 use super::expand::{Expansion, expansions, placeholders, substitute};
 use super::lint::{TaskPaths, lint_races};
-use super::raw::{RawCommand, RawDefaults, RawManifest, RawMatrix, RawTask, RawWorkflow};
+use super::raw::{
+    DurationValue, RawCommand, RawDefaults, RawManifest, RawMatrix, RawTask, RawWorkflow,
+};
 use super::spanned::Sp;
 use crate::graph::Dag;
 use crate::suggest::did_you_mean;
@@ -36,7 +38,7 @@ pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> 
     check_defaults(&defaults, settings.jobs.as_ref(), findings);
 
     let raw_tasks = raw.tasks.map(|named| named.0).unwrap_or_default();
-    if raw_tasks.is_empty() && error_count(findings) == errors_before {
+    if raw_tasks.is_empty() && error_count(findings) == 0 {
         findings.push(ManifestError::NoTasks {
             span: (0..0).into(),
         });
@@ -140,7 +142,7 @@ impl Settings {
             Some(shell) => shell.value.iter().map(|s| s.value.clone()).collect(),
             None => vec!["sh".to_owned(), "-c".to_owned()],
         };
-        Settings {
+        let settings = Settings {
             name,
             jobs,
             keep_going: raw.keep_going.as_ref().is_some_and(|k| k.value),
@@ -153,7 +155,29 @@ impl Settings {
                 raw.env.as_ref().map(|e| e.0.as_slice()).unwrap_or_default(),
                 findings,
             ),
+        };
+        // `[workflow].env` belongs to no task: a matrix placeholder there cannot be filled.
+        for (_, value) in raw.env.iter().flat_map(|e| e.0.iter()) {
+            for placeholder in placeholders(&value.value) {
+                let text = &value.value[placeholder.range.clone()];
+                findings.push(ManifestError::MatrixOutsideMatrix {
+                    place: "[workflow].env".to_owned(),
+                    key: placeholder.key,
+                    span: locate(origin.text, &value.span, text).into(),
+                });
+            }
         }
+        settings
+    }
+}
+
+/// Reports a `timeout` of zero, which would end every attempt at once.
+fn check_timeout(timeout: Option<&Sp<DurationValue>>, findings: &mut Findings) {
+    if let Some(timeout) = timeout.filter(|t| t.value.0.is_zero()) {
+        findings.push(ManifestError::InvalidDuration {
+            message: "`timeout` must be longer than zero".to_owned(),
+            span: timeout.span.clone().into(),
+        });
     }
 }
 
@@ -204,6 +228,7 @@ fn check_defaults(
     if let Some(retries) = &defaults.retries {
         at_least("retries", retries, 0, findings);
     }
+    check_timeout(defaults.timeout.as_ref(), findings);
     check_env(
         defaults
             .env
@@ -325,6 +350,7 @@ impl TaskBuilder<'_, '_> {
         }
         env.retain(|(k, _)| !k.value.is_empty() && !k.value.contains(['=', '\0']));
 
+        check_timeout(raw.timeout.as_ref(), self.findings);
         let combos = match &raw.matrix {
             Some(matrix) => self.check_matrix(&name.value, matrix),
             None => vec![Expansion {
@@ -336,18 +362,24 @@ impl TaskBuilder<'_, '_> {
         let inputs = raw.inputs.as_ref().or(defaults.inputs.as_ref());
         let outputs = raw.outputs.as_ref().or(defaults.outputs.as_ref());
         let lock_names = raw.locks.as_ref().or(defaults.locks.as_ref());
-        self.check_placeholders(
-            &name.value,
-            raw.matrix.is_some(),
-            &combos,
-            command,
-            cwd,
-            inputs,
-            outputs,
-            &env,
-        );
-
         let description = raw.description.as_ref().or(defaults.description.as_ref());
+        let mut templated: Vec<(&str, &Range<usize>)> = Vec::new();
+        match &command.value {
+            RawCommand::Shell(line) => templated.push((line, &command.span)),
+            RawCommand::Argv(argv) => {
+                templated.extend(argv.iter().map(|a| (a.as_str(), &command.span)));
+            }
+        }
+        for list in [inputs, outputs, lock_names].into_iter().flatten() {
+            templated.extend(list.value.iter().map(|s| (s.value.as_str(), &s.span)));
+        }
+        templated.extend(
+            cwd.into_iter()
+                .chain(description)
+                .map(|s| (s.value.as_str(), &s.span)),
+        );
+        templated.extend(env.iter().map(|(_, v)| (v.value.as_str(), &v.span)));
+        self.check_placeholders(&name.value, raw.matrix.is_some(), &combos, &templated);
         let pick_bool = |own: &Option<Sp<bool>>, default: &Option<Sp<bool>>| {
             own.as_ref().or(default.as_ref()).is_some_and(|b| b.value)
         };
@@ -380,7 +412,7 @@ impl TaskBuilder<'_, '_> {
                 name: combo.task_name(&name.value),
                 base: name.value.clone(),
                 matrix: combo.values.clone(),
-                description: description.map(|d| d.value.clone()),
+                description: description.map(|d| render(&d.value)),
                 command: match &command.value {
                     RawCommand::Shell(line) => Command::Shell(substitute(line, combo, true)),
                     RawCommand::Argv(argv) => {
@@ -427,7 +459,7 @@ impl TaskBuilder<'_, '_> {
                     .as_ref()
                     .map(|d| d.value.clone())
                     .unwrap_or_default(),
-                lock_names: lock_names.map(|l| l.value.clone()).unwrap_or_default(),
+                lock_names: render_all(lock_names),
                 inputs,
                 outputs,
             });
@@ -478,40 +510,24 @@ impl TaskBuilder<'_, '_> {
         unique
     }
 
-    /// Checks every `{{ matrix.KEY }}` in the task's templated values once per table.
-    #[allow(clippy::too_many_arguments)]
+    /// Checks every `{{ matrix.KEY }}` in a task's templated values (`texts`, each with the span
+    /// it was written at), reporting each key once per table.
     fn check_placeholders(
         &mut self,
         task: &str,
         has_matrix: bool,
         combos: &[Expansion],
-        command: &Sp<RawCommand>,
-        cwd: Option<&Sp<String>>,
-        inputs: Option<&Sp<Vec<Sp<String>>>>,
-        outputs: Option<&Sp<Vec<Sp<String>>>>,
-        env: &[(Sp<String>, Sp<String>)],
+        texts: &[(&str, &Range<usize>)],
     ) {
-        let mut texts: Vec<(&str, &Range<usize>)> = Vec::new();
-        match &command.value {
-            RawCommand::Shell(line) => texts.push((line, &command.span)),
-            RawCommand::Argv(argv) => {
-                texts.extend(argv.iter().map(|a| (a.as_str(), &command.span)))
-            }
-        }
-        texts.extend(cwd.map(|c| (c.value.as_str(), &c.span)));
-        for list in [inputs, outputs].into_iter().flatten() {
-            texts.extend(list.value.iter().map(|s| (s.value.as_str(), &s.span)));
-        }
-        texts.extend(env.iter().map(|(_, v)| (v.value.as_str(), &v.span)));
         let mut reported = HashSet::new();
-        for (text, span) in texts {
+        for &(text, span) in texts {
             for placeholder in placeholders(text) {
                 let key = placeholder.key;
                 let at = locate(self.origin.text, span, &text[placeholder.range.clone()]);
                 if !has_matrix {
                     if reported.insert(key.clone()) {
                         self.findings.push(ManifestError::MatrixOutsideMatrix {
-                            task: task.to_owned(),
+                            place: format!("task `{task}`"),
                             key,
                             span: at.into(),
                         });

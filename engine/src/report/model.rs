@@ -80,6 +80,9 @@ pub struct TaskReport {
     /// Processes it left running after its main process exited, which wf ended.
     #[serde(default)]
     pub leftover_processes: u32,
+    /// `allow_failure`: its failure is reported but does not fail the run.
+    #[serde(default)]
+    pub allow_failure: bool,
 }
 
 /// A whole run.

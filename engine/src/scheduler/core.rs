@@ -106,43 +106,48 @@ pub struct Core<'w> {
 
 impl<'w> Core<'w> {
     /// A run of the `selected` tasks on `slots` job slots; `weights` are expected durations.
+    /// Tasks marked in `up_to_date` count as done from the start (none of their dependencies
+    /// may be a task that will run).
     pub fn new(
         workflow: &'w Workflow,
         selected: &[bool],
+        up_to_date: &[bool],
         slots: u32,
         weights: &[f64],
         keep_going: bool,
     ) -> Self {
         let count = workflow.tasks.len();
-        let rank = workflow.dag.remaining_path_weights(weights);
-        let mut state: Vec<State> = selected
-            .iter()
-            .map(|&s| if s { State::Waiting } else { State::Excluded })
+        let settled = |id: TaskId| up_to_date.get(id).copied().unwrap_or(false);
+        let state: Vec<State> = (0..count)
+            .map(|id| match (selected[id], settled(id)) {
+                (false, _) => State::Excluded,
+                (true, true) => State::Done(Outcome::UpToDate),
+                (true, false) => State::Waiting,
+            })
             .collect();
-        let mut waiting_deps = vec![0u32; count];
-        let mut ready = ReadyQueue::default();
-        for (id, task) in workflow.tasks.iter().enumerate() {
-            if !selected[id] {
-                continue;
-            }
-            let pending = task.deps.iter().filter(|&&d| selected[d]).count();
-            waiting_deps[id] = u32::try_from(pending).unwrap_or(u32::MAX);
-            if pending == 0 {
-                state[id] = State::Ready;
-                ready.push(ReadyEntry {
-                    priority: task.priority,
-                    rank: rank[id],
-                    task: id,
-                });
-            }
-        }
-        Self {
+        let waiting_deps: Vec<u32> = workflow
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(id, task)| {
+                let pending = task.deps.iter().filter(|&&d| selected[d] && !settled(d));
+                if selected[id] {
+                    u32::try_from(pending.count()).unwrap_or(u32::MAX)
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let mut core = Self {
             workflow,
-            unfinished: selected.iter().filter(|&&s| s).count(),
+            unfinished: state.iter().filter(|s| **s == State::Waiting).count(),
+            resolved: (0..count)
+                .filter(|&id| selected[id] && settled(id))
+                .collect(),
             state,
             waiting_deps,
-            rank,
-            ready,
+            rank: workflow.dag.remaining_path_weights(weights),
+            ready: ReadyQueue::default(),
             free_slots: slots,
             locks: LockTable::new(&workflow.locks),
             keep_going,
@@ -151,9 +156,17 @@ impl<'w> Core<'w> {
             retry_pending: 0,
             lock_blocked_since: vec![None; count],
             lock_wait: vec![0.0; count],
-            resolved: Vec::new(),
             reserved_locks: vec![0; workflow.locks.len()],
+        };
+        for id in 0..count {
+            if core.state[id] == State::Waiting && core.waiting_deps[id] == 0 {
+                match core.decide(id) {
+                    None => core.make_ready(id),
+                    Some(outcome) => core.resolve(id, outcome),
+                }
+            }
         }
+        core
     }
 
     /// Takes every task that can start now, in priority order, with its slots and locks.
@@ -426,7 +439,7 @@ mod tests {
     fn core<'w>(w: &'w Workflow, slots: u32, keep_going: bool) -> Core<'w> {
         let all = vec![true; w.tasks.len()];
         let weights = vec![1.0; w.tasks.len()];
-        Core::new(w, &all, slots, &weights, keep_going)
+        Core::new(w, &all, &[], slots, &weights, keep_going)
     }
 
     #[test]
@@ -549,6 +562,30 @@ mod tests {
             })
         ));
         assert!(c.is_finished());
+    }
+
+    #[test]
+    fn a_failure_task_without_dependencies_never_runs_and_always_tasks_do() {
+        let w = workflow("[tasks.f]\nrun='x'\nwhen='failure'\n[tasks.a]\nrun='x'\nwhen='always'\n");
+        let mut c = core(&w, 2, false);
+        assert_eq!(c.start_ready(0.0), vec![id(&w, "a")]);
+        assert!(matches!(
+            c.outcome(id(&w, "f")),
+            Some(Outcome::Skipped {
+                after_failure: false,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn up_to_date_tasks_count_as_done_from_the_start() {
+        let w = workflow("[tasks.a]\nrun='x'\n[tasks.b]\nrun='x'\ndeps=['a']\n");
+        let all = vec![true; 2];
+        let mut c = Core::new(&w, &all, &[true, false], 1, &[1.0, 1.0], false);
+        assert_eq!(c.outcome(id(&w, "a")), Some(&Outcome::UpToDate));
+        assert_eq!(c.take_resolved(), vec![id(&w, "a")]);
+        assert_eq!(c.start_ready(0.0), vec![id(&w, "b")]);
     }
 
     #[test]

@@ -13,5 +13,5 @@ mod select;
 mod summary;
 
 pub use events::RunEvent;
-pub use run::{RunError, RunOptions, run};
+pub use run::{RunError, RunOptions, check_slots, run};
 pub use select::{UnknownTarget, select};

@@ -41,7 +41,7 @@ pub fn simulate(
     weights: &[f64],
     keep_going: bool,
 ) -> Plan {
-    let mut core = Core::new(workflow, selected, slots, weights, keep_going);
+    let mut core = Core::new(workflow, selected, &[], slots, weights, keep_going);
     let mut running: BinaryHeap<Reverse<(u64, TaskId)>> = BinaryHeap::new();
     let mut order = Vec::new();
     // Integer microseconds keep the event order exact and deterministic.

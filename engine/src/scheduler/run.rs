@@ -46,6 +46,9 @@ pub struct RunOptions {
     pub keep_going: bool,
     /// SIGTERM → SIGKILL grace.
     pub grace: Duration,
+    /// Tasks that will not run because they are up to date, each with the reason in words
+    /// (indexed by task; may be empty: nothing is up to date).
+    pub up_to_date: Vec<Option<String>>,
     /// Expected duration of each task, for critical-path priorities (1.0 each if `None`).
     pub weights: Option<Vec<f64>>,
     /// Also write the JSON report here.
@@ -100,6 +103,23 @@ pub enum RunError {
     },
 }
 
+/// Fails if a selected task needs more slots than `jobs`: it could never start.
+pub fn check_slots(workflow: &Workflow, selected: &[bool], jobs: u32) -> Result<(), RunError> {
+    let too_wide = workflow
+        .tasks
+        .iter()
+        .enumerate()
+        .find(|(id, t)| selected[*id] && t.cpus > jobs);
+    match too_wide {
+        Some((_, task)) => Err(RunError::TooWide {
+            task: task.name.clone(),
+            cpus: task.cpus,
+            jobs,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Runs the selected tasks of `workflow` to completion (or cancellation) and returns the report,
 /// also written to `.wf/runs/RUN_ID/report.json` (and `options.report_path`).
 pub fn run(
@@ -107,29 +127,21 @@ pub fn run(
     options: &RunOptions,
     observer: &mut dyn FnMut(&Workflow, RunEvent),
 ) -> Result<RunReport, RunError> {
-    let too_wide = workflow
-        .tasks
-        .iter()
-        .enumerate()
-        .find(|(id, t)| options.selected[*id] && t.cpus > options.jobs);
-    if let Some((_, task)) = too_wide {
-        return Err(RunError::TooWide {
-            task: task.name.clone(),
-            cpus: task.cpus,
-            jobs: options.jobs,
-        });
-    }
-    let _lock = RunLock::acquire(&rundir::state_dir(&workflow.root))?;
-    for recovered in recover_crashed_runs(&rundir::runs_dir(&workflow.root), options.grace) {
+    check_slots(&workflow, &options.selected, options.jobs)?;
+    let manifest = workflow.manifest_path();
+    let _lock = RunLock::acquire(&rundir::state_dir(&workflow.root), &manifest)?;
+    let runs = rundir::runs_dir(&workflow.root);
+    for recovered in recover_crashed_runs(&runs, &manifest, options.grace) {
         let (run_id, ended) = (recovered.run_id, recovered.ended);
         observer(&workflow, RunEvent::Recovered { run_id, ended });
     }
     let started_at = Timestamp::now();
-    let run_dir =
-        RunDir::create(&workflow.root, started_at).map_err(|source| RunError::RunFolder {
+    let run_dir = RunDir::create(&workflow.root, &manifest, started_at).map_err(|source| {
+        RunError::RunFolder {
             path: workflow.root.join(".wf"),
             source,
-        })?;
+        }
+    })?;
     // Orphans of tasks come to us, so they can be reaped and ended (see exec::group).
     let _ = group::become_subreaper();
 
@@ -153,9 +165,11 @@ pub fn run(
     })?;
     let count = workflow.tasks.len();
     let weights = options.weights.clone().unwrap_or_else(|| vec![1.0; count]);
+    let up_to_date: Vec<bool> = options.up_to_date.iter().map(Option::is_some).collect();
     let core = Core::new(
         &workflow,
         &options.selected,
+        &up_to_date,
         options.jobs,
         &weights,
         options.keep_going,
@@ -223,19 +237,20 @@ pub fn run(
         epoch: state.epoch(),
         cancelled: interrupts > 0,
         strays,
+        up_to_date: &options.up_to_date,
     });
     drop(state);
     write_json(&report, &run_dir.report_path()).map_err(|source| RunError::Io {
         what: "write report.json",
         source,
     })?;
+    run_dir.mark_ended();
     if let Some(path) = &options.report_path {
         write_json(&report, path).map_err(|source| RunError::Io {
             what: "write the --report file",
             source,
         })?;
     }
-    run_dir.mark_ended();
     Ok(report)
 }
 

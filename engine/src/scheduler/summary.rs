@@ -119,6 +119,8 @@ pub struct RunFacts<'a> {
     pub cancelled: bool,
     /// Processes ended at the end because they escaped their task's group.
     pub strays: u32,
+    /// Why each up-to-date task did not run.
+    pub up_to_date: &'a [Option<String>],
 }
 
 /// Builds the report of a finished run.
@@ -138,7 +140,10 @@ pub fn build_report(facts: &RunFacts<'_>) -> RunReport {
         let outcome = facts.core.outcome(id);
         let (status, reason) = match outcome {
             Some(Outcome::Succeeded) => (TaskStatus::Succeeded, None),
-            Some(Outcome::UpToDate) => (TaskStatus::UpToDate, None),
+            Some(Outcome::UpToDate) => (
+                TaskStatus::UpToDate,
+                facts.up_to_date.get(id).cloned().flatten(),
+            ),
             Some(Outcome::Failed { .. }) => record.attempt_status(),
             Some(Outcome::Cancelled) => (
                 TaskStatus::Cancelled,
@@ -181,6 +186,7 @@ pub fn build_report(facts: &RunFacts<'_>) -> RunReport {
             log,
             reason,
             leftover_processes: record.leftovers,
+            allow_failure: task.allow_failure,
         });
     }
     let status = if facts.cancelled {

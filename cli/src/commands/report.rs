@@ -1,0 +1,104 @@
+//! `wf report`: a past run's summary (or JSON report) again.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use wf_engine::report::{TaskStatus, read_json};
+use wf_engine::rundir::runs_dir;
+
+use super::manifest_root;
+use crate::args::{ColorChoice, OutputMode, ReportArgs};
+use crate::exit::Exit;
+use crate::render::run::RunRenderer;
+use crate::render::style::{Style, seconds};
+
+/// Finds a run folder by id, unique prefix, or `latest` (run ids sort by start time).
+pub fn find_run(runs: &Path, wanted: &str) -> Result<PathBuf, String> {
+    let mut ids: Vec<String> = std::fs::read_dir(runs)
+        .map_err(|_| format!("no runs recorded under {}", runs.display()))?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    ids.sort();
+    let matches: Vec<&String> = if wanted == "latest" {
+        ids.last().into_iter().collect()
+    } else {
+        ids.iter().filter(|id| id.starts_with(wanted)).collect()
+    };
+    match matches.as_slice() {
+        [one] => Ok(runs.join(one.as_str())),
+        [] => Err(format!(
+            "no run `{wanted}` under {} (`wf history` lists them)",
+            runs.display()
+        )),
+        many => Err(format!(
+            "`{wanted}` matches {} runs ({}…); give more of the id",
+            many.len(),
+            many[0]
+        )),
+    }
+}
+
+/// Prints the run's task table and summary, or its JSON.
+pub fn run(args: &ReportArgs, color: ColorChoice) -> Exit {
+    let root = manifest_root(&args.manifest);
+    let run_dir = match find_run(&runs_dir(&root), &args.run) {
+        Ok(dir) => dir,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Exit::Usage;
+        }
+    };
+    let path = run_dir.join("report.json");
+    if args.json {
+        return match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                print!("{text}");
+                Exit::Success
+            }
+            Err(error) => {
+                eprintln!("error: cannot read {}: {error}", path.display());
+                Exit::Usage
+            }
+        };
+    }
+    let report = match read_json(&path) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!(
+                "error: cannot read {}: {error} (a run that was killed leaves no report)",
+                path.display()
+            );
+            return Exit::Usage;
+        }
+    };
+    let style = Style::new(color.enabled(std::io::stdout().is_terminal()));
+    println!(
+        "run {} of {} ({}), started {}",
+        report.run_id, report.workflow, report.manifest, report.started_at
+    );
+    for task in &report.tasks {
+        let mark = match task.status {
+            TaskStatus::Succeeded | TaskStatus::UpToDate => style.good("✓"),
+            TaskStatus::Failed | TaskStatus::TimedOut => style.bad("✗"),
+            _ => style.warn("-"),
+        };
+        let took = task.duration_s.map(seconds).unwrap_or_default();
+        let reason = task
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        println!(
+            "{mark} {} {} {}{reason}",
+            style.bold(&task.name),
+            style.dim(task.status.as_str()),
+            style.dim(&took)
+        );
+    }
+    let colored = color.enabled(std::io::stderr().is_terminal());
+    let renderer = RunRenderer::new(OutputMode::Grouped, colored, std::time::Duration::ZERO);
+    renderer.summary(&root, &report, &path);
+    Exit::Success
+}

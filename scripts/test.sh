@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, then every unit, property, snapshot and end-to-end
+# test of the workspace. CI runs exactly this (see .ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
