@@ -10,6 +10,7 @@ pub mod report;
 pub mod rundir;
 pub mod scheduler;
 pub mod schema;
+pub mod state;
 pub mod suggest;
 pub mod workflow;
 
