@@ -16,14 +16,25 @@
 //! correctness. That is why a damaged store is reported with a hint to move it aside rather
 //! than repaired.
 
+pub mod error;
 pub mod file_cache;
 pub mod fingerprint;
 pub mod inputs;
 pub mod records;
+pub mod schema;
+pub mod store;
 pub mod why;
 
+pub use error::StateError;
 pub use file_cache::FileCache;
 pub use fingerprint::{
     FingerprintError, FingerprintParts, Fingerprints, TaskFingerprint, fingerprint_tasks,
 };
+pub use records::{
+    PreviousRun, RunEnd, RunStart, RunState, RunSummary, StateEvent, Success, SuccessRecord,
+};
+pub use store::StateStore;
 pub use why::{Reason, explain};
+
+/// The state store's file name inside `.wf/`.
+pub const STATE_FILE: &str = "state.db";
