@@ -30,7 +30,11 @@ pub const TABLES: &[&str] = &["runs", "attempts", "outcomes", "successes", "file
 
 /// Version 1.
 ///
-/// `STRICT` tables make SQLite reject a value of the wrong type instead of storing it.
+/// `STRICT` tables make SQLite reject a value of the wrong type instead of storing it. Only
+/// `file_hashes` is `WITHOUT ROWID`: its rows are small and looked up by their key; the other
+/// tables are keyed by text that arrives in no particular order, and appending rows to a rowid
+/// table with a separate key index dirties fewer pages per insert (successes are also large
+/// rows, which SQLite advises against storing `WITHOUT ROWID`).
 const V1: &str = r#"
 -- One row per `wf run`. `manifest` is the manifest's absolute path: "the runs of this
 -- manifest" is every row with the same text.
@@ -64,7 +68,7 @@ CREATE TABLE attempts (
     worker        INTEGER,
     log           TEXT,
     PRIMARY KEY (run_id, task, attempt)
-) STRICT, WITHOUT ROWID;
+) STRICT;
 
 -- How each task of a run ended, including tasks that never started.
 CREATE TABLE outcomes (
@@ -74,7 +78,7 @@ CREATE TABLE outcomes (
     fingerprint TEXT,
     duration_s  REAL,
     PRIMARY KEY (run_id, task)
-) STRICT, WITHOUT ROWID;
+) STRICT;
 
 -- The last success of each task of each manifest: what up-to-date checks compare against.
 -- No foreign key to runs: a success outlives the pruning of the run that produced it.
@@ -88,7 +92,7 @@ CREATE TABLE successes (
     finished_at_ms INTEGER NOT NULL,
     duration_s     REAL,
     PRIMARY KEY (manifest, task)
-) STRICT, WITHOUT ROWID;
+) STRICT;
 
 -- Content digests of input files, valid while size and mtime are unchanged.
 CREATE TABLE file_hashes (

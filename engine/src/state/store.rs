@@ -35,12 +35,18 @@ fn fail<'a>(path: &'a Path, action: &'static str) -> impl Fn(rusqlite::Error) ->
 const SUMMARY_COLUMNS: &str = "run_id, manifest, workflow, pid, started_at_ms, finished_at_ms, \
                                duration_s, status, jobs, counts";
 
-const INSERT_ATTEMPT: &str = "INSERT OR REPLACE INTO attempts (run_id, task, attempt, status, \
+const INSERT_ATTEMPT: &str = "INSERT INTO attempts (run_id, task, attempt, status, \
      started_at_ms, ended_at_ms, duration_s, exit_code, signal, worker, log) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+     ON CONFLICT (run_id, task, attempt) DO UPDATE SET status = excluded.status, \
+     started_at_ms = excluded.started_at_ms, ended_at_ms = excluded.ended_at_ms, \
+     duration_s = excluded.duration_s, exit_code = excluded.exit_code, \
+     signal = excluded.signal, worker = excluded.worker, log = excluded.log";
 
-const INSERT_OUTCOME: &str = "INSERT OR REPLACE INTO outcomes (run_id, task, status, \
-     fingerprint, duration_s) VALUES (?1, ?2, ?3, ?4, ?5)";
+const INSERT_OUTCOME: &str = "INSERT INTO outcomes (run_id, task, status, fingerprint, \
+     duration_s) VALUES (?1, ?2, ?3, ?4, ?5) \
+     ON CONFLICT (run_id, task) DO UPDATE SET status = excluded.status, \
+     fingerprint = excluded.fingerprint, duration_s = excluded.duration_s";
 
 // The WHERE clause is required by SQLite's grammar for an upsert from a SELECT.
 const UPSERT_SUCCESS: &str = "INSERT INTO successes (manifest, task, run_id, fingerprint, \
