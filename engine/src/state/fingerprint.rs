@@ -221,12 +221,21 @@ pub fn fingerprint_tasks(
     let needed = with_dependencies(workflow, selected);
     let root = normalize(&workflow.root);
 
-    let mut resolved: Vec<Vec<Resolved>> = vec![Vec::new(); count];
+    // Globs are resolved in parallel too: with many tasks, listing folders adds up.
+    let resolved: Vec<Vec<Resolved>> = (0..count)
+        .into_par_iter()
+        .map(|id| {
+            if needed[id] {
+                resolve(&workflow.tasks[id], &root)
+            } else {
+                Ok(Vec::new())
+            }
+        })
+        .collect::<Result<_, _>>()?;
     let mut files: Vec<(PathBuf, TaskId)> = Vec::new();
     let mut index: HashMap<PathBuf, usize> = HashMap::new();
-    for id in (0..count).filter(|&id| needed[id]) {
-        resolved[id] = resolve(&workflow.tasks[id], &root)?;
-        for entry in &resolved[id] {
+    for (id, entries) in resolved.iter().enumerate() {
+        for entry in entries {
             if let Resolved::File { path, .. } = entry {
                 index.entry(path.clone()).or_insert_with(|| {
                     files.push((path.clone(), id));

@@ -183,18 +183,19 @@ pub const RACY_WINDOW: Duration = Duration::from_secs(2);
 /// The digest of the file at `path`, read in a stream (never whole into memory), or taken
 /// from `cache` if its size and mtime are unchanged. `Ok(None)` if it no longer exists.
 pub fn hash_file(path: &Path, cache: &FileCache) -> io::Result<Option<FileDigest>> {
-    // Memory-mapping is avoided on purpose: a file truncated by a running task while it is
-    // mapped kills the reader with SIGBUS.
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(error),
+    let gone = |error: io::Error| match error.kind() {
+        io::ErrorKind::NotFound => Ok(None),
+        _ => Err(error),
     };
-    let before = file.metadata()?;
-    if !before.is_file() {
+    // A `stat` is enough for a cache hit; the file is opened only to be read.
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) => return gone(error),
+    };
+    if !metadata.is_file() {
         return Ok(None);
     }
-    let (size, mtime_ns) = stamp(&before);
+    let (size, mtime_ns) = stamp(&metadata);
     if let Some(digest) = cache.get(path, size, mtime_ns) {
         return Ok(Some(FileDigest {
             digest: digest.to_owned(),
@@ -203,6 +204,14 @@ pub fn hash_file(path: &Path, cache: &FileCache) -> io::Result<Option<FileDigest
             entry: None,
         }));
     }
+    // Memory-mapping is avoided on purpose: a file truncated by a running task while it is
+    // mapped kills the reader with SIGBUS.
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(error) => return gone(error),
+    };
+    // Stamp what was opened, which may have been replaced since the `stat`.
+    let (size, mtime_ns) = stamp(&file.metadata()?);
     let (digest, bytes_read) = hash_stream(&file)?;
     let after = stamp(&file.metadata()?);
     let settled = after == (size, mtime_ns) && bytes_read == size && !is_recent(mtime_ns);
