@@ -11,6 +11,7 @@ pub mod rundir;
 pub mod runlock;
 pub mod scheduler;
 pub mod schema;
+pub mod state;
 pub mod suggest;
 pub mod workflow;
 

@@ -1,0 +1,347 @@
+//! Task fingerprints: one digest that changes whenever what a task would do may have changed.
+//!
+//! A task's fingerprint is blake3 over, in a framed encoding (every field length-prefixed, so
+//! no two different inputs collide by concatenation):
+//!
+//! 1. a version tag ([`VERSION`]);
+//! 2. the digest of its command (and of the workflow's shell, for a string command);
+//! 3. the digest of its environment as written in the manifest (`[workflow].env`, then the
+//!    task's own): the caller's environment is not part of it;
+//! 4. its absolute working directory;
+//! 5. every input file (path relative to the manifest's folder, content digest), sorted, with
+//!    `missing` for a pattern that matches nothing;
+//! 6. the name and fingerprint of each of its deps, in order.
+//!
+//! Outputs are not part of it: whether they exist is checked separately (see `why`).
+//! The digest is a function of [`FingerprintParts`] alone ([`FingerprintParts::digest`]), so a
+//! stored success can be compared part by part to say *what* changed.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use miette::Diagnostic;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::file_cache::FileCache;
+use super::inputs::{Resolved, hash_file, resolve};
+use crate::manifest::normalize;
+use crate::workflow::{Command, TaskId, Workflow};
+
+/// Changes whenever the encoding changes, so that old fingerprints never match new ones.
+pub const VERSION: &str = "wf-fingerprint-1";
+
+/// The digest recorded for an input pattern that matches nothing.
+pub const MISSING: &str = "missing";
+
+/// A fingerprint could not be computed.
+#[derive(Debug, Error, Diagnostic)]
+pub enum FingerprintError {
+    /// An input file or folder exists but cannot be read.
+    #[error("cannot read input {} of task `{task}`", .path.display())]
+    #[diagnostic(
+        code(wf::input_unreadable),
+        help("make the file readable, or remove it from the task's `inputs`")
+    )]
+    InputUnreadable {
+        /// The task (the first one that lists it, if several do).
+        task: String,
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An `inputs` entry that is not a valid glob.
+    #[error("invalid glob `{pattern}` in the inputs of task `{task}`: {message}")]
+    #[diagnostic(
+        code(wf::invalid_input_pattern),
+        help(
+            "`*` and `?` match within one path component, `**` any number of folders, `[...]` one character of a set"
+        )
+    )]
+    InvalidPattern {
+        /// The task.
+        task: String,
+        /// The pattern as written.
+        pattern: String,
+        /// What the glob parser said.
+        message: String,
+    },
+}
+
+/// What went into a task's fingerprint, stored with each success to explain later changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FingerprintParts {
+    /// Digest of the command (with the shell, for a string command).
+    pub command: String,
+    /// Digest of the environment written in the manifest.
+    pub env: String,
+    /// The absolute working directory.
+    pub cwd: String,
+    /// Each input file (relative to the manifest's folder) and its digest, or [`MISSING`];
+    /// sorted by path.
+    pub inputs: Vec<(String, String)>,
+    /// Each dep's name and fingerprint, in the order of `deps`.
+    pub deps: Vec<(String, String)>,
+}
+
+impl FingerprintParts {
+    /// The fingerprint these parts make.
+    pub fn digest(&self) -> String {
+        let mut frame = Frame::new(VERSION);
+        frame.str(&self.command);
+        frame.str(&self.env);
+        frame.str(&self.cwd);
+        frame.pairs(&self.inputs);
+        frame.pairs(&self.deps);
+        frame.finish()
+    }
+}
+
+/// A task's fingerprint and its parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskFingerprint {
+    /// blake3, hex.
+    pub digest: String,
+    /// What went into it.
+    pub parts: FingerprintParts,
+}
+
+impl TaskFingerprint {
+    /// The fingerprint of `parts`.
+    pub fn from_parts(parts: FingerprintParts) -> Self {
+        Self {
+            digest: parts.digest(),
+            parts,
+        }
+    }
+}
+
+/// The fingerprints of a workflow's tasks.
+#[derive(Debug, Clone, Default)]
+pub struct Fingerprints {
+    /// Indexed by [`TaskId`]; `None` for a task neither selected nor a dependency of one.
+    pub tasks: Vec<Option<TaskFingerprint>>,
+    /// What computing them cost.
+    pub stats: HashStats,
+}
+
+/// What hashing the input files cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HashStats {
+    /// Distinct input files.
+    pub files: usize,
+    /// Files whose digest came from the cache.
+    pub cache_hits: usize,
+    /// Bytes read to hash the others.
+    pub bytes_read: u64,
+}
+
+/// Length-prefixed fields into a blake3 hasher.
+struct Frame(blake3::Hasher);
+
+impl Frame {
+    fn new(tag: &str) -> Self {
+        let mut frame = Self(blake3::Hasher::new());
+        frame.str(tag);
+        frame
+    }
+
+    fn len(&mut self, n: usize) {
+        self.0.update(&(n as u64).to_le_bytes());
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.len(bytes.len());
+        self.0.update(bytes);
+    }
+
+    fn str(&mut self, text: &str) {
+        self.bytes(text.as_bytes());
+    }
+
+    fn strs(&mut self, items: &[String]) {
+        self.len(items.len());
+        for item in items {
+            self.str(item);
+        }
+    }
+
+    fn pairs(&mut self, items: &[(String, String)]) {
+        self.len(items.len());
+        for (a, b) in items {
+            self.str(a);
+            self.str(b);
+        }
+    }
+
+    fn finish(self) -> String {
+        self.0.finalize().to_hex().to_string()
+    }
+}
+
+/// Digest of a command; the shell counts only for a string command.
+pub fn command_digest(command: &Command, shell: &[String]) -> String {
+    let mut frame = Frame::new("command");
+    match command {
+        Command::Shell(line) => {
+            frame.str("shell");
+            frame.strs(shell);
+            frame.str(line);
+        }
+        Command::Argv(argv) => {
+            frame.str("argv");
+            frame.strs(argv);
+        }
+    }
+    frame.finish()
+}
+
+/// Digest of the environment a manifest gives a task: the workflow's, then the task's own.
+pub fn env_digest(workflow_env: &[(String, String)], task_env: &[(String, String)]) -> String {
+    let mut frame = Frame::new("env");
+    frame.pairs(workflow_env);
+    frame.pairs(task_env);
+    frame.finish()
+}
+
+/// The fingerprints of the `selected` tasks (indexed by [`TaskId`]) and of everything they
+/// depend on, since a fingerprint includes its deps'.
+///
+/// Every input file is hashed once, in parallel, however many tasks list it; files that
+/// `cache` knows at the same size and mtime are not read. New digests are added to `cache`.
+pub fn fingerprint_tasks(
+    workflow: &Workflow,
+    selected: &[bool],
+    cache: &mut FileCache,
+) -> Result<Fingerprints, FingerprintError> {
+    let count = workflow.tasks.len();
+    let needed = with_dependencies(workflow, selected);
+    let root = normalize(&workflow.root);
+
+    // Globs are resolved in parallel too: with many tasks, listing folders adds up.
+    let resolved: Vec<Vec<Resolved>> = (0..count)
+        .into_par_iter()
+        .map(|id| {
+            if needed[id] {
+                resolve(&workflow.tasks[id], &root)
+            } else {
+                Ok(Vec::new())
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let mut files: Vec<(PathBuf, TaskId)> = Vec::new();
+    let mut index: HashMap<PathBuf, usize> = HashMap::new();
+    for (id, entries) in resolved.iter().enumerate() {
+        for entry in entries {
+            if let Resolved::File { path, .. } = entry {
+                index.entry(path.clone()).or_insert_with(|| {
+                    files.push((path.clone(), id));
+                    files.len() - 1
+                });
+            }
+        }
+    }
+
+    let (digests, stats) = hash_all(workflow, &files, cache)?;
+
+    let mut tasks: Vec<Option<TaskFingerprint>> = vec![None; count];
+    for id in workflow.dag.topological_order() {
+        if !needed[id] {
+            continue;
+        }
+        let task = &workflow.tasks[id];
+        let mut inputs: Vec<(String, String)> = resolved[id]
+            .iter()
+            .map(|entry| match entry {
+                Resolved::File { path, shown } => {
+                    let digest = index
+                        .get(path)
+                        .and_then(|&i| digests[i].clone())
+                        .unwrap_or_else(|| MISSING.to_owned());
+                    (shown.clone(), digest)
+                }
+                Resolved::Missing { shown } => (shown.clone(), MISSING.to_owned()),
+            })
+            .collect();
+        inputs.sort();
+        inputs.dedup();
+        let deps = task
+            .deps
+            .iter()
+            .map(|&dep| {
+                let digest = tasks[dep]
+                    .as_ref()
+                    .map(|fp| fp.digest.clone())
+                    .unwrap_or_default();
+                (workflow.tasks[dep].name.clone(), digest)
+            })
+            .collect();
+        let parts = FingerprintParts {
+            command: command_digest(&task.command, &workflow.shell),
+            env: env_digest(&workflow.env, &task.env),
+            cwd: task.cwd.to_string_lossy().into_owned(),
+            inputs,
+            deps,
+        };
+        tasks[id] = Some(TaskFingerprint::from_parts(parts));
+    }
+    Ok(Fingerprints { tasks, stats })
+}
+
+/// `selected` plus everything the selected tasks depend on, transitively.
+fn with_dependencies(workflow: &Workflow, selected: &[bool]) -> Vec<bool> {
+    let mut needed = vec![false; workflow.tasks.len()];
+    let mut stack: Vec<TaskId> = (0..workflow.tasks.len())
+        .filter(|&id| selected.get(id).copied().unwrap_or(false))
+        .collect();
+    while let Some(id) = stack.pop() {
+        if !needed[id] {
+            needed[id] = true;
+            stack.extend(workflow.tasks[id].deps.iter().copied());
+        }
+    }
+    needed
+}
+
+/// Digests of `files` (`None` for a file that vanished), hashed in parallel.
+fn hash_all(
+    workflow: &Workflow,
+    files: &[(PathBuf, TaskId)],
+    cache: &mut FileCache,
+) -> Result<(Vec<Option<String>>, HashStats), FingerprintError> {
+    let shared: &FileCache = cache;
+    let results: Vec<_> = files
+        .par_iter()
+        .map(|(path, _)| hash_file(path, shared))
+        .collect();
+    let mut stats = HashStats {
+        files: files.len(),
+        ..HashStats::default()
+    };
+    let mut digests = Vec::with_capacity(files.len());
+    for (result, (path, owner)) in results.into_iter().zip(files) {
+        let digest = result.map_err(|source| FingerprintError::InputUnreadable {
+            task: workflow.tasks[*owner].name.clone(),
+            path: path.clone(),
+            source,
+        })?;
+        digests.push(digest.map(|file| {
+            if file.from_cache {
+                stats.cache_hits += 1;
+            }
+            stats.bytes_read += file.bytes_read;
+            if let Some(entry) = file.entry {
+                cache.insert(path.clone(), entry);
+            }
+            file.digest
+        }));
+    }
+    Ok((digests, stats))
+}
+
+#[cfg(test)]
+#[path = "fingerprint_tests.rs"]
+mod tests;

@@ -1,0 +1,317 @@
+use std::fs::File;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use super::*;
+use crate::manifest::{SourceFile, parse};
+use crate::state::records::Success;
+use crate::state::why::{Reason, explain};
+
+fn workflow(root: &Path, text: &str) -> Workflow {
+    let loaded = parse(SourceFile::new(root.join("wf.toml"), text), root);
+    loaded
+        .workflow
+        .unwrap_or_else(|| panic!("invalid: {:?}", loaded.findings))
+}
+
+fn write(root: &Path, name: &str, text: &str) {
+    let path = root.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(&path, text).expect("write");
+}
+
+fn age(root: &Path, name: &str) {
+    let old = SystemTime::now() - Duration::from_secs(60);
+    File::options()
+        .write(true)
+        .open(root.join(name))
+        .and_then(|f| f.set_modified(old))
+        .expect("set mtime");
+}
+
+fn all(w: &Workflow) -> Vec<bool> {
+    vec![true; w.tasks.len()]
+}
+
+fn digests(w: &Workflow) -> Vec<String> {
+    let fps = fingerprint_tasks(w, &all(w), &mut FileCache::new()).expect("fingerprints");
+    fps.tasks
+        .into_iter()
+        .map(|fp| fp.expect("selected").digest)
+        .collect()
+}
+
+fn code(error: &FingerprintError) -> String {
+    miette::Diagnostic::code(error)
+        .map(|c| c.to_string())
+        .unwrap_or_default()
+}
+
+const PIPELINE: &str = r#"
+[tasks.fetch]
+run = "fetch"
+outputs = ["data/raw.csv"]
+
+[tasks.clean]
+run = "clean"
+deps = ["fetch"]
+inputs = ["data/raw.csv", "data/*.csv"]
+outputs = ["data/clean.csv"]
+"#;
+
+#[test]
+fn is_stable_and_a_function_of_its_parts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "data/raw.csv", "1,a\n");
+    let w = workflow(dir.path(), PIPELINE);
+    let fps = fingerprint_tasks(&w, &all(&w), &mut FileCache::new()).expect("fingerprints");
+    let clean = fps.tasks[1].as_ref().expect("clean");
+    assert_eq!(clean.digest, clean.parts.digest());
+    assert_eq!(clean.digest.len(), 64);
+    // Listed twice (literally and by the glob), hashed and recorded once.
+    assert_eq!(
+        clean.parts.inputs,
+        vec![(
+            "data/raw.csv".to_owned(),
+            blake3::hash(b"1,a\n").to_hex().to_string()
+        )]
+    );
+    assert_eq!(fps.stats.files, 1);
+    assert_eq!(
+        clean.parts.deps,
+        vec![(
+            "fetch".to_owned(),
+            fps.tasks[0].as_ref().expect("fetch").digest.clone()
+        )]
+    );
+    assert_eq!(clean.parts.cwd, dir.path().to_string_lossy());
+    assert_eq!(digests(&w), digests(&w));
+}
+
+#[test]
+fn input_content_changes_the_task_and_its_dependents() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "data/raw.csv", "1,a\n");
+    let text = format!("{PIPELINE}\n[tasks.stats]\nrun = \"stats\"\ndeps = [\"clean\"]\n");
+    let w = workflow(dir.path(), &text);
+    let before = digests(&w);
+    write(dir.path(), "data/raw.csv", "1,b\n");
+    let after = digests(&w);
+    assert_eq!(before[0], after[0], "fetch has no inputs");
+    assert_ne!(before[1], after[1], "clean reads the file");
+    assert_ne!(before[2], after[2], "stats depends on clean");
+}
+
+#[test]
+fn outputs_do_not_count_but_command_env_and_shell_do() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = digests(&workflow(
+        dir.path(),
+        "[tasks.a]\nrun = \"x\"\noutputs = [\"o1\"]\n",
+    ));
+    let other_outputs = digests(&workflow(
+        dir.path(),
+        "[tasks.a]\nrun = \"x\"\noutputs = [\"o2\"]\n",
+    ));
+    assert_eq!(base, other_outputs);
+    let other_command = digests(&workflow(dir.path(), "[tasks.a]\nrun = \"y\"\n"));
+    assert_ne!(base, other_command);
+    let with_env = digests(&workflow(
+        dir.path(),
+        "[workflow]\nenv = { A = \"1\" }\n[tasks.a]\nrun = \"x\"\n",
+    ));
+    assert_ne!(base, with_env);
+    let other_shell = digests(&workflow(
+        dir.path(),
+        "[workflow]\nshell = [\"bash\", \"-c\"]\n[tasks.a]\nrun = \"x\"\n",
+    ));
+    assert_ne!(base, other_shell, "a string command runs in the shell");
+    let argv = "[tasks.a]\nrun = [\"x\"]\n";
+    let argv_shell = "[workflow]\nshell = [\"bash\", \"-c\"]\n[tasks.a]\nrun = [\"x\"]\n";
+    assert_eq!(
+        digests(&workflow(dir.path(), argv)),
+        digests(&workflow(dir.path(), argv_shell)),
+        "an argv command does not use the shell"
+    );
+}
+
+#[test]
+fn fields_are_framed_so_concatenations_do_not_collide() {
+    let shell: Vec<String> = Vec::new();
+    let split = |parts: &[&str]| Command::Argv(parts.iter().map(|s| (*s).to_owned()).collect());
+    assert_ne!(
+        command_digest(&split(&["ab", "c"]), &shell),
+        command_digest(&split(&["a", "bc"]), &shell)
+    );
+    let pair = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+    assert_ne!(
+        env_digest(&pair("A", "BC"), &[]),
+        env_digest(&pair("AB", "C"), &[])
+    );
+    assert_ne!(
+        env_digest(&pair("A", "1"), &[]),
+        env_digest(&[], &pair("A", "1"))
+    );
+}
+
+#[test]
+fn a_missing_input_is_marked_and_its_appearance_changes_the_fingerprint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = "[tasks.a]\nrun = \"x\"\ninputs = [\"in/*.txt\", \"config.ini\"]\n";
+    let w = workflow(dir.path(), text);
+    let mut cache = FileCache::new();
+    let first = fingerprint_tasks(&w, &all(&w), &mut cache).expect("fingerprints");
+    let first = first.tasks[0].clone().expect("a");
+    assert_eq!(
+        first.parts.inputs,
+        vec![
+            ("config.ini".to_owned(), MISSING.to_owned()),
+            ("in/*.txt".to_owned(), MISSING.to_owned()),
+        ]
+    );
+    write(dir.path(), "in/b.txt", "b");
+    write(dir.path(), "in/a.txt", "a");
+    write(dir.path(), "in/.hidden.txt", "h");
+    let second = fingerprint_tasks(&w, &all(&w), &mut cache).expect("fingerprints");
+    let second = second.tasks[0].clone().expect("a");
+    assert_ne!(first.digest, second.digest);
+    let paths: Vec<&str> = second
+        .parts
+        .inputs
+        .iter()
+        .map(|(p, _)| p.as_str())
+        .collect();
+    assert_eq!(paths, ["config.ini", "in/a.txt", "in/b.txt"]);
+
+    let success = Success {
+        task: "a".to_owned(),
+        run_id: "r".to_owned(),
+        fingerprint: first.digest.clone(),
+        parts: Some(first.parts.clone()),
+        outputs: vec![],
+        finished_at_ms: 0,
+        duration_s: None,
+    };
+    assert_eq!(
+        explain(&second, Some(&success), &[]),
+        Reason::InputAdded("in/a.txt".to_owned())
+    );
+}
+
+#[test]
+fn a_literal_folder_stands_for_its_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "src/main.rs", "fn main() {}");
+    write(dir.path(), "src/deep/lib.rs", "");
+    let w = workflow(dir.path(), "[tasks.a]\nrun = \"x\"\ninputs = [\"src\"]\n");
+    let fps = fingerprint_tasks(&w, &all(&w), &mut FileCache::new()).expect("fingerprints");
+    let paths: Vec<String> = fps.tasks[0]
+        .as_ref()
+        .expect("a")
+        .parts
+        .inputs
+        .iter()
+        .map(|(p, _)| p.clone())
+        .collect();
+    assert_eq!(paths, ["src/deep/lib.rs", "src/main.rs"]);
+}
+
+#[test]
+fn a_cwd_with_glob_characters_is_taken_literally() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "[x]/a.txt", "a");
+    write(dir.path(), "x/b.txt", "b");
+    let w = workflow(
+        dir.path(),
+        "[tasks.a]\nrun = \"x\"\ncwd = \"[x]\"\ninputs = [\"*.txt\"]\n",
+    );
+    let fps = fingerprint_tasks(&w, &all(&w), &mut FileCache::new()).expect("fingerprints");
+    let inputs = &fps.tasks[0].as_ref().expect("a").parts.inputs;
+    assert_eq!(inputs.len(), 1);
+    assert_eq!(inputs[0].0, "[x]/a.txt");
+}
+
+#[test]
+fn only_selected_tasks_and_their_deps_are_fingerprinted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = "[tasks.a]\nrun = \"a\"\n[tasks.b]\nrun = \"b\"\ndeps = [\"a\"]\n\
+                [tasks.c]\nrun = \"c\"\n";
+    let w = workflow(dir.path(), text);
+    let fps =
+        fingerprint_tasks(&w, &[false, true, false], &mut FileCache::new()).expect("fingerprints");
+    assert!(fps.tasks[0].is_some(), "dep of a selected task");
+    assert!(fps.tasks[1].is_some());
+    assert!(fps.tasks[2].is_none());
+}
+
+#[test]
+fn settled_files_are_read_once_then_come_from_the_cache() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for name in ["d/1.bin", "d/2.bin"] {
+        write(dir.path(), name, "0123456789");
+        age(dir.path(), name);
+    }
+    let w = workflow(
+        dir.path(),
+        "[tasks.a]\nrun = \"x\"\ninputs = [\"d/*.bin\"]\n",
+    );
+    let mut cache = FileCache::new();
+    let cold = fingerprint_tasks(&w, &all(&w), &mut cache).expect("cold");
+    assert_eq!(cold.stats.bytes_read, 20);
+    assert_eq!(cold.stats.cache_hits, 0);
+    assert_eq!(cache.changed_count(), 2);
+    let warm = fingerprint_tasks(&w, &all(&w), &mut cache).expect("warm");
+    assert_eq!(warm.stats.bytes_read, 0);
+    assert_eq!(warm.stats.cache_hits, 2);
+    assert_eq!(cold.tasks[0], warm.tasks[0]);
+
+    // Same size, new mtime: read again, and the new content counts.
+    write(dir.path(), "d/1.bin", "9876543210");
+    let changed = fingerprint_tasks(&w, &all(&w), &mut cache).expect("changed");
+    assert_eq!(changed.stats.bytes_read, 10);
+    assert_ne!(changed.tasks[0], warm.tasks[0]);
+}
+
+#[test]
+fn an_unreadable_input_names_the_task_and_the_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Reading a process's own memory at offset 0 fails with EIO even for root, for whom no
+    // permission bit makes a file unreadable.
+    let w = workflow(
+        dir.path(),
+        "[tasks.load]\nrun = \"x\"\ninputs = [\"/proc/self/mem\"]\n",
+    );
+    let error = fingerprint_tasks(&w, &all(&w), &mut FileCache::new()).expect_err("unreadable");
+    assert_eq!(code(&error), "wf::input_unreadable");
+    let message = error.to_string();
+    assert!(
+        message.contains("load") && message.contains("/proc/self/mem"),
+        "{message}"
+    );
+
+    use std::os::unix::fs::PermissionsExt;
+    write(dir.path(), "secret.txt", "s");
+    let path = dir.path().join("secret.txt");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    // Root reads it anyway; the check above covers that case.
+    if File::open(&path).is_err() {
+        let w = workflow(
+            dir.path(),
+            "[tasks.s]\nrun = \"x\"\ninputs = [\"secret.txt\"]\n",
+        );
+        let error = fingerprint_tasks(&w, &all(&w), &mut FileCache::new()).expect_err("denied");
+        assert_eq!(code(&error), "wf::input_unreadable");
+        assert!(error.to_string().contains("secret.txt"), "{error}");
+    }
+}
+
+#[test]
+fn an_invalid_glob_is_an_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let w = workflow(dir.path(), "[tasks.a]\nrun = \"x\"\ninputs = [\"a/***\"]\n");
+    let error = fingerprint_tasks(&w, &all(&w), &mut FileCache::new()).expect_err("invalid");
+    assert_eq!(code(&error), "wf::invalid_input_pattern");
+    assert!(error.to_string().contains("a/***"), "{error}");
+}

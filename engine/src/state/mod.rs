@@ -1,0 +1,40 @@
+//! What wf remembers between runs: run history, task fingerprints and the file-hash cache.
+//!
+//! ```text
+//! store.rs        the SQLite state store in `.wf/state.db`: runs, attempts, outcomes,
+//!                 last successes, file hashes
+//! schema.rs       its tables and the ordered list of migrations
+//! records.rs      the values written to and read from the store
+//! error.rs        what can go wrong with the store
+//! file_cache.rs   path → (size, mtime, digest), so unchanged files are not re-read
+//! inputs.rs       a task's `inputs` → the files they match, and hashing those files
+//! fingerprint.rs  a task's fingerprint: command, environment, cwd, inputs, deps
+//! why.rs          why a task will run, from its fingerprint and its last success
+//! ```
+//!
+//! The store only holds history and caches: losing it costs re-running tasks, never
+//! correctness. That is why a damaged store is reported with a hint to move it aside rather
+//! than repaired.
+
+pub mod error;
+pub mod file_cache;
+pub mod fingerprint;
+pub mod inputs;
+pub mod records;
+pub mod schema;
+pub mod store;
+pub mod why;
+
+pub use error::StateError;
+pub use file_cache::FileCache;
+pub use fingerprint::{
+    FingerprintError, FingerprintParts, Fingerprints, TaskFingerprint, fingerprint_tasks,
+};
+pub use records::{
+    PreviousRun, RunEnd, RunStart, RunState, RunSummary, StateEvent, Success, SuccessRecord,
+};
+pub use store::StateStore;
+pub use why::{Reason, explain};
+
+/// The state store's file name inside `.wf/`.
+pub const STATE_FILE: &str = "state.db";

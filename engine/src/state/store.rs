@@ -1,0 +1,655 @@
+//! The state store: a SQLite database in `.wf/state.db` beside the manifest.
+//!
+//! Opened in WAL mode, so `wf history` can read while a run writes, with `synchronous=NORMAL`:
+//! a power cut may lose the last transactions but never corrupts the file, and losing a few
+//! history rows only costs re-running tasks. One [`StateStore`] is one connection; it is `Send`
+//! but not `Sync`, so a run gives it to one writer thread.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::error::StateError;
+use super::file_cache::{CachedDigest, FileCache};
+use super::records::{PreviousRun, RunEnd, RunStart, RunState, RunSummary, StateEvent, Success};
+use super::schema::{CURRENT_VERSION, MIGRATIONS, TABLES};
+use crate::report::model::TaskStatus;
+
+/// How long to wait for another process's write transaction before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An open state store.
+#[derive(Debug)]
+pub struct StateStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// Turns a SQLite error met while doing `action` into a [`StateError`].
+fn fail<'a>(path: &'a Path, action: &'static str) -> impl Fn(rusqlite::Error) -> StateError + 'a {
+    move |error| StateError::sqlite(path, action, error)
+}
+
+const SUMMARY_COLUMNS: &str = "run_id, manifest, workflow, pid, started_at_ms, finished_at_ms, \
+                               duration_s, status, jobs, counts";
+
+const INSERT_ATTEMPT: &str = "INSERT INTO attempts (run_id, task, attempt, status, \
+     started_at_ms, ended_at_ms, duration_s, exit_code, signal, worker, log) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+     ON CONFLICT (run_id, task, attempt) DO UPDATE SET status = excluded.status, \
+     started_at_ms = excluded.started_at_ms, ended_at_ms = excluded.ended_at_ms, \
+     duration_s = excluded.duration_s, exit_code = excluded.exit_code, \
+     signal = excluded.signal, worker = excluded.worker, log = excluded.log";
+
+const INSERT_OUTCOME: &str = "INSERT INTO outcomes (run_id, task, status, fingerprint, \
+     duration_s) VALUES (?1, ?2, ?3, ?4, ?5) \
+     ON CONFLICT (run_id, task) DO UPDATE SET status = excluded.status, \
+     fingerprint = excluded.fingerprint, duration_s = excluded.duration_s";
+
+// The WHERE clause is required by SQLite's grammar for an upsert from a SELECT.
+const UPSERT_SUCCESS: &str = "INSERT INTO successes (manifest, task, run_id, fingerprint, \
+     parts, outputs, finished_at_ms, duration_s) \
+     SELECT manifest, ?2, ?1, ?3, ?4, ?5, ?6, ?7 FROM runs WHERE run_id = ?1 \
+     ON CONFLICT (manifest, task) DO UPDATE SET run_id = excluded.run_id, \
+     fingerprint = excluded.fingerprint, parts = excluded.parts, outputs = excluded.outputs, \
+     finished_at_ms = excluded.finished_at_ms, duration_s = excluded.duration_s";
+
+impl StateStore {
+    /// Opens the store at `path`, creating its folder and file if needed, and brings its
+    /// schema up to date. A damaged file, or one from a newer wf, is an error, never a panic.
+    pub fn open(path: &Path) -> Result<Self, StateError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StateError::Io {
+                path: path.to_path_buf(),
+                action: "create the folder of",
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(fail(path, "open"))?;
+        let mut store = Self {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure()?;
+        store.migrate()?;
+        store.check()?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Changes how long to wait for another process's write transaction ([`BUSY_TIMEOUT`] by
+    /// default).
+    pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), StateError> {
+        self.conn
+            .busy_timeout(timeout)
+            .map_err(fail(&self.path, "configure"))
+    }
+
+    fn configure(&self) -> Result<(), StateError> {
+        let failed = fail(&self.path, "configure");
+        self.conn.busy_timeout(BUSY_TIMEOUT).map_err(&failed)?;
+        self.conn
+            .pragma_update(None, "foreign_keys", true)
+            .map_err(&failed)?;
+        // Reading the journal mode is the first access to the file, where a file that is not
+        // a database shows. A file system without shared memory keeps its old mode, which
+        // still works, only with readers and the writer blocking each other.
+        let _mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(&failed)?;
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(&failed)?;
+        Ok(())
+    }
+
+    fn user_version(conn: &Connection, path: &Path) -> Result<i64, StateError> {
+        conn.pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(fail(path, "read the schema version of"))
+    }
+
+    fn migrate(&mut self) -> Result<(), StateError> {
+        let path = &self.path;
+        let too_new = |found| StateError::TooNew {
+            path: path.clone(),
+            found,
+            supported: CURRENT_VERSION,
+        };
+        let version = Self::user_version(&self.conn, path)?;
+        if version > CURRENT_VERSION {
+            return Err(too_new(version));
+        }
+        if version == CURRENT_VERSION {
+            return Ok(());
+        }
+        let failed = fail(path, "migrate");
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&failed)?;
+        // Read again under the write lock: another wf may have migrated in the meantime.
+        let version = Self::user_version(&tx, path)?;
+        if version > CURRENT_VERSION {
+            return Err(too_new(version));
+        }
+        if version == 0 {
+            let tables: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(&failed)?;
+            if tables > 0 {
+                return Err(StateError::corrupt(
+                    path,
+                    "it has tables but no wf schema version: not a wf state store",
+                ));
+            }
+        }
+        for migration in MIGRATIONS.iter().filter(|m| m.version > version) {
+            tx.execute_batch(migration.sql).map_err(&failed)?;
+        }
+        tx.pragma_update(None, "user_version", CURRENT_VERSION)
+            .map_err(&failed)?;
+        tx.commit().map_err(&failed)
+    }
+
+    fn check(&self) -> Result<(), StateError> {
+        let failed = fail(&self.path, "check");
+        let verdict: String = self
+            .conn
+            .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
+            .map_err(&failed)?;
+        if verdict != "ok" {
+            return Err(StateError::corrupt(&self.path, verdict));
+        }
+        let mut statement = self
+            .conn
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")
+            .map_err(&failed)?;
+        let present: Vec<String> = statement
+            .query_map([], |row| row.get(0))
+            .and_then(Iterator::collect)
+            .map_err(&failed)?;
+        match TABLES.iter().find(|t| !present.iter().any(|p| p == *t)) {
+            Some(missing) => Err(StateError::corrupt(
+                &self.path,
+                format!("table `{missing}` is missing"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a run as started (status `running`).
+    pub fn begin_run(&mut self, run: &RunStart) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (run_id, manifest, workflow, pid, started_at_ms, status, jobs) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6)",
+                params![
+                    run.run_id,
+                    run.manifest,
+                    run.workflow,
+                    run.pid,
+                    run.started_at_ms,
+                    run.jobs
+                ],
+            )
+            .map_err(fail(&self.path, "record the start of a run in"))?;
+        Ok(())
+    }
+
+    /// Writes a batch of events in one transaction: all of them or none.
+    ///
+    /// A success is upserted into the last successes of the run's manifest; a task settled
+    /// twice, or an attempt recorded twice, keeps the last record.
+    pub fn record(&mut self, events: &[StateEvent]) -> Result<(), StateError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let failed = fail(&self.path, "record events in");
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&failed)?;
+        {
+            let mut attempts = tx.prepare_cached(INSERT_ATTEMPT).map_err(&failed)?;
+            let mut outcomes = tx.prepare_cached(INSERT_OUTCOME).map_err(&failed)?;
+            let mut successes = tx.prepare_cached(UPSERT_SUCCESS).map_err(&failed)?;
+            for event in events {
+                match event {
+                    StateEvent::AttemptFinished(a) => {
+                        attempts
+                            .execute(params![
+                                a.run_id,
+                                a.task,
+                                a.attempt,
+                                a.status.as_str(),
+                                a.started_at_ms,
+                                a.ended_at_ms,
+                                a.duration_s,
+                                a.exit_code,
+                                a.signal,
+                                a.worker.and_then(|w| i64::try_from(w).ok()),
+                                a.log
+                            ])
+                            .map_err(&failed)?;
+                    }
+                    StateEvent::TaskSettled(o) => {
+                        outcomes
+                            .execute(params![
+                                o.run_id,
+                                o.task,
+                                o.status.as_str(),
+                                o.fingerprint,
+                                o.duration_s
+                            ])
+                            .map_err(&failed)?;
+                        if let (Some(success), Some(fingerprint)) = (&o.success, &o.fingerprint) {
+                            let parts = to_json(&self.path, &success.parts)?;
+                            let outputs = to_json(&self.path, &success.outputs)?;
+                            successes
+                                .execute(params![
+                                    o.run_id,
+                                    o.task,
+                                    fingerprint,
+                                    parts,
+                                    outputs,
+                                    success.finished_at_ms,
+                                    o.duration_s
+                                ])
+                                .map_err(&failed)?;
+                        }
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(&failed)
+    }
+
+    /// Records how a run ended.
+    pub fn finish_run(&mut self, run: &RunEnd) -> Result<(), StateError> {
+        let counts: serde_json::Map<String, serde_json::Value> = run
+            .counts
+            .iter()
+            .map(|(status, n)| (status.as_str().to_owned(), (*n).into()))
+            .collect();
+        let counts = to_json(&self.path, &counts)?;
+        let failed = fail(&self.path, "record the end of a run in");
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE runs SET status = ?2, finished_at_ms = ?3, duration_s = ?4, counts = ?5 \
+                 WHERE run_id = ?1",
+                params![
+                    run.run_id,
+                    RunState::from(run.status).as_str(),
+                    run.finished_at_ms,
+                    run.duration_s,
+                    counts
+                ],
+            )
+            .map_err(&failed)?;
+        if changed == 0 {
+            return Err(failed(rusqlite::Error::QueryReturnedNoRows));
+        }
+        Ok(())
+    }
+
+    /// Marks a run found `running` whose wf died as cancelled, ending when its last attempt
+    /// ended, with the counts of the tasks that settled. Returns false if the run is unknown or
+    /// not marked running.
+    pub fn mark_abandoned(&mut self, run_id: &str) -> Result<bool, StateError> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE runs SET status = 'cancelled', \
+                 finished_at_ms = coalesce( \
+                     (SELECT max(ended_at_ms) FROM attempts WHERE run_id = ?1), started_at_ms), \
+                 duration_s = (coalesce( \
+                     (SELECT max(ended_at_ms) FROM attempts WHERE run_id = ?1), started_at_ms) \
+                     - started_at_ms) / 1000.0, \
+                 counts = (SELECT json_group_object(status, n) FROM \
+                     (SELECT status, count(*) AS n FROM outcomes WHERE run_id = ?1 \
+                      GROUP BY status)) \
+                 WHERE run_id = ?1 AND status = 'running'",
+                params![run_id],
+            )
+            .map_err(fail(&self.path, "mark a run abandoned in"))?;
+        Ok(changed > 0)
+    }
+
+    /// The last success of every task of `manifest` (its absolute path), by task name.
+    pub fn last_successes(&self, manifest: &str) -> Result<HashMap<String, Success>, StateError> {
+        let failed = fail(&self.path, "read the last successes from");
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT task, run_id, fingerprint, parts, outputs, finished_at_ms, duration_s \
+                 FROM successes WHERE manifest = ?1",
+            )
+            .map_err(&failed)?;
+        let rows = statement
+            .query_map(params![manifest], |row| {
+                let parts: String = row.get(3)?;
+                let outputs: String = row.get(4)?;
+                Ok(Success {
+                    task: row.get(0)?,
+                    run_id: row.get(1)?,
+                    fingerprint: row.get(2)?,
+                    // Unreadable parts only cost the explanation, not the up-to-date check.
+                    parts: serde_json::from_str(&parts).ok(),
+                    outputs: serde_json::from_str(&outputs).unwrap_or_default(),
+                    finished_at_ms: row.get(5)?,
+                    duration_s: row.get(6)?,
+                })
+            })
+            .map_err(&failed)?;
+        let mut successes = HashMap::new();
+        for success in rows {
+            let success = success.map_err(&failed)?;
+            successes.insert(success.task.clone(), success);
+        }
+        Ok(successes)
+    }
+
+    /// The latest run of `manifest` other than `except_run`, finished or still marked running
+    /// (a run whose wf was killed), with the tasks that succeeded or were up to date in it.
+    pub fn previous_run(
+        &self,
+        manifest: &str,
+        except_run: &str,
+    ) -> Result<Option<PreviousRun>, StateError> {
+        let failed = fail(&self.path, "read the previous run from");
+        let summary = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {SUMMARY_COLUMNS} FROM runs WHERE manifest = ?1 AND run_id <> ?2 \
+                 ORDER BY started_at_ms DESC, run_id DESC LIMIT 1"
+            ))
+            .and_then(|mut s| {
+                s.query_row(params![manifest, except_run], raw_summary)
+                    .optional()
+            })
+            .map_err(&failed)?;
+        let Some(summary) = summary else {
+            return Ok(None);
+        };
+        let summary = summary.parse(&self.path)?;
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT task, fingerprint FROM outcomes \
+                 WHERE run_id = ?1 AND status IN ('succeeded', 'up_to_date')",
+            )
+            .map_err(&failed)?;
+        let succeeded = statement
+            .query_map(params![summary.run_id], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .and_then(Iterator::collect)
+            .map_err(&failed)?;
+        Ok(Some(PreviousRun { summary, succeeded }))
+    }
+
+    /// For each task of `manifest`, the median duration of its last `recent` successful
+    /// attempts.
+    pub fn learnt_durations(
+        &self,
+        manifest: &str,
+        recent: usize,
+    ) -> Result<HashMap<String, f64>, StateError> {
+        let failed = fail(&self.path, "read task durations from");
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT task, duration_s FROM ( \
+                     SELECT a.task, a.duration_s, row_number() OVER ( \
+                         PARTITION BY a.task ORDER BY a.ended_at_ms DESC) AS n \
+                     FROM attempts a JOIN runs r ON r.run_id = a.run_id \
+                     WHERE r.manifest = ?1 AND a.status = 'succeeded') \
+                 WHERE n <= ?2",
+            )
+            .map_err(&failed)?;
+        let recent = i64::try_from(recent).unwrap_or(i64::MAX);
+        let rows = statement
+            .query_map(params![manifest, recent], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, f64>(1)?))
+            })
+            .map_err(&failed)?;
+        let mut samples: HashMap<String, Vec<f64>> = HashMap::new();
+        for row in rows {
+            let (task, duration) = row.map_err(&failed)?;
+            samples.entry(task).or_default().push(duration);
+        }
+        Ok(samples
+            .into_iter()
+            .map(|(task, mut durations)| (task, median(&mut durations)))
+            .collect())
+    }
+
+    /// The latest `limit` runs, of `manifest` or of every manifest, newest first.
+    pub fn history(
+        &self,
+        manifest: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RunSummary>, StateError> {
+        let failed = fail(&self.path, "read the run history from");
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let order = "ORDER BY started_at_ms DESC, run_id DESC";
+        let raw: Vec<RawSummary> = match manifest {
+            Some(manifest) => self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM runs WHERE manifest = ?1 {order} LIMIT ?2"
+                ))
+                .and_then(|mut s| {
+                    s.query_map(params![manifest, limit], raw_summary)?
+                        .collect()
+                }),
+            None => self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM runs {order} LIMIT ?1"
+                ))
+                .and_then(|mut s| s.query_map(params![limit], raw_summary)?.collect()),
+        }
+        .map_err(&failed)?;
+        raw.into_iter().map(|r| r.parse(&self.path)).collect()
+    }
+
+    /// One run, if it is known.
+    pub fn run_summary(&self, run_id: &str) -> Result<Option<RunSummary>, StateError> {
+        let raw = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {SUMMARY_COLUMNS} FROM runs WHERE run_id = ?1"
+            ))
+            .and_then(|mut s| s.query_row(params![run_id], raw_summary).optional())
+            .map_err(fail(&self.path, "read a run from"))?;
+        raw.map(|r| r.parse(&self.path)).transpose()
+    }
+
+    /// Every file digest the store knows.
+    pub fn load_file_cache(&self) -> Result<FileCache, StateError> {
+        let failed = fail(&self.path, "read the file hashes from");
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT path, size, mtime_ns, digest FROM file_hashes")
+            .map_err(&failed)?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    PathBuf::from(row.get::<_, String>(0)?),
+                    CachedDigest {
+                        // A size that does not fit only makes the entry miss.
+                        size: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(u64::MAX),
+                        mtime_ns: row.get(2)?,
+                        digest: row.get(3)?,
+                    },
+                ))
+            })
+            .map_err(&failed)?;
+        let mut cache = FileCache::new();
+        for row in rows {
+            let (path, entry) = row.map_err(&failed)?;
+            cache.insert_saved(path, entry);
+        }
+        Ok(cache)
+    }
+
+    /// Writes the entries of `cache` that changed since it was loaded, in one transaction,
+    /// then marks them saved. Paths that are not UTF-8 are not stored (they are hashed again
+    /// next time).
+    pub fn save_file_cache(&mut self, cache: &mut FileCache) -> Result<(), StateError> {
+        if cache.changed_count() == 0 {
+            return Ok(());
+        }
+        let failed = fail(&self.path, "save the file hashes in");
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&failed)?;
+        {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, digest) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(&failed)?;
+            for (path, entry) in cache.changed() {
+                let Some(path) = path.to_str() else {
+                    continue;
+                };
+                upsert
+                    .execute(params![
+                        path,
+                        i64::try_from(entry.size).unwrap_or(i64::MAX),
+                        entry.mtime_ns,
+                        entry.digest
+                    ])
+                    .map_err(&failed)?;
+            }
+        }
+        tx.commit().map_err(&failed)?;
+        cache.mark_saved();
+        Ok(())
+    }
+}
+
+fn to_json<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Result<String, StateError> {
+    serde_json::to_string(value).map_err(|error| {
+        StateError::corrupt(path, format!("cannot encode a value as JSON: {error}"))
+    })
+}
+
+/// The median; sorts `values` in place. `values` is never empty here.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.is_empty() {
+        0.0
+    } else if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+/// A `runs` row before its words are checked.
+struct RawSummary {
+    run_id: String,
+    manifest: String,
+    workflow: String,
+    pid: Option<u32>,
+    started_at_ms: i64,
+    finished_at_ms: Option<i64>,
+    duration_s: Option<f64>,
+    status: String,
+    jobs: u32,
+    counts: Option<String>,
+}
+
+fn raw_summary(row: &Row<'_>) -> rusqlite::Result<RawSummary> {
+    Ok(RawSummary {
+        run_id: row.get(0)?,
+        manifest: row.get(1)?,
+        workflow: row.get(2)?,
+        pid: row.get(3)?,
+        started_at_ms: row.get(4)?,
+        finished_at_ms: row.get(5)?,
+        duration_s: row.get(6)?,
+        status: row.get(7)?,
+        jobs: row.get(8)?,
+        counts: row.get(9)?,
+    })
+}
+
+impl RawSummary {
+    fn parse(self, path: &Path) -> Result<RunSummary, StateError> {
+        let status = RunState::parse(&self.status).ok_or_else(|| {
+            StateError::corrupt(
+                path,
+                format!(
+                    "run {} has an unknown status `{}`",
+                    self.run_id, self.status
+                ),
+            )
+        })?;
+        let counts = self.counts.as_deref().map(parse_counts);
+        Ok(RunSummary {
+            run_id: self.run_id,
+            manifest: self.manifest,
+            workflow: self.workflow,
+            pid: self.pid,
+            started_at_ms: self.started_at_ms,
+            finished_at_ms: self.finished_at_ms,
+            duration_s: self.duration_s,
+            status,
+            jobs: self.jobs,
+            counts,
+        })
+    }
+}
+
+/// Stored counts in report order; statuses this wf does not know are left out.
+fn parse_counts(json: &str) -> Vec<(TaskStatus, u64)> {
+    let map: HashMap<String, u64> = serde_json::from_str(json).unwrap_or_default();
+    let mut counts: Vec<(TaskStatus, u64)> = map
+        .iter()
+        .filter_map(|(word, n)| parse_task_status(word).map(|status| (status, *n)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    counts.sort_by_key(|(status, _)| STATUS_ORDER.iter().position(|s| s == status));
+    counts
+}
+
+/// Every task status, in the order reports list counts.
+const STATUS_ORDER: [TaskStatus; 7] = [
+    TaskStatus::Succeeded,
+    TaskStatus::UpToDate,
+    TaskStatus::Failed,
+    TaskStatus::TimedOut,
+    TaskStatus::Cancelled,
+    TaskStatus::Skipped,
+    TaskStatus::NotRun,
+];
+
+/// The task status stored as `word`.
+fn parse_task_status(word: &str) -> Option<TaskStatus> {
+    STATUS_ORDER
+        .into_iter()
+        .find(|status| status.as_str() == word)
+}
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

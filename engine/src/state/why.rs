@@ -1,0 +1,277 @@
+//! Why a task will run: its current fingerprint against its last success, part by part.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use super::fingerprint::{FingerprintParts, MISSING, TaskFingerprint};
+use super::records::Success;
+
+/// The reason a task runs (or does not).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// It never succeeded before.
+    NeverRan,
+    /// Its command, or the shell of a string command, changed.
+    CommandChanged,
+    /// The environment written in the manifest changed.
+    EnvChanged,
+    /// Its working directory changed.
+    CwdChanged,
+    /// The content of this input file changed.
+    InputChanged(String),
+    /// This input file appeared (a new match of a glob, or a missing file created).
+    InputAdded(String),
+    /// This input file disappeared.
+    InputRemoved(String),
+    /// This declared output does not exist.
+    OutputMissing(String),
+    /// This dep is going to run (decided by the caller, not by [`explain`]).
+    DependencyWillRun(String),
+    /// This dep's fingerprint changed since the last success.
+    DependencyChanged(String),
+    /// The user asked for it to run regardless (decided by the caller).
+    Forced,
+    /// The fingerprint differs but no recorded part does: it was recorded by a wf with another
+    /// fingerprint encoding, or its parts could not be read.
+    FingerprintChanged,
+    /// Nothing changed: it need not run.
+    UpToDate,
+}
+
+impl Reason {
+    /// True if the task has to run.
+    pub fn runs(&self) -> bool {
+        !matches!(self, Reason::UpToDate)
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::NeverRan => f.write_str("never ran"),
+            Reason::CommandChanged => f.write_str("command changed"),
+            Reason::EnvChanged => f.write_str("environment changed"),
+            Reason::CwdChanged => f.write_str("working directory changed"),
+            Reason::InputChanged(path) => write!(f, "input {path} changed"),
+            Reason::InputAdded(path) => write!(f, "input {path} added"),
+            Reason::InputRemoved(path) => write!(f, "input {path} removed"),
+            Reason::OutputMissing(path) => write!(f, "output {path} missing"),
+            Reason::DependencyWillRun(dep) => write!(f, "dependency {dep} will run"),
+            Reason::DependencyChanged(dep) => write!(f, "dependency {dep} changed"),
+            Reason::Forced => f.write_str("forced"),
+            Reason::FingerprintChanged => f.write_str("fingerprint changed"),
+            Reason::UpToDate => f.write_str("up to date"),
+        }
+    }
+}
+
+/// The first reason `current` has to run, given the task's last success and which of its
+/// declared outputs are missing now (paths relative to the manifest's folder).
+///
+/// Reasons are tried in this order: never ran, command, environment, working directory,
+/// inputs (changed, then added, then removed, each in path order), deps, missing outputs;
+/// otherwise up to date. [`Reason::DependencyWillRun`] and [`Reason::Forced`] are never
+/// returned: only the caller knows that a dep is going to run (its own reason is not
+/// [`Reason::UpToDate`]) or that the user forced a run, and it should check those first.
+pub fn explain(
+    current: &TaskFingerprint,
+    last_success: Option<&Success>,
+    outputs_missing: &[String],
+) -> Reason {
+    let Some(last) = last_success else {
+        return Reason::NeverRan;
+    };
+    if last.fingerprint != current.digest {
+        let Some(before) = &last.parts else {
+            return Reason::FingerprintChanged;
+        };
+        return changed_part(&current.parts, before).unwrap_or(Reason::FingerprintChanged);
+    }
+    match outputs_missing.first() {
+        Some(path) => Reason::OutputMissing(path.clone()),
+        None => Reason::UpToDate,
+    }
+}
+
+/// The first part that differs between two fingerprints.
+fn changed_part(now: &FingerprintParts, before: &FingerprintParts) -> Option<Reason> {
+    if now.command != before.command {
+        return Some(Reason::CommandChanged);
+    }
+    if now.env != before.env {
+        return Some(Reason::EnvChanged);
+    }
+    if now.cwd != before.cwd {
+        return Some(Reason::CwdChanged);
+    }
+    if let Some(reason) = changed_input(&now.inputs, &before.inputs) {
+        return Some(reason);
+    }
+    changed_dep(&now.deps, &before.deps)
+}
+
+fn changed_input(now: &[(String, String)], before: &[(String, String)]) -> Option<Reason> {
+    let present = |list: &[(String, String)]| -> HashMap<String, String> {
+        list.iter()
+            .filter(|(_, digest)| digest != MISSING)
+            .cloned()
+            .collect()
+    };
+    let (now, before) = (present(now), present(before));
+    let mut changed: Vec<&String> = now
+        .iter()
+        .filter(|(path, digest)| before.get(*path).is_some_and(|old| old != *digest))
+        .map(|(path, _)| path)
+        .collect();
+    let mut added: Vec<&String> = now.keys().filter(|p| !before.contains_key(*p)).collect();
+    let mut removed: Vec<&String> = before.keys().filter(|p| !now.contains_key(*p)).collect();
+    changed.sort();
+    added.sort();
+    removed.sort();
+    changed
+        .first()
+        .map(|path| Reason::InputChanged((*path).clone()))
+        .or_else(|| {
+            added
+                .first()
+                .map(|path| Reason::InputAdded((*path).clone()))
+        })
+        .or_else(|| {
+            removed
+                .first()
+                .map(|path| Reason::InputRemoved((*path).clone()))
+        })
+}
+
+fn changed_dep(now: &[(String, String)], before: &[(String, String)]) -> Option<Reason> {
+    let old: HashMap<&str, &str> = before
+        .iter()
+        .map(|(name, digest)| (name.as_str(), digest.as_str()))
+        .collect();
+    let new_or_changed = now
+        .iter()
+        .find(|(name, digest)| old.get(name.as_str()) != Some(&digest.as_str()))
+        .map(|(name, _)| name);
+    let dropped = || {
+        before
+            .iter()
+            .find(|(name, _)| !now.iter().any(|(n, _)| n == name))
+            .map(|(name, _)| name)
+    };
+    new_or_changed
+        .or_else(dropped)
+        .map(|name| Reason::DependencyChanged(name.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts() -> FingerprintParts {
+        FingerprintParts {
+            command: "c".to_owned(),
+            env: "e".to_owned(),
+            cwd: "/w".to_owned(),
+            inputs: vec![
+                ("data/a.csv".to_owned(), "1".to_owned()),
+                ("data/b.csv".to_owned(), "2".to_owned()),
+                ("data/new*".to_owned(), MISSING.to_owned()),
+            ],
+            deps: vec![("fetch".to_owned(), "f".to_owned())],
+        }
+    }
+
+    fn success(parts: FingerprintParts) -> Success {
+        Success {
+            task: "clean".to_owned(),
+            run_id: "r".to_owned(),
+            fingerprint: parts.digest(),
+            parts: Some(parts),
+            outputs: vec!["data/clean.csv".to_owned()],
+            finished_at_ms: 0,
+            duration_s: Some(1.0),
+        }
+    }
+
+    fn why(now: FingerprintParts, before: FingerprintParts, missing: &[&str]) -> String {
+        let missing: Vec<String> = missing.iter().map(|s| (*s).to_owned()).collect();
+        explain(
+            &TaskFingerprint::from_parts(now),
+            Some(&success(before)),
+            &missing,
+        )
+        .to_string()
+    }
+
+    #[test]
+    fn never_ran_without_a_success() {
+        let current = TaskFingerprint::from_parts(parts());
+        assert_eq!(explain(&current, None, &[]), Reason::NeverRan);
+    }
+
+    #[test]
+    fn up_to_date_or_output_missing_when_nothing_changed() {
+        assert_eq!(why(parts(), parts(), &[]), "up to date");
+        assert_eq!(
+            why(parts(), parts(), &["data/clean.csv"]),
+            "output data/clean.csv missing"
+        );
+    }
+
+    #[test]
+    fn names_the_first_changed_part() {
+        let mut now = parts();
+        now.command = "c2".to_owned();
+        now.env = "e2".to_owned();
+        assert_eq!(why(now, parts(), &[]), "command changed");
+
+        let mut now = parts();
+        now.env = "e2".to_owned();
+        now.inputs[0].1 = "9".to_owned();
+        assert_eq!(why(now, parts(), &[]), "environment changed");
+
+        let mut now = parts();
+        now.cwd = "/x".to_owned();
+        assert_eq!(why(now, parts(), &[]), "working directory changed");
+
+        let mut now = parts();
+        now.inputs[1].1 = "9".to_owned();
+        now.deps[0].1 = "g".to_owned();
+        assert_eq!(
+            why(now, parts(), &["data/clean.csv"]),
+            "input data/b.csv changed"
+        );
+
+        let mut now = parts();
+        now.deps[0].1 = "g".to_owned();
+        assert_eq!(why(now, parts(), &[]), "dependency fetch changed");
+    }
+
+    #[test]
+    fn tells_added_from_removed_inputs() {
+        let mut now = parts();
+        now.inputs.push(("data/new1".to_owned(), "5".to_owned()));
+        now.inputs.retain(|(p, _)| p != "data/new*");
+        assert_eq!(why(now, parts(), &[]), "input data/new1 added");
+
+        let mut now = parts();
+        now.inputs[0].1 = MISSING.to_owned();
+        assert_eq!(why(now, parts(), &[]), "input data/a.csv removed");
+    }
+
+    #[test]
+    fn unreadable_parts_still_give_a_reason() {
+        let mut before = success(parts());
+        before.parts = None;
+        before.fingerprint = "old".to_owned();
+        let current = TaskFingerprint::from_parts(parts());
+        assert_eq!(
+            explain(&current, Some(&before), &[]),
+            Reason::FingerprintChanged
+        );
+        assert_eq!(
+            Reason::DependencyWillRun("clean".to_owned()).to_string(),
+            "dependency clean will run"
+        );
+    }
+}

@@ -1,0 +1,225 @@
+//! Benchmarks of the state module, ignored by default. Run them in release mode:
+//!
+//! ```sh
+//! cargo test -p wf-engine --release --test state_bench -- --ignored --nocapture --test-threads 1
+//! ```
+//!
+//! - `record_batches`: microseconds per event written by `StateStore::record`, in batches of 1
+//!   and of 100.
+//! - `fingerprint_10k_files_1gb`: `fingerprint_tasks` over 10,000 input files of 100 KB (1 GB)
+//!   in 100 tasks: cold from disk, cold from the page cache, and warm (file-hash cache filled).
+//!   Needs 1 GB free in the temp folder; the files are removed at the end.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
+use wf_engine::report::model::TaskStatus;
+use wf_engine::state::records::{AttemptRecord, OutcomeRecord, SuccessRecord};
+use wf_engine::state::{
+    FileCache, FingerprintParts, RunStart, StateEvent, StateStore, fingerprint_tasks,
+};
+use wf_engine::{SourceFile, Workflow, parse};
+
+fn task_events(run_id: &str, i: usize) -> [StateEvent; 2] {
+    let task = format!("train[lr=0.{},seed={i}]", i % 10);
+    let parts = FingerprintParts {
+        command: "c".repeat(64),
+        env: "e".repeat(64),
+        cwd: "/home/user/project".to_owned(),
+        inputs: (0..3)
+            .map(|n| (format!("data/part-{n}.csv"), "d".repeat(64)))
+            .collect(),
+        deps: vec![("prepare".to_owned(), "f".repeat(64))],
+    };
+    [
+        StateEvent::AttemptFinished(AttemptRecord {
+            run_id: run_id.to_owned(),
+            task: task.clone(),
+            attempt: 1,
+            status: TaskStatus::Succeeded,
+            started_at_ms: 1_000,
+            ended_at_ms: 2_000,
+            duration_s: 1.0,
+            exit_code: Some(0),
+            signal: None,
+            worker: Some(1),
+            log: Some(format!(".wf/runs/{run_id}/logs/{task}.log")),
+        }),
+        StateEvent::TaskSettled(OutcomeRecord {
+            run_id: run_id.to_owned(),
+            task,
+            status: TaskStatus::Succeeded,
+            fingerprint: Some("a".repeat(64)),
+            duration_s: Some(1.0),
+            success: Some(SuccessRecord {
+                parts,
+                outputs: vec!["models/model.bin".to_owned()],
+                finished_at_ms: 2_000,
+            }),
+        }),
+    ]
+}
+
+#[test]
+#[ignore = "benchmark"]
+fn record_batches() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(".wf/state.db");
+    let mut store = StateStore::open(&path).expect("open");
+    for (batch, tasks) in [(1usize, 5_000usize), (100, 50_000)] {
+        let run_id = format!("run-batch-{batch}");
+        store
+            .begin_run(&RunStart {
+                run_id: run_id.clone(),
+                manifest: "/home/user/project/wf.toml".to_owned(),
+                workflow: "bench".to_owned(),
+                pid: None,
+                started_at_ms: 0,
+                jobs: 2,
+            })
+            .expect("begin");
+        let events: Vec<StateEvent> = (0..tasks).flat_map(|i| task_events(&run_id, i)).collect();
+        let started = Instant::now();
+        for chunk in events.chunks(batch) {
+            store.record(chunk).expect("record");
+        }
+        let elapsed = started.elapsed();
+        println!(
+            "record: batch of {batch:>3}: {:>7.2} µs/event ({} events, attempt and settled-with-success \
+             alternating, {:.2} s)",
+            elapsed.as_secs_f64() * 1e6 / events.len() as f64,
+            events.len(),
+            elapsed.as_secs_f64()
+        );
+    }
+    drop(store);
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let started = Instant::now();
+    let store = StateStore::open(&path).expect("reopen");
+    let opened = started.elapsed();
+    let started = Instant::now();
+    let successes = store
+        .last_successes("/home/user/project/wf.toml")
+        .expect("successes");
+    let read = started.elapsed();
+    let started = Instant::now();
+    let durations = store
+        .learnt_durations("/home/user/project/wf.toml", 5)
+        .expect("durations");
+    println!(
+        "open (with quick_check) of a {:.0} MB store: {:.3} s; last_successes ({}): {:.3} s; \
+         learnt_durations ({}): {:.3} s",
+        size as f64 / 1e6,
+        opened.as_secs_f64(),
+        successes.len(),
+        read.as_secs_f64(),
+        durations.len(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+const FILES: usize = 10_000;
+const FILE_SIZE: usize = 100_000;
+const TASKS: usize = 100;
+
+/// Writes FILES files of FILE_SIZE pseudo-random bytes under `root/files/dNNN/`, with
+/// modification times a minute in the past (settled files, which the cache may keep).
+fn generate(root: &Path) {
+    let old = SystemTime::now() - Duration::from_secs(60);
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut buffer = vec![0u8; FILE_SIZE];
+    for t in 0..TASKS {
+        let dir = root.join(format!("files/d{t:03}"));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        for f in 0..FILES / TASKS {
+            for chunk in buffer.chunks_mut(8) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+            }
+            let mut file = File::create(dir.join(format!("f{f:03}.bin"))).expect("create");
+            file.write_all(&buffer).expect("write");
+            file.set_modified(old).expect("mtime");
+        }
+    }
+}
+
+/// Drops the benchmark's files (only those) from the page cache.
+fn evict(root: &Path) {
+    for t in 0..TASKS {
+        for f in 0..FILES / TASKS {
+            let file = File::open(root.join(format!("files/d{t:03}/f{f:03}.bin"))).expect("open");
+            file.sync_all().expect("sync");
+            posix_fadvise(&file, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED).expect("fadvise");
+        }
+    }
+}
+
+fn workflow(root: &Path) -> Workflow {
+    let mut text = String::new();
+    for t in 0..TASKS {
+        text.push_str(&format!(
+            "[tasks.t{t:03}]\nrun = \"process d{t:03}\"\ninputs = [\"files/d{t:03}/*.bin\"]\n\n"
+        ));
+    }
+    let loaded = parse(SourceFile::new(root.join("wf.toml"), text), root);
+    loaded.workflow.expect("valid manifest")
+}
+
+fn timed(label: &str, workflow: &Workflow, cache: &mut FileCache) {
+    let selected = vec![true; workflow.tasks.len()];
+    let started = Instant::now();
+    let fingerprints = fingerprint_tasks(workflow, &selected, cache).expect("fingerprints");
+    let seconds = started.elapsed().as_secs_f64();
+    let total_mb = (FILES * FILE_SIZE) as f64 / 1e6;
+    assert_eq!(fingerprints.stats.files, FILES);
+    println!(
+        "fingerprint {label:<28} {seconds:>7.3} s  {:>8.0} MB/s  ({} files, {} read from disk or page cache, {} cache hits)",
+        total_mb / seconds,
+        fingerprints.stats.files,
+        fingerprints.stats.files - fingerprints.stats.cache_hits,
+        fingerprints.stats.cache_hits
+    );
+}
+
+#[test]
+#[ignore = "benchmark: writes 1 GB"]
+fn fingerprint_10k_files_1gb() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let started = Instant::now();
+    generate(root);
+    println!(
+        "generated {FILES} files, {} MB in {:.1} s; threads: {}",
+        FILES * FILE_SIZE / 1_000_000,
+        started.elapsed().as_secs_f64(),
+        rayon::current_num_threads()
+    );
+    let workflow = workflow(root);
+
+    evict(root);
+    timed("cold (disk, empty cache)", &workflow, &mut FileCache::new());
+    timed("cold (page cache, empty)", &workflow, &mut FileCache::new());
+    let mut cache = FileCache::new();
+    timed("cold (page cache, filling)", &workflow, &mut cache);
+    timed("warm (cache filled)", &workflow, &mut cache);
+
+    let mut store = StateStore::open(&root.join(".wf/state.db")).expect("open");
+    let started = Instant::now();
+    store.save_file_cache(&mut cache).expect("save");
+    let saved = started.elapsed();
+    let started = Instant::now();
+    let mut loaded = store.load_file_cache().expect("load");
+    let load = started.elapsed();
+    println!(
+        "file cache: save {FILES} entries {:.3} s, load {:.3} s",
+        saved.as_secs_f64(),
+        load.as_secs_f64()
+    );
+    timed("warm (cache from the store)", &workflow, &mut loaded);
+    dir.close().expect("remove the files");
+}
