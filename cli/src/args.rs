@@ -27,6 +27,8 @@ pub enum Command {
     Plan(PlanArgs),
     /// Show a past run's summary again (or its JSON report).
     Report(ReportArgs),
+    /// List past runs of a workflow, newest first.
+    History(HistoryArgs),
     /// Check manifests; run nothing.
     Validate(ValidateArgs),
     /// List the tasks with their descriptions, dependencies and locks.
@@ -97,6 +99,13 @@ pub struct RunArgs {
     /// Also write the JSON run report here.
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
+    /// Skip tasks that succeeded with the same fingerprint in the previous run of this
+    /// manifest (also when that run failed or was killed).
+    #[arg(long)]
+    pub resume: bool,
+    /// Run every selected task: ignore up-to-date checks and `--resume` records.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
     /// How task output is shown.
     #[arg(long, value_enum, default_value_t = OutputMode::Grouped)]
     pub output: OutputMode,
@@ -125,6 +134,26 @@ pub struct PlanArgs {
     /// Job slots (overrides `[workflow].jobs`).
     #[arg(short, long, value_name = "N", value_parser = parse_jobs)]
     pub jobs: Option<u32>,
+    /// Plan as `wf run --resume` would run.
+    #[arg(long)]
+    pub resume: bool,
+    /// Plan as `wf run --force` would run.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
+}
+
+/// `wf history`.
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// The manifest (default: wf.toml).
+    #[arg(value_name = "MANIFEST", default_value = "wf.toml")]
+    pub manifest: PathBuf,
+    /// How many runs to show.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `wf report`.

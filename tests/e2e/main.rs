@@ -7,4 +7,5 @@ mod examples;
 mod inspect;
 mod lifecycle;
 mod run;
+mod state;
 mod validate;

@@ -324,7 +324,8 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
     let stdout = stdout_of(&output);
     let order: Vec<&str> = stdout
         .lines()
-        .filter_map(|l| l.trim().split_once(". ").map(|(_, n)| n))
+        .filter_map(|l| l.trim().split_once(". "))
+        .filter_map(|(_, rest)| rest.split_whitespace().next())
         .collect();
     assert_eq!(
         order,

@@ -1,6 +1,8 @@
 //! One module per subcommand; this one routes and holds what they share.
 
+mod freshness;
 mod graph;
+mod history;
 mod list;
 mod plan;
 mod report;
@@ -24,6 +26,7 @@ pub fn dispatch(cli: Cli) -> Exit {
         Command::Run(args) => run::run(&args, color),
         Command::Plan(args) => plan::run(&args, color),
         Command::Report(args) => report::run(&args, color),
+        Command::History(args) => history::run(&args, color),
         Command::Validate(args) => validate::run(&args, color),
         Command::List(args) => list::run(&args, color),
         Command::Graph(args) => graph::run(&args, color),

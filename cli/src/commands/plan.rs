@@ -1,14 +1,16 @@
-//! `wf plan` and `wf run -n`: the order the scheduler would take, without running anything.
+//! `wf plan` and `wf run -n`: what would run, in which order, and why; nothing is executed.
 
 use std::io::IsTerminal;
 
 use wf_engine::Workflow;
 use wf_engine::scheduler::plan::simulate;
+use wf_engine::state::Freshness;
 
-use super::{open_workflow, select_or_explain};
+use super::freshness::{Prepared, open_store, prepare, store_path};
+use super::{open_workflow, report_error, select_or_explain};
 use crate::args::{ColorChoice, PlanArgs};
 use crate::exit::Exit;
-use crate::render::style::{Style, plural};
+use crate::render::style::{Style, plural, seconds};
 
 /// Prints the plan of the selected tasks.
 pub fn run(args: &PlanArgs, color: ColorChoice) -> Exit {
@@ -22,59 +24,135 @@ pub fn run(args: &PlanArgs, color: ColorChoice) -> Exit {
         Err(exit) => return exit,
     };
     let jobs = workflow.effective_jobs(args.jobs);
-    if let Err(error) = wf_engine::scheduler::check_slots(&workflow, &selected, jobs) {
-        super::report_error(&error, color);
-        return Exit::Usage;
-    }
-    print_plan(&workflow, &selected, jobs, workflow.keep_going, color)
+    let freshness = Freshness {
+        force: args.force,
+        resume: args.resume,
+    };
+    print_plan(
+        &workflow,
+        &selected,
+        jobs,
+        workflow.keep_going,
+        freshness,
+        color,
+    )
 }
 
-/// Prints the dispatch order (with the slot count and locks of each task) and the critical path.
+/// Works out and prints the plan: for each task in dispatch order why it runs and how long it
+/// is expected to take, the tasks that will be skipped and why, the critical path and the
+/// expected wall time. Reads the state store if there is one; never creates it.
 pub fn print_plan(
     workflow: &Workflow,
     selected: &[bool],
     jobs: u32,
     keep_going: bool,
+    freshness: Freshness,
     color: ColorChoice,
 ) -> Exit {
+    if let Err(error) = wf_engine::scheduler::check_slots(workflow, selected, jobs) {
+        report_error(&error, color);
+        return Exit::Usage;
+    }
+    let mut store = None;
+    if store_path(workflow).exists() {
+        match open_store(workflow, color) {
+            Ok(opened) => store = Some(opened),
+            Err(exit) => return exit,
+        }
+    }
+    let prepared = match prepare(workflow, selected, freshness, store.as_mut(), color) {
+        Ok(prepared) => prepared,
+        Err(exit) => return exit,
+    };
+    render(workflow, selected, jobs, keep_going, &prepared, color);
+    Exit::Success
+}
+
+fn render(
+    workflow: &Workflow,
+    selected: &[bool],
+    jobs: u32,
+    keep_going: bool,
+    prepared: &Prepared,
+    color: ColorChoice,
+) {
     let style = Style::new(color.enabled(std::io::stdout().is_terminal()));
-    let weights = vec![1.0; workflow.tasks.len()];
-    let plan = simulate(workflow, selected, jobs, &weights, keep_going);
-    let width = plan.order.len().to_string().len();
+    let skipped = prepared.skipped();
+    let plan = simulate(
+        workflow,
+        selected,
+        &skipped,
+        jobs,
+        &prepared.weights,
+        keep_going,
+    );
+    let estimate = |task: usize| {
+        let mark = if prepared.learnt[task] { "~" } else { "~?" };
+        format!("{mark}{}", seconds(prepared.weights[task]))
+    };
     println!(
         "{}",
         style.dim(&format!(
-            "plan: {} on {}, in dispatch order",
+            "plan: {} to run on {}, in dispatch order",
             plural(plan.order.len(), "task"),
             plural(jobs as usize, "slot")
         ))
     );
+    let names: Vec<&str> = plan
+        .order
+        .iter()
+        .map(|p| workflow.tasks[p.task].name.as_str())
+        .collect();
+    let name_width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    let number_width = plan.order.len().to_string().len();
     for (index, planned) in plan.order.iter().enumerate() {
         let task = &workflow.tasks[planned.task];
-        let mut notes = Vec::new();
+        let reason = prepared.reasons[planned.task]
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let mut notes = vec![estimate(planned.task)];
         if task.cpus > 1 {
             notes.push(format!("{} slots", task.cpus));
         }
         if !task.locks.is_empty() {
-            let names: Vec<&str> = task
+            let locks: Vec<&str> = task
                 .locks
                 .iter()
                 .map(|&l| workflow.locks[l].name.as_str())
                 .collect();
-            notes.push(format!("locks {}", names.join(", ")));
+            notes.push(format!("locks {}", locks.join(", ")));
         }
         if task.priority != 0 {
             notes.push(format!("priority {}", task.priority));
         }
-        let notes = if notes.is_empty() {
-            String::new()
-        } else {
-            style.dim(&format!("  ({})", notes.join("; ")))
-        };
-        println!("{:>width$}. {}{notes}", index + 1, task.name);
+        println!(
+            "{:>number_width$}. {:name_width$}  {reason}  {}",
+            index + 1,
+            task.name,
+            style.dim(&format!("({})", notes.join("; ")))
+        );
+    }
+    let skipped_tasks: Vec<usize> = (0..workflow.tasks.len()).filter(|&t| skipped[t]).collect();
+    if !skipped_tasks.is_empty() {
+        println!(
+            "{}",
+            style.dim(&format!("skipped: {}", plural(skipped_tasks.len(), "task")))
+        );
+        for task in skipped_tasks {
+            let reason = prepared.reasons[task]
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            println!(
+                "  {} {}  {reason}",
+                style.good("✓"),
+                workflow.tasks[task].name
+            );
+        }
     }
     if !plan.critical_path.is_empty() {
-        let names: Vec<&str> = plan
+        let path: Vec<&str> = plan
             .critical_path
             .iter()
             .map(|&t| workflow.tasks[t].name.as_str())
@@ -83,10 +161,33 @@ pub fn print_plan(
             "{}",
             style.dim(&format!(
                 "critical path ({}): {}",
-                plural(names.len(), "task"),
-                names.join(" → ")
+                plural(path.len(), "task"),
+                path.join(" → ")
             ))
         );
     }
-    Exit::Success
+    if !plan.order.is_empty() {
+        let estimated = plan
+            .order
+            .iter()
+            .filter(|p| !prepared.learnt[p.task])
+            .count();
+        let note = match estimated {
+            0 => "from the durations of earlier runs".to_owned(),
+            n if n == plan.order.len() => {
+                "no durations known yet: every task counted as ~?1s".to_owned()
+            }
+            n => format!(
+                "{} without a known duration (~?) estimated",
+                plural(n, "task")
+            ),
+        };
+        println!(
+            "{}",
+            style.dim(&format!(
+                "expected wall time: ~{} ({note})",
+                seconds(plan.wall)
+            ))
+        );
+    }
 }

@@ -4,7 +4,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use wf_engine::report::{TaskStatus, read_json};
-use wf_engine::rundir::runs_dir;
+use wf_engine::rundir::{runs_dir, state_dir};
+use wf_engine::state::{STATE_FILE, StateStore};
 
 use super::manifest_root;
 use crate::args::{ColorChoice, OutputMode, ReportArgs};
@@ -40,10 +41,30 @@ pub fn find_run(runs: &Path, wanted: &str) -> Result<PathBuf, String> {
     }
 }
 
+/// The id of the latest run of `manifest` known to the state store, if there is a store.
+fn latest_in_store(root: &Path, manifest: &Path) -> Option<String> {
+    let path = state_dir(root).join(STATE_FILE);
+    let key = root.join(manifest.file_name()?).display().to_string();
+    if !path.exists() {
+        return None;
+    }
+    let store = StateStore::open(&path).ok()?;
+    store
+        .history(Some(&key), 1)
+        .ok()?
+        .into_iter()
+        .next()
+        .map(|run| run.run_id)
+}
+
 /// Prints the run's task table and summary, or its JSON.
 pub fn run(args: &ReportArgs, color: ColorChoice) -> Exit {
     let root = manifest_root(&args.manifest);
-    let run_dir = match find_run(&runs_dir(&root), &args.run) {
+    let wanted = match args.run.as_str() {
+        "latest" => latest_in_store(&root, &args.manifest).unwrap_or_else(|| "latest".to_owned()),
+        other => other.to_owned(),
+    };
+    let run_dir = match find_run(&runs_dir(&root), &wanted) {
         Ok(dir) => dir,
         Err(message) => {
             eprintln!("error: {message}");
@@ -65,13 +86,7 @@ pub fn run(args: &ReportArgs, color: ColorChoice) -> Exit {
     }
     let report = match read_json(&path) {
         Ok(report) => report,
-        Err(error) => {
-            eprintln!(
-                "error: cannot read {}: {error} (a run that was killed leaves no report)",
-                path.display()
-            );
-            return Exit::Usage;
-        }
+        Err(error) => return unfinished(&root, &run_dir, &path, &error, color),
     };
     let style = Style::new(color.enabled(std::io::stdout().is_terminal()));
     println!(
@@ -100,5 +115,49 @@ pub fn run(args: &ReportArgs, color: ColorChoice) -> Exit {
     let colored = color.enabled(std::io::stderr().is_terminal());
     let renderer = RunRenderer::new(OutputMode::Grouped, colored, std::time::Duration::ZERO);
     renderer.summary(&root, &report, &path);
+    Exit::Success
+}
+
+/// A run without a report: wf was killed (or the machine stopped). Shows what the state store
+/// recorded of it.
+fn unfinished(
+    root: &Path,
+    run_dir: &Path,
+    path: &Path,
+    error: &std::io::Error,
+    color: ColorChoice,
+) -> Exit {
+    let run_id = run_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let store_path = state_dir(root).join(STATE_FILE);
+    let summary = if store_path.exists() {
+        StateStore::open(&store_path)
+            .ok()
+            .and_then(|store| store.run_summary(&run_id).ok().flatten())
+    } else {
+        None
+    };
+    let Some(summary) = summary else {
+        eprintln!("error: cannot read {}: {error}", path.display());
+        return Exit::Usage;
+    };
+    let style = Style::new(color.enabled(std::io::stdout().is_terminal()));
+    let counts: Vec<String> = summary
+        .counts
+        .iter()
+        .flatten()
+        .map(|(status, n)| format!("{n} {}", status.as_str().replace('_', " ")))
+        .collect();
+    println!(
+        "run {run_id} of {} did not finish normally (wf was killed or the machine stopped): {}",
+        summary.workflow,
+        style.warn(summary.status.as_str())
+    );
+    if !counts.is_empty() {
+        println!("recorded before it stopped: {}", counts.join(", "));
+    }
+    println!("logs: {}", run_dir.join("logs").display());
     Exit::Success
 }

@@ -4,8 +4,10 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use wf_engine::exec::local::TaskOutput;
-use wf_engine::scheduler::{RunOptions, run as run_workflow};
+use wf_engine::scheduler::{Recorder, RunOptions, check_slots, run as run_workflow};
+use wf_engine::state::Freshness;
 
+use super::freshness::{open_store, prepare};
 use super::{open_workflow, plan, report_error, select_or_explain};
 use crate::args::{ColorChoice, OutputMode, RunArgs};
 use crate::exit::Exit;
@@ -24,17 +26,33 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
     };
     let jobs = workflow.effective_jobs(args.jobs);
     let keep_going = args.keep_going || workflow.keep_going;
+    let freshness = Freshness {
+        force: args.force,
+        resume: args.resume,
+    };
     if args.dry_run {
-        return plan::print_plan(&workflow, &selected, jobs, keep_going, color);
+        return plan::print_plan(&workflow, &selected, jobs, keep_going, freshness, color);
     }
+    if let Err(error) = check_slots(&workflow, &selected, jobs) {
+        report_error(&error, color);
+        return Exit::Usage;
+    }
+    let mut store = match open_store(&workflow, color) {
+        Ok(store) => store,
+        Err(exit) => return exit,
+    };
+    let prepared = match prepare(&workflow, &selected, freshness, Some(&mut store), color) {
+        Ok(prepared) => prepared,
+        Err(exit) => return exit,
+    };
     let grace = args.grace.unwrap_or(workflow.grace);
     let options = RunOptions {
         selected,
         jobs,
         keep_going,
         grace,
-        up_to_date: Vec::new(),
-        weights: None,
+        up_to_date: prepared.up_to_date(),
+        weights: Some(prepared.weights),
         report_path: args.report.clone(),
         output: match args.output {
             OutputMode::Stream => TaskOutput::Stream,
@@ -45,9 +63,17 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
     let colored = color.enabled(std::io::stderr().is_terminal());
     let mut renderer = RunRenderer::new(args.output, colored, grace);
     let workflow = Arc::new(workflow);
-    let result = run_workflow(Arc::clone(&workflow), &options, &mut |w, event| {
-        renderer.on_event(w, event)
-    });
+    let recorder = Recorder {
+        store: &mut store,
+        fingerprints: prepared.fingerprints,
+        cache: prepared.cache,
+    };
+    let result = run_workflow(
+        Arc::clone(&workflow),
+        &options,
+        Some(recorder),
+        &mut |w, event| renderer.on_event(w, event),
+    );
     match result {
         Ok(report) => {
             let report_file =

@@ -121,6 +121,14 @@ impl RunRenderer {
                     );
                 }
             }
+            RunEvent::StoreFailed { message } => {
+                eprintln!(
+                    "{}",
+                    style.warn(&format!(
+                        "wf: could not record this run in the state store ({message}); its report and logs are complete"
+                    ))
+                );
+            }
             RunEvent::Interrupted { signal, force } => {
                 let name = signal_name(signal);
                 if force {

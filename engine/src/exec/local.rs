@@ -24,6 +24,7 @@ use super::stream::{Pipe, Sink, drain};
 use super::supervise::{StopSignals, eventfd, notify, supervise};
 use super::{AttemptEnd, AttemptRequest, AttemptResult};
 use crate::report::time::Timestamp;
+use crate::state::missing_outputs;
 use crate::workflow::Workflow;
 
 /// Everything the workers of one run share to run attempts locally.
@@ -161,6 +162,18 @@ impl LocalRunner {
             let _ = write_attempt_header(&mut log, request.attempt, &Timestamp::now().to_rfc3339());
         }
         let mut result = self.attempt(request, task, &mut log, kit);
+        if result.end.succeeded() {
+            let missing = missing_outputs(&self.workflow, request.task);
+            if !missing.is_empty() {
+                let _ = writeln!(
+                    log,
+                    "wf: exited 0 but did not create {}",
+                    missing.join(", ")
+                );
+                result.log_bytes = log.metadata().map_or(result.log_bytes, |m| m.len());
+                result.end = AttemptEnd::OutputsMissing(missing);
+            }
+        }
         if !named {
             if result.log_bytes > 0 {
                 if let Err(error) = std::fs::rename(&kit.scratch_path, &path) {

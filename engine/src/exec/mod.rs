@@ -44,6 +44,9 @@ pub enum AttemptEnd {
     },
     /// It could not be started: command not found, not executable, bad cwd, …
     NotStarted(String),
+    /// It exited 0 but did not create these declared outputs (relative to the manifest's
+    /// folder).
+    OutputsMissing(Vec<String>),
 }
 
 impl AttemptEnd {

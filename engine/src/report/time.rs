@@ -39,6 +39,13 @@ impl Timestamp {
         }
     }
 
+    /// The instant `millis` milliseconds after the Unix epoch.
+    pub fn from_millis(millis: i64) -> Self {
+        Self {
+            millis_since_epoch: millis,
+        }
+    }
+
     /// Milliseconds since the Unix epoch.
     pub fn millis(self) -> i64 {
         self.millis_since_epoch

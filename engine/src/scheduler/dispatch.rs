@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::core::{Core, Outcome};
 use super::events::RunEvent;
+use super::journal::AttemptNote;
 use super::summary::AttemptRecord;
 use crate::exec::local::LocalRunner;
 use crate::exec::{AttemptEnd, AttemptRequest, Completion};
@@ -25,6 +26,8 @@ use crate::workflow::{TaskId, Workflow};
 pub enum Message {
     /// Something for the observer.
     Event(RunEvent),
+    /// A finished attempt, for the state store.
+    Attempt(AttemptNote),
     /// wf received a signal.
     Signal(i32),
     /// A retry was scheduled: the coordinator must recompute when to wake.
@@ -62,6 +65,8 @@ pub struct Shared<'w> {
     pub messages: Sender<Message>,
     /// Whether the observer wants per-task events.
     pub task_events: bool,
+    /// Whether finished attempts go to the coordinator for the state store.
+    pub record: bool,
 }
 
 impl<'w> Shared<'w> {
@@ -139,6 +144,15 @@ impl<'w> Dispatch<'w> {
                 reason,
             }
         });
+        if shared.record {
+            let final_outcome = retry_in.is_none().then(|| outcome.clone());
+            shared.send(Message::Attempt(AttemptNote {
+                request,
+                result,
+                status: self.records[task].attempt_status(),
+                outcome: final_outcome,
+            }));
+        }
         match retry_in {
             Some(delay) => {
                 self.core.defer_retry(task);

@@ -65,6 +65,11 @@ pub enum RunEvent {
         /// How many processes were ended.
         ended: usize,
     },
+    /// Writing to the state store failed; the run went on without recording the rest.
+    StoreFailed {
+        /// What went wrong.
+        message: String,
+    },
     /// wf received a signal and is ending running tasks.
     Interrupted {
         /// The signal.

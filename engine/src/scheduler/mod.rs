@@ -5,6 +5,7 @@
 pub mod core;
 mod dispatch;
 pub mod events;
+mod journal;
 mod locks;
 pub mod plan;
 mod ready;
@@ -13,5 +14,6 @@ mod select;
 mod summary;
 
 pub use events::RunEvent;
+pub use journal::Recorder;
 pub use run::{RunError, RunOptions, check_slots, run};
 pub use select::{UnknownTarget, select};

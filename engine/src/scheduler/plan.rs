@@ -37,11 +37,12 @@ pub struct Plan {
 pub fn simulate(
     workflow: &Workflow,
     selected: &[bool],
+    up_to_date: &[bool],
     slots: u32,
     weights: &[f64],
     keep_going: bool,
 ) -> Plan {
-    let mut core = Core::new(workflow, selected, &[], slots, weights, keep_going);
+    let mut core = Core::new(workflow, selected, up_to_date, slots, weights, keep_going);
     let mut running: BinaryHeap<Reverse<(u64, TaskId)>> = BinaryHeap::new();
     let mut order = Vec::new();
     // Integer microseconds keep the event order exact and deterministic.
@@ -69,8 +70,9 @@ pub fn simulate(
         core.finish(task, Outcome::Succeeded);
     }
     let mut path_weights: Vec<f64> = weights.to_vec();
+    let runs = |id: TaskId| selected[id] && !up_to_date.get(id).copied().unwrap_or(false);
     for (id, weight) in path_weights.iter_mut().enumerate() {
-        if !selected[id] {
+        if !runs(id) {
             *weight = 0.0;
         }
     }
@@ -78,11 +80,11 @@ pub fn simulate(
         .dag
         .critical_path(&path_weights)
         .into_iter()
-        .filter(|&t| selected[t])
+        .filter(|&t| runs(t))
         .collect();
     let path_bound = critical_path.iter().map(|&t| weights[t]).sum();
     let work: f64 = (0..workflow.tasks.len())
-        .filter(|&t| selected[t])
+        .filter(|&t| runs(t))
         .map(|t| weights[t] * f64::from(workflow.tasks[t].cpus))
         .sum();
     Plan {
@@ -117,7 +119,7 @@ mod tests {
         let workflow = loaded.workflow.expect("valid");
         let all = vec![true; workflow.tasks.len()];
         let weights = vec![0.1; workflow.tasks.len()];
-        let plan = simulate(&workflow, &all, 2, &weights, false);
+        let plan = simulate(&workflow, &all, &[], 2, &weights, false);
         assert!((plan.wall - 2.5).abs() < 1e-6, "wall {}", plan.wall);
         assert!((plan.work_bound - 2.5).abs() < 1e-6);
         assert!((plan.path_bound - 1.0).abs() < 1e-6);

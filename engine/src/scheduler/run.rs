@@ -25,6 +25,7 @@ use thiserror::Error;
 use super::core::Core;
 use super::dispatch::{Dispatch, Message, Shared, worker};
 use super::events::RunEvent;
+use super::journal::{Journal, Recorder};
 use super::summary::{RunFacts, build_report};
 use crate::exec::group;
 use crate::exec::local::{LocalRunner, TaskOutput};
@@ -122,17 +123,22 @@ pub fn check_slots(workflow: &Workflow, selected: &[bool], jobs: u32) -> Result<
 
 /// Runs the selected tasks of `workflow` to completion (or cancellation) and returns the report,
 /// also written to `.wf/runs/RUN_ID/report.json` (and `options.report_path`).
+///
+/// With a `recorder`, the run is also written into the state store as it goes.
 pub fn run(
     workflow: Arc<Workflow>,
     options: &RunOptions,
+    recorder: Option<Recorder<'_>>,
     observer: &mut dyn FnMut(&Workflow, RunEvent),
 ) -> Result<RunReport, RunError> {
     check_slots(&workflow, &options.selected, options.jobs)?;
     let manifest = workflow.manifest_path();
     let _lock = RunLock::acquire(&rundir::state_dir(&workflow.root), &manifest)?;
     let runs = rundir::runs_dir(&workflow.root);
+    let mut abandoned = Vec::new();
     for recovered in recover_crashed_runs(&runs, &manifest, options.grace) {
         let (run_id, ended) = (recovered.run_id, recovered.ended);
+        abandoned.push(run_id.clone());
         observer(&workflow, RunEvent::Recovered { run_id, ended });
     }
     let started_at = Timestamp::now();
@@ -182,7 +188,21 @@ pub fn run(
         runner,
         messages: sender,
         task_events: options.task_events,
+        record: recorder.is_some(),
     };
+    let epoch = shared.lock().epoch();
+    let mut journal = recorder.map(|recorder| {
+        let mut journal = Journal::begin(
+            recorder,
+            &workflow,
+            &run_dir.run_id,
+            started_at,
+            epoch,
+            options.jobs,
+        );
+        journal.abandoned(&abandoned);
+        journal
+    });
     observer(
         &workflow,
         RunEvent::Started {
@@ -212,7 +232,13 @@ pub fn run(
             }
         }
         shared.lock().dispatch(&shared);
-        coordinate(&shared, &messages, observer, &mut interrupts);
+        coordinate(
+            &shared,
+            &messages,
+            observer,
+            journal.as_mut(),
+            &mut interrupts,
+        );
         Ok(())
     });
     spawned.map_err(|source| RunError::Io {
@@ -239,7 +265,16 @@ pub fn run(
         strays,
         up_to_date: &options.up_to_date,
     });
+    let store_error = journal.map(|journal| journal.finish(&workflow, &state.core, &report));
     drop(state);
+    if let Some(Some(error)) = store_error {
+        observer(
+            &workflow,
+            RunEvent::StoreFailed {
+                message: error.to_string(),
+            },
+        );
+    }
     write_json(&report, &run_dir.report_path()).map_err(|source| RunError::Io {
         what: "write report.json",
         source,
@@ -254,16 +289,19 @@ pub fn run(
     Ok(report)
 }
 
-/// The coordinator's loop: observer events, signals and retry timers, until the run is done.
+/// The coordinator's loop: observer events, the state store, signals and retry timers, until
+/// the run is done. Whatever has arrived is handled as one batch, and the store gets it in one
+/// transaction.
 fn coordinate(
     shared: &Shared<'_>,
     messages: &std::sync::mpsc::Receiver<Message>,
     observer: &mut dyn FnMut(&Workflow, RunEvent),
+    mut journal: Option<&mut Journal<'_>>,
     interrupts: &mut u32,
 ) {
     loop {
         let next_retry = shared.lock().retries.peek().map(|r| r.0.0);
-        let message = match next_retry {
+        let first = match next_retry {
             Some(due) => match messages.recv_timeout(due.saturating_duration_since(Instant::now()))
             {
                 Ok(message) => Some(message),
@@ -275,25 +313,53 @@ fn coordinate(
                 Err(_) => return,
             },
         };
-        match message {
-            None => shared.lock().retry_due(shared),
-            Some(Message::Event(event)) => observer(shared.workflow, event),
-            Some(Message::RetryScheduled) => {}
-            Some(Message::Signal(signal)) => {
-                *interrupts += 1;
-                let force = *interrupts > 1;
-                observer(shared.workflow, RunEvent::Interrupted { signal, force });
-                // Stop dispatch before ending processes, so no worker that sees its task end
-                // starts another one.
-                if !force {
-                    shared.lock().cancel(shared);
+        let Some(first) = first else {
+            shared.lock().retry_due(shared);
+            continue;
+        };
+        let mut done = false;
+        for message in std::iter::once(first).chain(std::iter::from_fn(|| messages.try_recv().ok()))
+        {
+            match message {
+                Message::Event(event) => observer(shared.workflow, event),
+                Message::Attempt(note) => {
+                    if let Some(journal) = journal.as_deref_mut() {
+                        let log = (note.result.log_bytes > 0).then(|| {
+                            let task = &shared.workflow.tasks[note.request.task];
+                            let path = shared.runner.log_path(&task.name);
+                            let root = &shared.workflow.root;
+                            path.strip_prefix(root)
+                                .unwrap_or(&path)
+                                .display()
+                                .to_string()
+                        });
+                        journal.attempt(shared.workflow, note, log);
+                    }
                 }
-                shared.runner.cancel(force);
+                Message::RetryScheduled => {}
+                Message::Signal(signal) => {
+                    *interrupts += 1;
+                    let force = *interrupts > 1;
+                    observer(shared.workflow, RunEvent::Interrupted { signal, force });
+                    // Stop dispatch before ending processes, so no worker that sees its task
+                    // end starts another one.
+                    if !force {
+                        shared.lock().cancel(shared);
+                    }
+                    shared.runner.cancel(force);
+                }
+                // Everything sent before Done has been handled; nothing follows it.
+                Message::Done => done = true,
             }
-            Some(Message::Done) => {
-                // Events sent before Done are already delivered; nothing follows it.
-                return;
+            if done {
+                break;
             }
+        }
+        if let Some(journal) = journal.as_deref_mut() {
+            journal.flush();
+        }
+        if done {
+            return;
         }
     }
 }

@@ -74,12 +74,17 @@ impl AttemptRecord {
                 (TaskStatus::Cancelled, Some("the run was cancelled".into()))
             }
             Some(AttemptEnd::NotStarted(reason)) => (TaskStatus::Failed, Some(reason.clone())),
+            Some(AttemptEnd::OutputsMissing(paths)) => (
+                TaskStatus::Failed,
+                Some(format!("exited 0 but did not create {}", paths.join(", "))),
+            ),
         }
     }
 
     fn exit_code_and_signal(&self) -> (Option<i32>, Option<String>) {
         match &self.last {
             Some(AttemptEnd::Exited(code)) => (Some(*code), None),
+            Some(AttemptEnd::OutputsMissing(_)) => (Some(0), None),
             Some(AttemptEnd::Signalled(signal) | AttemptEnd::TimedOut { signal }) => {
                 (None, Some(signal_name(*signal)))
             }

@@ -252,8 +252,7 @@ pub fn fingerprint_tasks(
         if !needed[id] {
             continue;
         }
-        let task = &workflow.tasks[id];
-        let mut inputs: Vec<(String, String)> = resolved[id]
+        let inputs = resolved[id]
             .iter()
             .map(|entry| match entry {
                 Resolved::File { path, shown } => {
@@ -266,29 +265,78 @@ pub fn fingerprint_tasks(
                 Resolved::Missing { shown } => (shown.clone(), MISSING.to_owned()),
             })
             .collect();
-        inputs.sort();
-        inputs.dedup();
-        let deps = task
-            .deps
-            .iter()
-            .map(|&dep| {
-                let digest = tasks[dep]
-                    .as_ref()
-                    .map(|fp| fp.digest.clone())
-                    .unwrap_or_default();
-                (workflow.tasks[dep].name.clone(), digest)
-            })
-            .collect();
-        let parts = FingerprintParts {
-            command: command_digest(&task.command, &workflow.shell),
-            env: env_digest(&workflow.env, &task.env),
-            cwd: task.cwd.to_string_lossy().into_owned(),
-            inputs,
-            deps,
+        let dep_digest = |dep: TaskId| {
+            tasks[dep]
+                .as_ref()
+                .map(|fp| fp.digest.clone())
+                .unwrap_or_default()
         };
-        tasks[id] = Some(TaskFingerprint::from_parts(parts));
+        let fingerprint = assemble(workflow, id, inputs, &dep_digest);
+        tasks[id] = Some(fingerprint);
     }
     Ok(Fingerprints { tasks, stats })
+}
+
+/// A task's fingerprint from its input digests and its deps' fingerprints.
+fn assemble(
+    workflow: &Workflow,
+    id: TaskId,
+    mut inputs: Vec<(String, String)>,
+    dep_digest: &dyn Fn(TaskId) -> String,
+) -> TaskFingerprint {
+    let task = &workflow.tasks[id];
+    inputs.sort();
+    inputs.dedup();
+    let deps = task
+        .deps
+        .iter()
+        .map(|&dep| (workflow.tasks[dep].name.clone(), dep_digest(dep)))
+        .collect();
+    TaskFingerprint::from_parts(FingerprintParts {
+        command: command_digest(&task.command, &workflow.shell),
+        env: env_digest(&workflow.env, &task.env),
+        cwd: task.cwd.to_string_lossy().into_owned(),
+        inputs,
+        deps,
+    })
+}
+
+/// The fingerprint of one task as its inputs are now, with `dep_digest` giving its deps'
+/// fingerprints. Used when a task has just succeeded: its inputs are then the ones its deps
+/// produced in this run, which a fingerprint taken before the run could not see.
+pub fn fingerprint_one(
+    workflow: &Workflow,
+    id: TaskId,
+    dep_digest: &dyn Fn(TaskId) -> String,
+    cache: &mut FileCache,
+) -> Result<TaskFingerprint, FingerprintError> {
+    let root = normalize(&workflow.root);
+    let mut inputs = Vec::new();
+    for entry in resolve(&workflow.tasks[id], &root)? {
+        match entry {
+            Resolved::File { path, shown } => {
+                let file = hash_file(&path, cache).map_err(|source| {
+                    FingerprintError::InputUnreadable {
+                        task: workflow.tasks[id].name.clone(),
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                let digest = match file {
+                    Some(file) => {
+                        if let Some(entry) = file.entry {
+                            cache.insert(path.clone(), entry);
+                        }
+                        file.digest
+                    }
+                    None => MISSING.to_owned(),
+                };
+                inputs.push((shown, digest));
+            }
+            Resolved::Missing { shown } => inputs.push((shown, MISSING.to_owned())),
+        }
+    }
+    Ok(assemble(workflow, id, inputs, dep_digest))
 }
 
 /// `selected` plus everything the selected tasks depend on, transitively.

@@ -16,6 +16,7 @@
 //! correctness. That is why a damaged store is reported with a hint to move it aside rather
 //! than repaired.
 
+pub mod decide;
 pub mod error;
 pub mod file_cache;
 pub mod fingerprint;
@@ -25,10 +26,12 @@ pub mod schema;
 pub mod store;
 pub mod why;
 
+pub use decide::{Freshness, History, decide, missing_outputs};
 pub use error::StateError;
 pub use file_cache::FileCache;
 pub use fingerprint::{
-    FingerprintError, FingerprintParts, Fingerprints, TaskFingerprint, fingerprint_tasks,
+    FingerprintError, FingerprintParts, Fingerprints, TaskFingerprint, fingerprint_one,
+    fingerprint_tasks,
 };
 pub use records::{
     PreviousRun, RunEnd, RunStart, RunState, RunSummary, StateEvent, Success, SuccessRecord,

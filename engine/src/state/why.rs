@@ -31,6 +31,10 @@ pub enum Reason {
     DependencyChanged(String),
     /// The user asked for it to run regardless (decided by the caller).
     Forced,
+    /// It declares no outputs, so there is nothing to be up to date: it runs every time.
+    NoOutputs,
+    /// `--resume`: it succeeded with the same fingerprint in this earlier run.
+    Resumed(String),
     /// The fingerprint differs but no recorded part does: it was recorded by a wf with another
     /// fingerprint encoding, or its parts could not be read.
     FingerprintChanged,
@@ -41,7 +45,7 @@ pub enum Reason {
 impl Reason {
     /// True if the task has to run.
     pub fn runs(&self) -> bool {
-        !matches!(self, Reason::UpToDate)
+        !matches!(self, Reason::UpToDate | Reason::Resumed(_))
     }
 }
 
@@ -58,7 +62,9 @@ impl fmt::Display for Reason {
             Reason::OutputMissing(path) => write!(f, "output {path} missing"),
             Reason::DependencyWillRun(dep) => write!(f, "dependency {dep} will run"),
             Reason::DependencyChanged(dep) => write!(f, "dependency {dep} changed"),
-            Reason::Forced => f.write_str("forced"),
+            Reason::Forced => f.write_str("forced (--force)"),
+            Reason::NoOutputs => f.write_str("no outputs declared: runs every time"),
+            Reason::Resumed(run) => write!(f, "succeeded in run {run} (--resume)"),
             Reason::FingerprintChanged => f.write_str("fingerprint changed"),
             Reason::UpToDate => f.write_str("up to date"),
         }

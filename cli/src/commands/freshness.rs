@@ -1,0 +1,140 @@
+//! What `run`, `run -n` and `plan` learn from the state store before anything runs: each
+//! task's fingerprint, whether it must run and why, and its expected duration.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use wf_engine::Workflow;
+use wf_engine::rundir::state_dir;
+use wf_engine::state::{
+    FileCache, Fingerprints, Freshness, History, Reason, STATE_FILE, StateStore, decide,
+    fingerprint_tasks,
+};
+
+use super::report_error;
+use crate::args::ColorChoice;
+use crate::exit::Exit;
+
+/// How many recent successes a task's expected duration is the median of.
+const RECENT_DURATIONS: usize = 5;
+
+/// The state-derived inputs of a run or a plan.
+pub struct Prepared {
+    /// Fingerprint of each selected task.
+    pub fingerprints: Fingerprints,
+    /// Why each selected task runs (or is skipped).
+    pub reasons: Vec<Option<Reason>>,
+    /// Expected duration of each task in seconds.
+    pub weights: Vec<f64>,
+    /// Which tasks have a learnt duration (the others got an estimate).
+    pub learnt: Vec<bool>,
+    /// The file-hash cache, for fingerprinting tasks again as they succeed.
+    pub cache: FileCache,
+}
+
+impl Prepared {
+    /// For each task: the reason it will not run, if it will not.
+    pub fn up_to_date(&self) -> Vec<Option<String>> {
+        self.reasons
+            .iter()
+            .map(|r| r.as_ref().filter(|r| !r.runs()).map(ToString::to_string))
+            .collect()
+    }
+
+    /// For each task: true if it will not run.
+    pub fn skipped(&self) -> Vec<bool> {
+        self.reasons
+            .iter()
+            .map(|r| r.as_ref().is_some_and(|r| !r.runs()))
+            .collect()
+    }
+}
+
+/// The state store's path for a workflow.
+pub fn store_path(workflow: &Workflow) -> PathBuf {
+    state_dir(&workflow.root).join(STATE_FILE)
+}
+
+/// Opens (creating if needed) the workflow's state store; errors are printed.
+pub fn open_store(workflow: &Workflow, color: ColorChoice) -> Result<StateStore, Exit> {
+    StateStore::open(&store_path(workflow)).map_err(|error| {
+        report_error(&error, color);
+        Exit::Usage
+    })
+}
+
+/// Fingerprints the selected tasks and decides what runs. With `store` the file-hash cache is
+/// read and updated and earlier runs are consulted; without it everything is new.
+pub fn prepare(
+    workflow: &Workflow,
+    selected: &[bool],
+    freshness: Freshness,
+    store: Option<&mut StateStore>,
+    color: ColorChoice,
+) -> Result<Prepared, Exit> {
+    let fail = |error: &dyn miette::Diagnostic| {
+        report_error(error, color);
+        Exit::Usage
+    };
+    let manifest = workflow.manifest_path().display().to_string();
+    let (mut cache, history, durations) = match &store {
+        Some(store) => {
+            let cache = store.load_file_cache().map_err(|e| fail(&e))?;
+            let previous_run = if freshness.resume {
+                store.previous_run(&manifest, "").map_err(|e| fail(&e))?
+            } else {
+                None
+            };
+            let history = History {
+                last_successes: store.last_successes(&manifest).map_err(|e| fail(&e))?,
+                previous_run,
+            };
+            let durations = store
+                .learnt_durations(&manifest, RECENT_DURATIONS)
+                .map_err(|e| fail(&e))?;
+            (cache, history, durations)
+        }
+        None => Default::default(),
+    };
+    let fingerprints = fingerprint_tasks(workflow, selected, &mut cache).map_err(|e| fail(&e))?;
+    if let Some(store) = store {
+        // A cache that cannot be saved only costs re-reading files next time.
+        let _ = store.save_file_cache(&mut cache);
+    }
+    let reasons = decide(workflow, selected, &fingerprints, &history, freshness);
+    let (weights, learnt) = expected_durations(workflow, &durations);
+    Ok(Prepared {
+        fingerprints,
+        reasons,
+        weights,
+        learnt,
+        cache,
+    })
+}
+
+/// Each task's learnt duration, or for a task never timed the median of the known ones
+/// (1 s when nothing is known), so that unknown tasks neither dominate nor vanish.
+fn expected_durations(
+    workflow: &Workflow,
+    durations: &HashMap<String, f64>,
+) -> (Vec<f64>, Vec<bool>) {
+    let mut known: Vec<f64> = durations
+        .values()
+        .copied()
+        .filter(|d| d.is_finite())
+        .collect();
+    known.sort_by(f64::total_cmp);
+    let fallback = known
+        .get(known.len() / 2)
+        .copied()
+        .unwrap_or(1.0)
+        .max(0.001);
+    workflow
+        .tasks
+        .iter()
+        .map(|task| match durations.get(&task.name) {
+            Some(&d) if d.is_finite() => (d.max(0.001), true),
+            _ => (fallback, false),
+        })
+        .unzip()
+}

@@ -1,0 +1,110 @@
+//! `wf history`: past runs of a workflow from the state store.
+
+use std::io::IsTerminal;
+
+use serde::Serialize;
+use wf_engine::report::time::Timestamp;
+use wf_engine::rundir::state_dir;
+use wf_engine::state::{RunState, RunSummary, STATE_FILE, StateStore};
+
+use super::{manifest_root, report_error};
+use crate::args::{ColorChoice, HistoryArgs};
+use crate::exit::Exit;
+use crate::render::style::{Style, seconds};
+
+/// One run as `--json` prints it.
+#[derive(Debug, Serialize)]
+struct Row {
+    run_id: String,
+    workflow: String,
+    started_at: String,
+    duration_s: Option<f64>,
+    status: &'static str,
+    counts: std::collections::BTreeMap<String, u64>,
+}
+
+fn row(run: &RunSummary) -> Row {
+    Row {
+        run_id: run.run_id.clone(),
+        workflow: run.workflow.clone(),
+        started_at: Timestamp::from_millis(run.started_at_ms).to_rfc3339(),
+        duration_s: run.duration_s,
+        status: run.status.as_str(),
+        counts: run
+            .counts
+            .iter()
+            .flatten()
+            .map(|(status, n)| (status.as_str().to_owned(), *n))
+            .collect(),
+    }
+}
+
+/// Prints the runs of the manifest, newest first.
+pub fn run(args: &HistoryArgs, color: ColorChoice) -> Exit {
+    let root = manifest_root(&args.manifest);
+    let path = state_dir(&root).join(STATE_FILE);
+    let manifest = root
+        .join(args.manifest.file_name().unwrap_or_default())
+        .display()
+        .to_string();
+    let runs = if path.exists() {
+        let store = match StateStore::open(&path) {
+            Ok(store) => store,
+            Err(error) => {
+                report_error(&error, color);
+                return Exit::Usage;
+            }
+        };
+        match store.history(Some(&manifest), args.limit) {
+            Ok(runs) => runs,
+            Err(error) => {
+                report_error(&error, color);
+                return Exit::Usage;
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    if args.json {
+        let rows: Vec<Row> = runs.iter().map(row).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into())
+        );
+        return Exit::Success;
+    }
+    if runs.is_empty() {
+        eprintln!("no runs of {} recorded yet", args.manifest.display());
+        return Exit::Success;
+    }
+    let style = Style::new(color.enabled(std::io::stdout().is_terminal()));
+    println!(
+        "{:<22}  {:<19}  {:>7}  {:<9}  TASKS",
+        "RUN", "STARTED (UTC)", "WALL", "STATUS"
+    );
+    for run in &runs {
+        let row = row(run);
+        let started = row.started_at.replace('T', " ");
+        let wall = row.duration_s.map(seconds).unwrap_or_else(|| "-".into());
+        let status = match run.status {
+            RunState::Succeeded => style.good(row.status),
+            RunState::Failed => style.bad(row.status),
+            RunState::Cancelled | RunState::Running => style.warn(row.status),
+        };
+        let counts: Vec<String> = run
+            .counts
+            .iter()
+            .flatten()
+            .map(|(status, n)| format!("{n} {}", status.as_str().replace('_', " ")))
+            .collect();
+        let padding = " ".repeat(9usize.saturating_sub(row.status.len()));
+        println!(
+            "{:<22}  {:<19}  {:>7}  {status}{padding}  {}",
+            row.run_id,
+            &started[..started.len().min(19)],
+            wall,
+            counts.join(", ")
+        );
+    }
+    Exit::Success
+}

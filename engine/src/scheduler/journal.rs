@@ -1,0 +1,257 @@
+//! Writing the run into the state store as it happens.
+//!
+//! The coordinator thread owns the store. Workers tell it about every finished attempt; it
+//! writes whatever has arrived in one transaction (a burst of tiny tasks becomes one commit), so
+//! a `kill -9` of wf loses at most the attempts that were still in flight. A store error never
+//! stops the run: it is reported once and recording stops.
+
+use std::time::Instant;
+
+use super::core::{Core, Outcome};
+use crate::exec::{AttemptRequest, AttemptResult};
+use crate::report::signals::signal_name;
+use crate::report::time::Timestamp;
+use crate::report::{RunReport, TaskStatus};
+use crate::state::records::{AttemptRecord as StoredAttempt, OutcomeRecord};
+use crate::state::{
+    FileCache, Fingerprints, RunEnd, RunStart, StateError, StateEvent, StateStore, SuccessRecord,
+    TaskFingerprint, fingerprint_one,
+};
+use crate::workflow::Workflow;
+
+/// The state store and what the run records in it.
+pub struct Recorder<'a> {
+    /// The store (`.wf/state.db`).
+    pub store: &'a mut StateStore,
+    /// The fingerprints taken before the run (those of tasks that do not run stand).
+    pub fingerprints: Fingerprints,
+    /// The file-hash cache, for fingerprinting tasks again when they succeed.
+    pub cache: FileCache,
+}
+
+/// A finished attempt, as the coordinator records it.
+#[derive(Debug, Clone)]
+pub struct AttemptNote {
+    /// The attempt.
+    pub request: AttemptRequest,
+    /// How it went.
+    pub result: AttemptResult,
+    /// Its status as a task status, and the reason.
+    pub status: (TaskStatus, Option<String>),
+    /// The task's final outcome, if this was its last attempt.
+    pub outcome: Option<Outcome>,
+}
+
+/// The coordinator's writer.
+pub struct Journal<'a> {
+    recorder: Recorder<'a>,
+    run_id: String,
+    started: Timestamp,
+    epoch: Instant,
+    pending: Vec<StateEvent>,
+    settled: Vec<bool>,
+    error: Option<StateError>,
+    /// Fingerprints as they stand: a task that succeeded is fingerprinted again, because its
+    /// inputs may be files its deps wrote during this run.
+    current: Vec<Option<TaskFingerprint>>,
+}
+
+impl<'a> Journal<'a> {
+    /// Records the start of a run.
+    pub fn begin(
+        recorder: Recorder<'a>,
+        workflow: &Workflow,
+        run_id: &str,
+        started: Timestamp,
+        epoch: Instant,
+        jobs: u32,
+    ) -> Self {
+        let start = RunStart {
+            run_id: run_id.to_owned(),
+            manifest: workflow.manifest_path().display().to_string(),
+            workflow: workflow.name.clone(),
+            pid: Some(std::process::id()),
+            started_at_ms: started.millis(),
+            jobs,
+        };
+        let error = recorder.store.begin_run(&start).err();
+        let current = recorder.fingerprints.tasks.clone();
+        Self {
+            current,
+            recorder,
+            run_id: run_id.to_owned(),
+            started,
+            epoch,
+            pending: Vec::new(),
+            settled: vec![false; workflow.tasks.len()],
+            error,
+        }
+    }
+
+    /// Marks runs that a crash left "running" as abandoned.
+    pub fn abandoned(&mut self, run_ids: &[String]) {
+        for run_id in run_ids {
+            if let Err(error) = self.recorder.store.mark_abandoned(run_id) {
+                self.error.get_or_insert(error);
+            }
+        }
+    }
+
+    fn millis(&self, at: Instant) -> i64 {
+        let offset = at.saturating_duration_since(self.epoch).as_millis();
+        self.started.millis() + i64::try_from(offset).unwrap_or(i64::MAX)
+    }
+
+    /// Queues a finished attempt (and, if it was the last, the task's outcome).
+    pub fn attempt(&mut self, workflow: &Workflow, note: AttemptNote, log: Option<String>) {
+        let task = &workflow.tasks[note.request.task];
+        let ended_at_ms = self.millis(note.result.ended_at);
+        let started_at_ms = note
+            .result
+            .started_at
+            .map_or(ended_at_ms, |s| self.millis(s));
+        let duration_s = note.result.started_at.map_or(0.0, |s| {
+            note.result.ended_at.duration_since(s).as_secs_f64()
+        });
+        let (exit_code, signal) = exit_code_and_signal(&note.result.end);
+        self.pending
+            .push(StateEvent::AttemptFinished(StoredAttempt {
+                run_id: self.run_id.clone(),
+                task: task.name.clone(),
+                attempt: note.request.attempt,
+                status: note.status.0,
+                started_at_ms,
+                ended_at_ms,
+                duration_s,
+                exit_code,
+                signal,
+                worker: Some(note.request.worker as u64 + 1),
+                log,
+            }));
+        if let Some(outcome) = note.outcome {
+            let status = match outcome {
+                Outcome::Succeeded => TaskStatus::Succeeded,
+                Outcome::NotRun { .. } => TaskStatus::NotRun,
+                _ => note.status.0,
+            };
+            self.settle(
+                workflow,
+                note.request.task,
+                status,
+                Some(duration_s),
+                ended_at_ms,
+            );
+        }
+    }
+
+    fn settle(
+        &mut self,
+        workflow: &Workflow,
+        task: usize,
+        status: TaskStatus,
+        duration_s: Option<f64>,
+        at_ms: i64,
+    ) {
+        if std::mem::replace(&mut self.settled[task], true) {
+            return;
+        }
+        let spec = &workflow.tasks[task];
+        if status == TaskStatus::Succeeded {
+            let current = &self.current;
+            let dep_digest = |dep: usize| {
+                current[dep]
+                    .as_ref()
+                    .map(|fp| fp.digest.clone())
+                    .unwrap_or_default()
+            };
+            // An input that cannot be read now leaves the task without a recorded success: it
+            // simply runs again next time.
+            self.current[task] =
+                fingerprint_one(workflow, task, &dep_digest, &mut self.recorder.cache).ok();
+        }
+        let fingerprint = self.current.get(task).and_then(Option::as_ref);
+        let success = (status == TaskStatus::Succeeded)
+            .then(|| {
+                fingerprint.map(|fp| SuccessRecord {
+                    parts: fp.parts.clone(),
+                    outputs: spec.outputs.clone(),
+                    finished_at_ms: at_ms,
+                })
+            })
+            .flatten();
+        self.pending.push(StateEvent::TaskSettled(OutcomeRecord {
+            run_id: self.run_id.clone(),
+            task: spec.name.clone(),
+            status,
+            fingerprint: fingerprint.map(|fp| fp.digest.clone()),
+            duration_s,
+            success,
+        }));
+    }
+
+    /// Writes everything queued in one transaction.
+    pub fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if self.error.is_none() {
+            if let Err(error) = self.recorder.store.record(&self.pending) {
+                self.error = Some(error);
+            }
+        }
+        self.pending.clear();
+    }
+
+    /// Records the outcome of every task not recorded yet and the end of the run; returns the
+    /// first store error met during the run, if any.
+    pub fn finish(
+        mut self,
+        workflow: &Workflow,
+        core: &Core<'_>,
+        report: &RunReport,
+    ) -> Option<StateError> {
+        let end_ms = self.started.millis() + (report.duration_s * 1000.0) as i64;
+        // The report lists the run's tasks in declaration order, as the workflow does.
+        let mut entries = report.tasks.iter();
+        for task in 0..workflow.tasks.len() {
+            if core.outcome(task).is_none() {
+                continue;
+            }
+            if let Some(entry) = entries.next() {
+                self.settle(workflow, task, entry.status, entry.duration_s, end_ms);
+            }
+        }
+        self.flush();
+        // A cache that cannot be saved only costs re-reading files next time.
+        let _ = self
+            .recorder
+            .store
+            .save_file_cache(&mut self.recorder.cache);
+        let end = RunEnd {
+            run_id: self.run_id.clone(),
+            status: report.status,
+            finished_at_ms: end_ms,
+            duration_s: report.duration_s,
+            counts: report.counts(),
+        };
+        if self.error.is_none() {
+            if let Err(error) = self.recorder.store.finish_run(&end) {
+                self.error = Some(error);
+            }
+        }
+        self.error
+    }
+}
+
+fn exit_code_and_signal(end: &crate::exec::AttemptEnd) -> (Option<i32>, Option<String>) {
+    use crate::exec::AttemptEnd;
+    match end {
+        AttemptEnd::Exited(code) => (Some(*code), None),
+        AttemptEnd::OutputsMissing(_) => (Some(0), None),
+        AttemptEnd::Signalled(signal) | AttemptEnd::TimedOut { signal } => {
+            (None, Some(signal_name(*signal)))
+        }
+        AttemptEnd::Cancelled { signal } => (None, signal.map(signal_name)),
+        AttemptEnd::NotStarted(_) => (None, None),
+    }
+}

@@ -1,0 +1,182 @@
+//! Which selected tasks run, and why: up-to-date checks, `--resume` and `--force`.
+//!
+//! Decided before the run, in dependency order, so that "a dependency will run" is known:
+//! - `--force`: every task runs;
+//! - `--resume`: a task that succeeded with the same fingerprint in the previous run of this
+//!   manifest is skipped, whatever its outputs;
+//! - a task whose dependency runs, runs too (its inputs may change under it);
+//! - a task with `outputs` is skipped when they all exist and its fingerprint equals the one
+//!   of its last success;
+//! - a task without `outputs` runs every time (there is nothing to be up to date).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::fingerprint::Fingerprints;
+use super::records::{PreviousRun, Success};
+use super::why::{Reason, explain};
+use crate::manifest::normalize;
+use crate::workflow::Workflow;
+
+/// What the run knows from earlier runs.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// Each task's last success.
+    pub last_successes: HashMap<String, Success>,
+    /// The previous run of this manifest, for `--resume`.
+    pub previous_run: Option<PreviousRun>,
+}
+
+/// How the user asked to treat earlier results.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Freshness {
+    /// `--force`: run everything.
+    pub force: bool,
+    /// `--resume`: skip what succeeded with the same fingerprint in the previous run.
+    pub resume: bool,
+}
+
+/// Declared outputs of a task that do not exist, relative to the manifest's folder.
+pub fn missing_outputs(workflow: &Workflow, task: usize) -> Vec<String> {
+    let spec = &workflow.tasks[task];
+    spec.outputs
+        .iter()
+        .map(|output| normalize(&spec.cwd.join(output)))
+        .filter(|path| !path.exists())
+        .map(|path| shown(&workflow.root, &path))
+        .collect()
+}
+
+fn shown(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// The reason each selected task runs or is skipped (`None` for tasks not selected).
+pub fn decide(
+    workflow: &Workflow,
+    selected: &[bool],
+    fingerprints: &Fingerprints,
+    history: &History,
+    freshness: Freshness,
+) -> Vec<Option<Reason>> {
+    let mut reasons: Vec<Option<Reason>> = vec![None; workflow.tasks.len()];
+    for task in workflow.dag.topological_order() {
+        if !selected[task] {
+            continue;
+        }
+        let spec = &workflow.tasks[task];
+        let fingerprint = fingerprints.tasks.get(task).and_then(Option::as_ref);
+        let resumed = history.previous_run.as_ref().filter(|previous| {
+            freshness.resume
+                && fingerprint.is_some_and(|fp| {
+                    previous
+                        .succeeded
+                        .get(&spec.name)
+                        .is_some_and(|old| old.as_deref() == Some(fp.digest.as_str()))
+                })
+        });
+        let running_dep = spec
+            .deps
+            .iter()
+            .find(|&&dep| selected[dep] && reasons[dep].as_ref().is_some_and(Reason::runs));
+        let reason = if freshness.force {
+            Reason::Forced
+        } else if let Some(previous) = resumed {
+            Reason::Resumed(previous.summary.run_id.clone())
+        } else if let Some(&dep) = running_dep {
+            Reason::DependencyWillRun(workflow.tasks[dep].name.clone())
+        } else if let Some(fingerprint) = fingerprint {
+            let last = history.last_successes.get(&spec.name);
+            match explain(fingerprint, last, &missing_outputs(workflow, task)) {
+                Reason::UpToDate if spec.outputs.is_empty() => Reason::NoOutputs,
+                reason => reason,
+            }
+        } else {
+            Reason::NeverRan
+        };
+        reasons[task] = Some(reason);
+    }
+    reasons
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{SourceFile, parse};
+    use crate::state::file_cache::FileCache;
+    use crate::state::fingerprint::fingerprint_tasks;
+
+    fn setup(text: &str) -> (tempfile::TempDir, Workflow) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let loaded = parse(SourceFile::new("wf.toml", text), dir.path());
+        (dir, loaded.workflow.expect("valid"))
+    }
+
+    fn success(workflow: &Workflow, fingerprints: &Fingerprints, task: usize) -> Success {
+        let fp = fingerprints.tasks[task].as_ref().expect("fingerprinted");
+        Success {
+            task: workflow.tasks[task].name.clone(),
+            run_id: "r1".into(),
+            fingerprint: fp.digest.clone(),
+            parts: Some(fp.parts.clone()),
+            outputs: workflow.tasks[task].outputs.clone(),
+            finished_at_ms: 0,
+            duration_s: Some(1.0),
+        }
+    }
+
+    #[test]
+    fn outputs_present_and_unchanged_are_up_to_date_and_a_rerun_propagates() {
+        let (dir, workflow) = setup(
+            "[tasks.a]\nrun='x'\noutputs=['a.out']\n[tasks.b]\nrun='x'\ndeps=['a']\noutputs=['b.out']\n",
+        );
+        let all = vec![true; 2];
+        let fps =
+            fingerprint_tasks(&workflow, &all, &mut FileCache::default()).expect("fingerprints");
+        let mut history = History::default();
+        for task in 0..2 {
+            history.last_successes.insert(
+                workflow.tasks[task].name.clone(),
+                success(&workflow, &fps, task),
+            );
+        }
+        std::fs::write(dir.path().join("b.out"), "b").expect("write");
+        let reasons = decide(&workflow, &all, &fps, &history, Freshness::default());
+        assert_eq!(reasons[0], Some(Reason::OutputMissing("a.out".into())));
+        assert_eq!(reasons[1], Some(Reason::DependencyWillRun("a".into())));
+        std::fs::write(dir.path().join("a.out"), "a").expect("write");
+        let reasons = decide(&workflow, &all, &fps, &history, Freshness::default());
+        assert_eq!(
+            reasons,
+            vec![Some(Reason::UpToDate), Some(Reason::UpToDate)]
+        );
+        let forced = decide(
+            &workflow,
+            &all,
+            &fps,
+            &history,
+            Freshness {
+                force: true,
+                resume: false,
+            },
+        );
+        assert_eq!(forced[1], Some(Reason::Forced));
+    }
+
+    #[test]
+    fn tasks_without_outputs_always_run() {
+        let (_dir, workflow) = setup("[tasks.a]\nrun='x'\n");
+        let all = vec![true];
+        let fps =
+            fingerprint_tasks(&workflow, &all, &mut FileCache::default()).expect("fingerprints");
+        let mut history = History::default();
+        history
+            .last_successes
+            .insert("a".into(), success(&workflow, &fps, 0));
+        let reasons = decide(&workflow, &all, &fps, &history, Freshness::default());
+        assert_eq!(reasons[0], Some(Reason::NoOutputs));
+    }
+}
