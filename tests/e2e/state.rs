@@ -46,7 +46,8 @@ fn count(project: &Project, name: &str) -> usize {
         .unwrap_or(0)
 }
 
-/// A pipeline whose tasks count their runs: a → b → c, and x on its own.
+/// A pipeline whose tasks count their runs: a → b → c, and x on its own. `c` is the slow one,
+/// so that learnt durations order the plan the same way on every machine.
 const PIPELINE: &str = r#"
 [tasks.a]
 run = "echo run >> a.count; cat a.in > a.out"
@@ -58,7 +59,7 @@ deps = ["a"]
 inputs = ["a.out"]
 outputs = ["b.out"]
 [tasks.c]
-run = "echo run >> c.count; cat b.out > c.out"
+run = "echo run >> c.count; cat b.out > c.out; sleep 0.2"
 deps = ["b"]
 inputs = ["b.out"]
 outputs = ["c.out"]
