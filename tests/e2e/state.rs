@@ -154,7 +154,8 @@ outputs = ["out-{{ matrix.n }}.txt"]
     for n in 1..=3 {
         project.write(&format!("in-{n}.txt"), "v1");
     }
-    run(&project, &[]);
+    // One slot, so the expansions append to `runs` in a fixed order.
+    run(&project, &["-j", "1"]);
     let (_, report) = run(&project, &[]);
     assert!(statuses(&report).iter().all(|(_, s)| s == "up_to_date"));
     rewrite(&project, "in-2.txt", "v2");

@@ -26,8 +26,8 @@ use crate::workflow::{TaskId, Workflow};
 pub enum Message {
     /// Something for the observer.
     Event(RunEvent),
-    /// A finished attempt, for the state store.
-    Attempt(AttemptNote),
+    /// Finished attempts are waiting in the journal queue for the state store.
+    JournalPending,
     /// wf received a signal.
     Signal(i32),
     /// A retry was scheduled: the coordinator must recompute when to wake.
@@ -46,6 +46,8 @@ pub struct Dispatch<'w> {
     pub retries: BinaryHeap<Reverse<(Instant, TaskId)>>,
     /// True once every task has its outcome; workers exit.
     pub done: bool,
+    /// Finished attempts not yet handed to the state store.
+    pub journal_queue: Vec<AttemptNote>,
     assigned: Vec<Option<AttemptRequest>>,
     idle: Vec<usize>,
     epoch: Instant,
@@ -99,6 +101,7 @@ impl<'w> Dispatch<'w> {
             records: vec![AttemptRecord::default(); tasks],
             retries: BinaryHeap::new(),
             done: false,
+            journal_queue: Vec::new(),
             assigned: vec![None; workers],
             idle: (0..workers).rev().collect(),
             epoch: Instant::now(),
@@ -146,12 +149,16 @@ impl<'w> Dispatch<'w> {
         });
         if shared.record {
             let final_outcome = retry_in.is_none().then(|| outcome.clone());
-            shared.send(Message::Attempt(AttemptNote {
+            // Queued under the lock we hold; only the first of a batch wakes the coordinator.
+            if self.journal_queue.is_empty() {
+                shared.send(Message::JournalPending);
+            }
+            self.journal_queue.push(AttemptNote {
                 request,
                 result,
                 status: self.records[task].attempt_status(),
                 outcome: final_outcome,
-            }));
+            });
         }
         match retry_in {
             Some(delay) => {

@@ -156,7 +156,14 @@ impl<'a> Journal<'a> {
             return;
         }
         let spec = &workflow.tasks[task];
-        if status == TaskStatus::Succeeded {
+        // Without inputs, and with deps whose fingerprints did not change during the run, the
+        // fingerprint taken before the run still holds: no need to compute it again.
+        let stale = !spec.inputs.is_empty()
+            || spec
+                .deps
+                .iter()
+                .any(|&dep| self.current[dep] != self.recorder.fingerprints.tasks[dep]);
+        if status == TaskStatus::Succeeded && stale {
             let current = &self.current;
             let dep_digest = |dep: usize| {
                 current[dep]

@@ -289,9 +289,13 @@ pub fn run(
     Ok(report)
 }
 
+/// How long finished attempts may wait to be written to the state store while attempts finish
+/// in quick succession (group commit): one transaction then covers many tiny tasks. When
+/// attempts finish further apart, each is written at once.
+const JOURNAL_LINGER: Duration = Duration::from_millis(10);
+
 /// The coordinator's loop: observer events, the state store, signals and retry timers, until
-/// the run is done. Whatever has arrived is handled as one batch, and the store gets it in one
-/// transaction.
+/// the run is done.
 fn coordinate(
     shared: &Shared<'_>,
     messages: &std::sync::mpsc::Receiver<Message>,
@@ -299,11 +303,35 @@ fn coordinate(
     mut journal: Option<&mut Journal<'_>>,
     interrupts: &mut u32,
 ) {
+    let mut last_flush = Instant::now() - JOURNAL_LINGER;
+    let mut flush_at: Option<Instant> = None;
+    let write_journal = |journal: &mut Option<&mut Journal<'_>>, last_flush: &mut Instant| {
+        let notes = std::mem::take(&mut shared.lock().journal_queue);
+        if let Some(journal) = journal.as_deref_mut() {
+            for note in notes {
+                let log = (note.result.log_bytes > 0).then(|| {
+                    let task = &shared.workflow.tasks[note.request.task];
+                    let path = shared.runner.log_path(&task.name);
+                    let root = &shared.workflow.root;
+                    path.strip_prefix(root)
+                        .unwrap_or(&path)
+                        .display()
+                        .to_string()
+                });
+                journal.attempt(shared.workflow, note, log);
+            }
+            journal.flush();
+        }
+        *last_flush = Instant::now();
+    };
     loop {
         let next_retry = shared.lock().retries.peek().map(|r| r.0.0);
-        let first = match next_retry {
-            Some(due) => match messages.recv_timeout(due.saturating_duration_since(Instant::now()))
-            {
+        let wake_at = match (next_retry, flush_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let message = match wake_at {
+            Some(at) => match messages.recv_timeout(at.saturating_duration_since(Instant::now())) {
                 Ok(message) => Some(message),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -313,53 +341,41 @@ fn coordinate(
                 Err(_) => return,
             },
         };
-        let Some(first) = first else {
-            shared.lock().retry_due(shared);
-            continue;
-        };
-        let mut done = false;
-        for message in std::iter::once(first).chain(std::iter::from_fn(|| messages.try_recv().ok()))
-        {
-            match message {
-                Message::Event(event) => observer(shared.workflow, event),
-                Message::Attempt(note) => {
-                    if let Some(journal) = journal.as_deref_mut() {
-                        let log = (note.result.log_bytes > 0).then(|| {
-                            let task = &shared.workflow.tasks[note.request.task];
-                            let path = shared.runner.log_path(&task.name);
-                            let root = &shared.workflow.root;
-                            path.strip_prefix(root)
-                                .unwrap_or(&path)
-                                .display()
-                                .to_string()
-                        });
-                        journal.attempt(shared.workflow, note, log);
-                    }
+        match message {
+            None => {
+                if flush_at.is_some_and(|at| at <= Instant::now()) {
+                    flush_at = None;
+                    write_journal(&mut journal, &mut last_flush);
                 }
-                Message::RetryScheduled => {}
-                Message::Signal(signal) => {
-                    *interrupts += 1;
-                    let force = *interrupts > 1;
-                    observer(shared.workflow, RunEvent::Interrupted { signal, force });
-                    // Stop dispatch before ending processes, so no worker that sees its task
-                    // end starts another one.
-                    if !force {
-                        shared.lock().cancel(shared);
-                    }
-                    shared.runner.cancel(force);
+                if next_retry.is_some_and(|due| due <= Instant::now()) {
+                    shared.lock().retry_due(shared);
                 }
+            }
+            Some(Message::Event(event)) => observer(shared.workflow, event),
+            Some(Message::JournalPending) => {
+                if last_flush.elapsed() >= JOURNAL_LINGER {
+                    write_journal(&mut journal, &mut last_flush);
+                } else if flush_at.is_none() {
+                    flush_at = Some(last_flush + JOURNAL_LINGER);
+                }
+            }
+            Some(Message::RetryScheduled) => {}
+            Some(Message::Signal(signal)) => {
+                *interrupts += 1;
+                let force = *interrupts > 1;
+                observer(shared.workflow, RunEvent::Interrupted { signal, force });
+                // Stop dispatch before ending processes, so no worker that sees its task end
+                // starts another one.
+                if !force {
+                    shared.lock().cancel(shared);
+                }
+                shared.runner.cancel(force);
+            }
+            Some(Message::Done) => {
                 // Everything sent before Done has been handled; nothing follows it.
-                Message::Done => done = true,
+                write_journal(&mut journal, &mut last_flush);
+                return;
             }
-            if done {
-                break;
-            }
-        }
-        if let Some(journal) = journal.as_deref_mut() {
-            journal.flush();
-        }
-        if done {
-            return;
         }
     }
 }
