@@ -82,13 +82,46 @@ fn schema_rejects_what_validate_rejects() {
 }
 
 #[test]
-fn committed_schema_matches_the_generated_one() {
-    let committed = std::fs::read_to_string(repo_root().join("schemas/wf-manifest.schema.json"))
-        .expect("schema file");
-    let output = wf().arg("schema").output().expect("wf runs");
-    assert_eq!(
-        stdout_of(&output),
-        committed,
-        "schemas/wf-manifest.schema.json is stale: run `cargo run -p wf-cli -- schema > schemas/wf-manifest.schema.json`"
-    );
+fn committed_schemas_match_the_generated_ones() {
+    for (kind, file) in [
+        ("manifest", "wf-manifest.schema.json"),
+        ("report", "wf-report.schema.json"),
+    ] {
+        let committed =
+            std::fs::read_to_string(repo_root().join("schemas").join(file)).expect("schema file");
+        let output = wf().args(["schema", kind]).output().expect("wf runs");
+        assert_eq!(
+            stdout_of(&output),
+            committed,
+            "schemas/{file} is stale: run `cargo run -p wf-cli -- schema {kind} > schemas/{file}`"
+        );
+    }
+}
+
+#[test]
+fn the_runnable_examples_run() {
+    for name in [
+        "hello", "queue", "pool-map", "locks", "pipeline", "ci", "matrix",
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let manifest = dir.path().join(format!("{name}.toml"));
+        std::fs::copy(
+            repo_root().join("manifests").join(format!("{name}.toml")),
+            &manifest,
+        )
+        .expect("copy");
+        let output = wf()
+            .arg("run")
+            .arg(&manifest)
+            .arg("--output")
+            .arg("quiet")
+            .output()
+            .expect("wf runs");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }

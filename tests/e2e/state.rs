@@ -338,3 +338,47 @@ fn history_and_report_show_past_runs() {
         stdout_of(&summary)
     );
 }
+
+#[test]
+fn a_second_run_schedules_better_with_learnt_durations() {
+    // Declared first, the short tasks fill both slots while `long` waits; once wf has learnt
+    // that `long` takes longest, it starts it first and the run ends sooner.
+    let project = Project::with_manifest(
+        r#"
+[workflow]
+jobs = 2
+[tasks.short]
+run = "sleep 0.25"
+matrix = { n = [1, 2, 3, 4] }
+[tasks.long]
+run = "sleep 1"
+"#,
+    );
+    let start_of_long = |report: &Value| {
+        report["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .find(|t| t["name"] == "long")
+            .and_then(|t| t["start_s"].as_f64())
+            .expect("long started")
+    };
+    let (_, first) = run(&project, &[]);
+    assert!(
+        start_of_long(&first) >= 0.2,
+        "unit weights: declaration order first"
+    );
+    let (_, second) = run(&project, &["--force"]);
+    assert!(
+        start_of_long(&second) < 0.2,
+        "learnt durations: the longest task first\n{second:#}"
+    );
+    let (first_wall, second_wall) = (
+        first["duration_s"].as_f64().unwrap_or(0.0),
+        second["duration_s"].as_f64().unwrap_or(0.0),
+    );
+    assert!(
+        second_wall < first_wall,
+        "second run {second_wall}s, first {first_wall}s"
+    );
+}
