@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Project, stderr_of, wf_process};
+use crate::support::{Project, report_task as task, stderr_of, wf_process};
 
 /// A marker no other test uses, put in a task's environment so its processes (and their
 /// children) can be found in the process table.
@@ -63,15 +63,6 @@ fn spawn_wf(project: &Project, args: &[&str]) -> Child {
 
 fn report(project: &Project) -> Value {
     serde_json::from_str(&project.read("report.json")).expect("report")
-}
-
-fn task<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["tasks"]
-        .as_array()
-        .expect("tasks")
-        .iter()
-        .find(|t| t["name"] == name)
-        .expect("task")
 }
 
 fn kill(child: &Child, signal: i32) {

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::support::{Project, stderr_of, stdout_of};
+use crate::support::{Project, report_task as task, stderr_of, stdout_of};
 
 /// Runs `wf run ARGS` in the project and returns (exit code, report JSON, stdout, stderr).
 fn run(project: &Project, args: &[&str]) -> (i32, Value, String, String) {
@@ -18,15 +18,6 @@ fn run(project: &Project, args: &[&str]) -> (i32, Value, String, String) {
         stdout_of(&output),
         stderr_of(&output),
     )
-}
-
-fn task<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["tasks"]
-        .as_array()
-        .expect("tasks")
-        .iter()
-        .find(|t| t["name"] == name)
-        .unwrap_or_else(|| panic!("no task {name} in {report:#}"))
 }
 
 fn status<'a>(report: &'a Value, name: &str) -> &'a str {

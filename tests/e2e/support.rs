@@ -84,3 +84,13 @@ pub fn stdout_of(output: &std::process::Output) -> String {
 pub fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// The entry of task `name` in a JSON run report.
+pub fn report_task<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no task {name} in {report:#}"))
+}

@@ -10,7 +10,7 @@ use wf_engine::state::{RunState, RunSummary, STATE_FILE, StateStore};
 use super::{manifest_root, report_error};
 use crate::args::{ColorChoice, HistoryArgs};
 use crate::exit::Exit;
-use crate::render::style::{Style, seconds};
+use crate::render::style::{self, Style, seconds};
 
 /// One run as `--json` prints it.
 #[derive(Debug, Serialize)]
@@ -91,19 +91,19 @@ pub fn run(args: &HistoryArgs, color: ColorChoice) -> Exit {
             RunState::Failed => style.bad(row.status),
             RunState::Cancelled | RunState::Running => style.warn(row.status),
         };
-        let counts: Vec<String> = run
-            .counts
-            .iter()
-            .flatten()
-            .map(|(status, n)| format!("{n} {}", status.as_str().replace('_', " ")))
-            .collect();
+        let counts = style::counts(
+            run.counts
+                .iter()
+                .flatten()
+                .map(|(status, n)| (status.as_str(), *n)),
+        );
         let padding = " ".repeat(9usize.saturating_sub(row.status.len()));
         println!(
             "{:<22}  {:<19}  {:>7}  {status}{padding}  {}",
             row.run_id,
             &started[..started.len().min(19)],
             wall,
-            counts.join(", ")
+            counts
         );
     }
     Exit::Success

@@ -95,3 +95,15 @@ pub fn manifest_root(manifest: &Path) -> std::path::PathBuf {
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| std::path::PathBuf::from("."))
 }
+
+/// Loads the manifest named by a command's target arguments and marks the tasks selected;
+/// findings and unknown task names are printed, and are usage errors.
+pub fn open_selection(
+    target: &crate::args::Target,
+    color: ColorChoice,
+) -> Result<(Workflow, Vec<bool>), Exit> {
+    let (manifest, targets) = target.split();
+    let workflow = open_workflow(&manifest, color)?;
+    let selected = select_or_explain(&workflow, &targets, color)?;
+    Ok((workflow, selected))
+}

@@ -7,20 +7,15 @@ use wf_engine::scheduler::plan::simulate;
 use wf_engine::state::Freshness;
 
 use super::freshness::{Prepared, open_store, prepare, store_path};
-use super::{open_workflow, report_error, select_or_explain};
+use super::{open_selection, report_error};
 use crate::args::{ColorChoice, PlanArgs};
 use crate::exit::Exit;
 use crate::render::style::{Style, plural, seconds};
 
 /// Prints the plan of the selected tasks.
 pub fn run(args: &PlanArgs, color: ColorChoice) -> Exit {
-    let (manifest, targets) = args.target.split();
-    let workflow = match open_workflow(&manifest, color) {
-        Ok(workflow) => workflow,
-        Err(exit) => return exit,
-    };
-    let selected = match select_or_explain(&workflow, &targets, color) {
-        Ok(selected) => selected,
+    let (workflow, selected) = match open_selection(&args.target, color) {
+        Ok(opened) => opened,
         Err(exit) => return exit,
     };
     let jobs = workflow.effective_jobs(args.jobs);

@@ -11,7 +11,7 @@ use super::manifest_root;
 use crate::args::{ColorChoice, OutputMode, ReportArgs};
 use crate::exit::Exit;
 use crate::render::run::RunRenderer;
-use crate::render::style::{Style, seconds};
+use crate::render::style::{self, Style, seconds};
 
 /// Finds a run folder by id, unique prefix, or `latest` (run ids sort by start time).
 pub fn find_run(runs: &Path, wanted: &str) -> Result<PathBuf, String> {
@@ -144,19 +144,20 @@ fn unfinished(
         return Exit::Usage;
     };
     let style = Style::new(color.enabled(std::io::stdout().is_terminal()));
-    let counts: Vec<String> = summary
-        .counts
-        .iter()
-        .flatten()
-        .map(|(status, n)| format!("{n} {}", status.as_str().replace('_', " ")))
-        .collect();
+    let counts = style::counts(
+        summary
+            .counts
+            .iter()
+            .flatten()
+            .map(|(status, n)| (status.as_str(), *n)),
+    );
     println!(
         "run {run_id} of {} did not finish normally (wf was killed or the machine stopped): {}",
         summary.workflow,
         style.warn(summary.status.as_str())
     );
     if !counts.is_empty() {
-        println!("recorded before it stopped: {}", counts.join(", "));
+        println!("recorded before it stopped: {counts}");
     }
     println!("logs: {}", run_dir.join("logs").display());
     Exit::Success

@@ -8,20 +8,15 @@ use wf_engine::scheduler::{Recorder, RunOptions, check_slots, run as run_workflo
 use wf_engine::state::Freshness;
 
 use super::freshness::{open_store, prepare};
-use super::{open_workflow, plan, report_error, select_or_explain};
+use super::{open_selection, plan, report_error};
 use crate::args::{ColorChoice, OutputMode, RunArgs};
 use crate::exit::Exit;
 use crate::render::run::{RunRenderer, shown};
 
 /// Runs the selected tasks; the exit code follows the run's status.
 pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
-    let (manifest, targets) = args.target.split();
-    let workflow = match open_workflow(&manifest, color) {
-        Ok(workflow) => workflow,
-        Err(exit) => return exit,
-    };
-    let selected = match select_or_explain(&workflow, &targets, color) {
-        Ok(selected) => selected,
+    let (workflow, selected) = match open_selection(&args.target, color) {
+        Ok(opened) => opened,
         Err(exit) => return exit,
     };
     let jobs = workflow.effective_jobs(args.jobs);

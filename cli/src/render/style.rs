@@ -68,3 +68,12 @@ pub fn plural(count: usize, noun: &str) -> String {
         format!("{count} {noun}s")
     }
 }
+
+/// Status counts as words: `3 succeeded, 1 up to date`.
+pub fn counts<'a>(counts: impl IntoIterator<Item = (&'a str, u64)>) -> String {
+    counts
+        .into_iter()
+        .map(|(status, n)| format!("{n} {}", status.replace('_', " ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
