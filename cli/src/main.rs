@@ -8,14 +8,18 @@ mod render;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    restore_sigpipe();
     let cli = args::Cli::parse();
+    // `wf run` must outlive a closed terminal pipe (`wf run | head`): its tasks would otherwise
+    // be killed with it. It keeps Rust's default (SIGPIPE ignored) and its renderer drops
+    // output it cannot write; every other command ends quietly on a closed pipe, as `cat` does.
+    if !matches!(cli.command, args::Command::Run(_)) {
+        restore_sigpipe();
+    }
     let code = commands::dispatch(cli);
     std::process::ExitCode::from(code.as_u8())
 }
 
-/// Rust ignores SIGPIPE, which turns `wf list | head` into a panic on the closed pipe. A command
-/// line tool should simply end quietly, as `cat` does.
+/// Rust ignores SIGPIPE, which turns `wf list | head` into a panic on the closed pipe.
 fn restore_sigpipe() {
     // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid handler.
     unsafe {

@@ -36,7 +36,7 @@ fn list_json_is_machine_readable() {
     let output = project.wf(&["list", "--json"]).output().expect("wf runs");
     let entries: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(entries[1]["name"], "train");
-    assert_eq!(entries[1]["expansions"][1], "train[lr=0.01]");
+    assert_eq!(entries[1]["expansions"][1]["name"], "train[lr=0.01]");
     assert_eq!(entries[2]["deps"][0], "train");
 }
 

@@ -255,7 +255,7 @@ env = {{ WF_TEST_MARKER = "{mark}" }}
         "{report:#}"
     );
     assert_eq!(report["stray_processes"], 1, "{report:#}");
-    assert!(stderr_of(&output).contains("process(es) that tasks left running"));
+    assert!(stderr_of(&output).contains("processes that tasks left running"));
 }
 
 #[test]

@@ -382,9 +382,10 @@ locks = ["gpu-{{ matrix.gpu }}"]
     );
     let output = project.wf(&["list", "--json"]).output().expect("wf runs");
     let list: Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    assert_eq!(list[0]["expansions"][1], "train[gpu=1,lr=1.0]");
-    assert_eq!(list[0]["locks"][0], "gpu-0");
-    assert_eq!(list[0]["description"], "train on GPU 0");
+    let second = &list[0]["expansions"][1];
+    assert_eq!(second["name"], "train[gpu=1,lr=1.0]");
+    assert_eq!(second["locks"][0], "gpu-1");
+    assert_eq!(second["description"], "train on GPU 1");
 }
 
 #[test]
@@ -578,4 +579,40 @@ fn the_report_has_every_field_and_matches_its_schema() {
         ".tasks[].log" => "[log]",
         ".tasks[].worker" => "[worker]",
     });
+}
+
+#[test]
+fn a_closed_output_pipe_does_not_stop_the_run_and_tasks_get_the_default_sigpipe() {
+    let project = Project::with_manifest(
+        r#"
+[tasks.first]
+run = "echo one; echo two; echo three"
+[tasks.later]
+run = "sleep 0.3; grep SigIgn /proc/self/status > sigign.txt"
+deps = ["first"]
+"#,
+    );
+    let wf = assert_cmd::cargo::cargo_bin("wf");
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' run --report report.json | head -n 1",
+            wf.display()
+        ))
+        .current_dir(project.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("sh runs");
+    assert!(output.status.success());
+    let report: Value = serde_json::from_str(&project.read("report.json")).expect("report");
+    assert_eq!(report["status"], "succeeded", "{report:#}");
+    // Bit 13 of the ignored-signal mask is SIGPIPE: a task must not inherit wf's SIG_IGN.
+    let mask = project.read("sigign.txt");
+    let hex = mask.split_whitespace().last().expect("mask");
+    let ignored = u64::from_str_radix(hex, 16).expect("hex");
+    assert_eq!(
+        ignored & (1 << 12),
+        0,
+        "SIGPIPE is ignored in the task: {mask}"
+    );
 }

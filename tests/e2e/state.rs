@@ -191,7 +191,7 @@ deps = ["b"]
     assert_eq!(status_of(&report, "c"), "succeeded");
     let reason = report["tasks"][0]["reason"].as_str().expect("reason");
     assert!(
-        reason.starts_with("succeeded in run ") && reason.ends_with("(--resume)"),
+        reason.starts_with("done in run ") && reason.ends_with("(--resume)"),
         "{reason}"
     );
     assert_eq!(

@@ -15,8 +15,17 @@ struct Entry {
     deps: Vec<String>,
     locks: Vec<String>,
     cpus: u32,
-    /// Full names of the matrix expansions; empty for a plain task.
-    expansions: Vec<String>,
+    /// The matrix expansions; empty for a plain task.
+    expansions: Vec<Expansion>,
+}
+
+/// One expansion of a matrix task, with what the matrix values made of its description and
+/// locks.
+#[derive(Debug, Serialize)]
+struct Expansion {
+    name: String,
+    description: Option<String>,
+    locks: Vec<String>,
 }
 
 fn entries(workflow: &Workflow) -> Vec<Entry> {
@@ -57,11 +66,23 @@ fn entries(workflow: &Workflow) -> Vec<Entry> {
         if !workflow.tasks[ids[0]].matrix.is_empty() {
             entry.expansions = ids
                 .iter()
-                .map(|&id| workflow.tasks[id].name.clone())
+                .map(|&id| Expansion {
+                    name: workflow.tasks[id].name.clone(),
+                    description: workflow.tasks[id].description.clone(),
+                    locks: lock_names(workflow, id),
+                })
                 .collect();
         }
     }
     entries
+}
+
+fn lock_names(workflow: &Workflow, task: TaskId) -> Vec<String> {
+    workflow.tasks[task]
+        .locks
+        .iter()
+        .map(|&l| workflow.locks[l].name.clone())
+        .collect()
 }
 
 fn or_dash(items: &[String]) -> String {
@@ -121,8 +142,20 @@ pub fn run(args: &ListArgs, color: ColorChoice) -> Exit {
             entry.description.as_deref().unwrap_or("")
         );
         println!("{}", line.trim_end());
+        // Matrix values may make each expansion's locks or description its own: then they
+        // are shown per expansion.
+        let varies = entry
+            .expansions
+            .iter()
+            .any(|e| e.locks != entry.locks || e.description != entry.description);
         for expansion in &entry.expansions {
-            println!("  {expansion}");
+            if varies {
+                let locks = or_dash(&expansion.locks);
+                let description = expansion.description.as_deref().unwrap_or("");
+                println!("  {}  locks: {locks}  {description}", expansion.name);
+            } else {
+                println!("  {}", expansion.name);
+            }
         }
     }
     Exit::Success

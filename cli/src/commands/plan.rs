@@ -169,9 +169,7 @@ fn render(
             .count();
         let note = match estimated {
             0 => "from the durations of earlier runs".to_owned(),
-            n if n == plan.order.len() => {
-                "no durations known yet: every task counted as ~?1s".to_owned()
-            }
+            n if n == plan.order.len() => "no durations known yet: ~? marks estimates".to_owned(),
             n => format!(
                 "{} without a known duration (~?) estimated",
                 plural(n, "task")

@@ -13,14 +13,18 @@ use crate::exit::Exit;
 use crate::render::run::RunRenderer;
 use crate::render::style::{self, Style, seconds};
 
-/// Finds a run folder by id, unique prefix, or `latest` (run ids sort by start time).
-pub fn find_run(runs: &Path, wanted: &str) -> Result<PathBuf, String> {
-    let mut ids: Vec<String> = std::fs::read_dir(runs)
-        .map_err(|_| format!("no runs recorded under {}", runs.display()))?
-        .filter_map(Result::ok)
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+/// Finds a run folder by id, unique prefix, or `latest` (run ids sort by start time), among
+/// `known` runs of the manifest when the state store lists them, else among every run folder.
+pub fn find_run(runs: &Path, known: Option<Vec<String>>, wanted: &str) -> Result<PathBuf, String> {
+    let mut ids: Vec<String> = match known {
+        Some(ids) => ids,
+        None => std::fs::read_dir(runs)
+            .map_err(|_| format!("no runs recorded under {}", runs.display()))?
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+    };
     ids.sort();
     let matches: Vec<&String> = if wanted == "latest" {
         ids.last().into_iter().collect()
@@ -30,8 +34,7 @@ pub fn find_run(runs: &Path, wanted: &str) -> Result<PathBuf, String> {
     match matches.as_slice() {
         [one] => Ok(runs.join(one.as_str())),
         [] => Err(format!(
-            "no run `{wanted}` under {} (`wf history` lists them)",
-            runs.display()
+            "no run `{wanted}` of this manifest (`wf history` lists them)"
         )),
         many => Err(format!(
             "`{wanted}` matches {} runs ({}…); give more of the id",
@@ -41,30 +44,23 @@ pub fn find_run(runs: &Path, wanted: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// The id of the latest run of `manifest` known to the state store, if there is a store.
-fn latest_in_store(root: &Path, manifest: &Path) -> Option<String> {
+/// The ids of the runs of `manifest` known to the state store; `None` without a store (then
+/// every run folder beside the manifest is a candidate).
+fn runs_of(root: &Path, manifest: &Path) -> Option<Vec<String>> {
     let path = state_dir(root).join(STATE_FILE);
     let key = root.join(manifest.file_name()?).display().to_string();
     if !path.exists() {
         return None;
     }
     let store = StateStore::open(&path).ok()?;
-    store
-        .history(Some(&key), 1)
-        .ok()?
-        .into_iter()
-        .next()
-        .map(|run| run.run_id)
+    let runs = store.history(Some(&key), usize::MAX).ok()?;
+    Some(runs.into_iter().map(|run| run.run_id).collect())
 }
 
 /// Prints the run's task table and summary, or its JSON.
 pub fn run(args: &ReportArgs, color: ColorChoice) -> Exit {
     let root = manifest_root(&args.manifest);
-    let wanted = match args.run.as_str() {
-        "latest" => latest_in_store(&root, &args.manifest).unwrap_or_else(|| "latest".to_owned()),
-        other => other.to_owned(),
-    };
-    let run_dir = match find_run(&runs_dir(&root), &wanted) {
+    let run_dir = match find_run(&runs_dir(&root), runs_of(&root, &args.manifest), &args.run) {
         Ok(dir) => dir,
         Err(message) => {
             eprintln!("error: {message}");
@@ -99,22 +95,22 @@ pub fn run(args: &ReportArgs, color: ColorChoice) -> Exit {
             TaskStatus::Failed | TaskStatus::TimedOut => style.bad("✗"),
             _ => style.warn("-"),
         };
-        let took = task.duration_s.map(seconds).unwrap_or_default();
-        let reason = task
-            .reason
-            .as_deref()
-            .map(|r| format!(": {r}"))
-            .unwrap_or_default();
-        println!(
-            "{mark} {} {} {}{reason}",
+        let mut line = format!(
+            "{mark} {} {}",
             style.bold(&task.name),
-            style.dim(task.status.as_str()),
-            style.dim(&took)
+            style.dim(task.status.as_str())
         );
+        if let Some(took) = task.duration_s {
+            line.push_str(&format!(" {}", style.dim(&seconds(took))));
+        }
+        if let Some(reason) = &task.reason {
+            line.push_str(&format!(": {reason}"));
+        }
+        println!("{line}");
     }
     let colored = color.enabled(std::io::stderr().is_terminal());
     let renderer = RunRenderer::new(OutputMode::Grouped, colored, std::time::Duration::ZERO);
-    renderer.summary(&root, &report, &path);
+    renderer.summary(&root, &report, crate::render::run::shown(&path));
     Exit::Success
 }
 

@@ -1,6 +1,21 @@
 //! What `wf run` shows while it runs and when it ends.
 
 use std::io::Write;
+
+/// Like `println!`, but a closed or failing stdout is ignored: the run must go on (and its
+/// report be written) even if nobody reads its output any more.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// Like `eprintln!`, ignoring a closed stderr.
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
 use std::path::Path;
 
 use wf_engine::Workflow;
@@ -45,7 +60,7 @@ impl RunRenderer {
             } => {
                 if self.mode != OutputMode::Quiet {
                     let (tasks, slots) = (plural(tasks, "task"), plural(jobs as usize, "slot"));
-                    println!(
+                    out!(
                         "{}",
                         style.dim(&format!("wf: {tasks} on {slots}, run {run_id}"))
                     );
@@ -88,7 +103,7 @@ impl RunRenderer {
                         &style.dim(&format!(", retrying in {}", seconds(delay.as_secs_f64()))),
                     );
                 }
-                println!("{line}");
+                out!("{line}");
                 if log_bytes > 0 && retry_in.is_none() && self.mode == OutputMode::Grouped {
                     print_log(&log);
                 }
@@ -104,7 +119,7 @@ impl RunRenderer {
                 let name = &workflow.tasks[task].name;
                 let word = status.as_str().replace('_', " ");
                 let reason = reason.map(|r| format!(": {r}")).unwrap_or_default();
-                println!(
+                out!(
                     "{} {} {}{reason}",
                     style.warn("-"),
                     style.bold(name),
@@ -113,16 +128,17 @@ impl RunRenderer {
             }
             RunEvent::Recovered { run_id, ended } => {
                 if ended > 0 {
-                    eprintln!(
+                    err!(
                         "{}",
                         style.warn(&format!(
-                            "wf: run {run_id} did not end normally; ended {ended} process(es) it left running"
+                            "wf: run {run_id} did not end normally; ended {} it left running",
+                            plural(ended, "process")
                         ))
                     );
                 }
             }
             RunEvent::StoreFailed { message } => {
-                eprintln!(
+                err!(
                     "{}",
                     style.warn(&format!(
                         "wf: could not record this run in the state store ({message}); its report and logs are complete"
@@ -132,12 +148,12 @@ impl RunRenderer {
             RunEvent::Interrupted { signal, force } => {
                 let name = signal_name(signal);
                 if force {
-                    eprintln!(
+                    err!(
                         "{}",
                         style.bad(&format!("wf: {name} again: killing every running task now"))
                     );
                 } else {
-                    eprintln!(
+                    err!(
                         "{}",
                         style.warn(&format!(
                             "wf: {name}: stopping; running tasks get SIGTERM and {} to end (again to kill now)",
@@ -170,8 +186,8 @@ impl RunRenderer {
             } else {
                 style.bad("✗ failed")
             };
-            eprintln!();
-            eprintln!(
+            err!();
+            err!(
                 "{label} {}: {}",
                 style.bold(&task.name),
                 task.reason.as_deref().unwrap_or(task.status.as_str())
@@ -180,10 +196,10 @@ impl RunRenderer {
                 let path = root.join(log);
                 if let Ok(text) = tail(&path, FAILURE_TAIL_LINES, 64 * 1024) {
                     for line in text.lines() {
-                        eprintln!("  {} {line}", style.dim("│"));
+                        err!("  {} {line}", style.dim("│"));
                     }
                 }
-                eprintln!(
+                err!(
                     "  {}",
                     style.dim(&format!("log: {}", shown(&root.join(log)).display()))
                 );
@@ -206,8 +222,8 @@ impl RunRenderer {
             RunStatus::Failed => style.bad("failed"),
             RunStatus::Cancelled => style.warn("cancelled"),
         };
-        eprintln!();
-        eprintln!(
+        err!();
+        err!(
             "wf: {verdict} in {} with {}: {}",
             seconds(report.duration_s),
             plural(report.jobs as usize, "slot"),
@@ -218,7 +234,7 @@ impl RunRenderer {
             }
         );
         if report.critical_path.len() > 1 {
-            eprintln!(
+            err!(
                 "{}",
                 style.dim(&format!(
                     "critical path: {}",
@@ -228,15 +244,15 @@ impl RunRenderer {
         }
         let leftovers: u32 = report.tasks.iter().map(|t| t.leftover_processes).sum();
         if leftovers + report.stray_processes > 0 {
-            eprintln!(
+            err!(
                 "{}",
                 style.warn(&format!(
-                    "wf: ended {} process(es) that tasks left running",
-                    leftovers + report.stray_processes
+                    "wf: ended {} that tasks left running",
+                    plural((leftovers + report.stray_processes) as usize, "process")
                 ))
             );
         }
-        eprintln!(
+        err!(
             "{}",
             style.dim(&format!("report: {}", report_file.display()))
         );

@@ -64,6 +64,8 @@ pub fn seconds(value: f64) -> String {
 pub fn plural(count: usize, noun: &str) -> String {
     if count == 1 {
         format!("1 {noun}")
+    } else if noun.ends_with('s') {
+        format!("{count} {noun}es")
     } else {
         format!("{count} {noun}s")
     }

@@ -274,7 +274,13 @@ impl LocalRunner {
         if leftovers > 0 {
             let _ = writeln!(
                 log,
-                "wf: {leftovers} process(es) of this task were still running after it ended; wf ended them"
+                "wf: {leftovers} {} of this task still running after it ended; wf ended {}",
+                if leftovers == 1 {
+                    "process was"
+                } else {
+                    "processes were"
+                },
+                if leftovers == 1 { "it" } else { "them" }
             );
         }
         AttemptResult {

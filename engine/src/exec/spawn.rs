@@ -94,7 +94,7 @@ struct ChildArgs {
     stage: c_int,
 }
 
-/// The standard signals that currently have a handler (not default, not ignored).
+/// The standard signals a child must reset to the default: those with a handler, and SIGPIPE.
 fn handled_signals() -> ([c_int; 32], usize) {
     let mut handled = [0; 32];
     let mut count = 0;
@@ -105,8 +105,12 @@ fn handled_signals() -> ([c_int; 32], usize) {
         // SAFETY: queries the disposition into a zeroed sigaction owned by this frame.
         let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
         let queried = unsafe { libc::sigaction(signal, std::ptr::null(), &mut current) } == 0;
-        if queried && current.sa_sigaction != libc::SIG_DFL && current.sa_sigaction != libc::SIG_IGN
-        {
+        // SIGPIPE too when ignored: Rust ignores it in wf, but a task must get the default
+        // (`yes | head` ends `yes` with it), as `std::process::Command` also ensures.
+        let handler = current.sa_sigaction;
+        let reset =
+            handler != libc::SIG_DFL && (handler != libc::SIG_IGN || signal == libc::SIGPIPE);
+        if queried && reset {
             handled[count] = signal;
             count += 1;
         }

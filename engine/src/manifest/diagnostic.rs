@@ -280,10 +280,7 @@ pub enum ManifestError {
 
     /// `{{ matrix.KEY }}` in a task that has no matrix, or outside any task.
     #[error("`{{{{ matrix.{key} }}}}` used in {place}, which has no matrix")]
-    #[diagnostic(
-        code(wf::matrix_outside_matrix),
-        help("add a `matrix` to the task, or write the value itself")
-    )]
+    #[diagnostic(code(wf::matrix_outside_matrix))]
     MatrixOutsideMatrix {
         /// Where, in words: "task `a`" or "[workflow].env".
         place: String,
@@ -292,6 +289,9 @@ pub enum ManifestError {
         /// The placeholder's span.
         #[label("no matrix here")]
         span: SourceSpan,
+        /// What to do instead, which depends on where it was used.
+        #[help]
+        help: String,
     },
 
     /// Two matrix records that expand to the same task.
@@ -304,6 +304,26 @@ pub enum ManifestError {
         name: String,
         /// The repeated record or value.
         #[label("repeats an earlier combination")]
+        span: SourceSpan,
+    },
+
+    /// An `inputs` pattern that is not a valid glob.
+    #[error("invalid glob `{pattern}` in the inputs of `{task}`: {message}")]
+    #[diagnostic(
+        code(wf::invalid_glob),
+        help(
+            "`*` matches within a folder, `**` across folders, `?` one character, `[abc]` a set; write `[[]` for a literal `[`"
+        )
+    )]
+    InvalidGlob {
+        /// The task.
+        task: String,
+        /// The pattern.
+        pattern: String,
+        /// What the glob parser said.
+        message: String,
+        /// The pattern's span.
+        #[label("not a glob")]
         span: SourceSpan,
     },
 

@@ -162,6 +162,9 @@ impl Settings {
                 let text = &value.value[placeholder.range.clone()];
                 findings.push(ManifestError::MatrixOutsideMatrix {
                     place: "[workflow].env".to_owned(),
+                    help: "[workflow].env applies to every task: put the variable in the `env` of \
+                           the matrix task instead"
+                        .to_owned(),
                     key: placeholder.key,
                     span: locate(origin.text, &value.span, text).into(),
                 });
@@ -351,6 +354,22 @@ impl TaskBuilder<'_, '_> {
         env.retain(|(k, _)| !k.value.is_empty() && !k.value.contains(['=', '\0']));
 
         check_timeout(raw.timeout.as_ref(), self.findings);
+        for input in raw
+            .inputs
+            .iter()
+            .chain(defaults.inputs.iter().filter(|_| raw.inputs.is_none()))
+        {
+            for pattern in &input.value {
+                if let Err(error) = glob::Pattern::new(&pattern.value) {
+                    self.findings.push(ManifestError::InvalidGlob {
+                        task: name.value.clone(),
+                        pattern: pattern.value.clone(),
+                        message: error.msg.to_owned(),
+                        span: pattern.span.clone().into(),
+                    });
+                }
+            }
+        }
         let combos = match &raw.matrix {
             Some(matrix) => self.check_matrix(&name.value, matrix),
             None => vec![Expansion {
@@ -528,6 +547,8 @@ impl TaskBuilder<'_, '_> {
                     if reported.insert(key.clone()) {
                         self.findings.push(ManifestError::MatrixOutsideMatrix {
                             place: format!("task `{task}`"),
+                            help: "add a `matrix` to the task, or write the value itself"
+                                .to_owned(),
                             key,
                             span: at.into(),
                         });

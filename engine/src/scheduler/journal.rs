@@ -14,8 +14,8 @@ use crate::report::time::Timestamp;
 use crate::report::{RunReport, TaskStatus};
 use crate::state::records::{AttemptRecord as StoredAttempt, OutcomeRecord};
 use crate::state::{
-    FileCache, Fingerprints, RunEnd, RunStart, StateError, StateEvent, StateStore, SuccessRecord,
-    TaskFingerprint, fingerprint_one,
+    FileCache, Fingerprints, RunEnd, RunStart, RunState, StateError, StateEvent, StateStore,
+    SuccessRecord, TaskFingerprint, fingerprint_one,
 };
 use crate::workflow::Workflow;
 
@@ -88,13 +88,39 @@ impl<'a> Journal<'a> {
         }
     }
 
-    /// Marks runs that a crash left "running" as abandoned.
-    pub fn abandoned(&mut self, run_ids: &[String]) {
-        for run_id in run_ids {
-            if let Err(error) = self.recorder.store.mark_abandoned(run_id) {
+    /// Marks every earlier run of this manifest still recorded as running as abandoned: the
+    /// caller holds the manifest's run lock, so none of them can be alive (crashed, or their
+    /// wf lost the store before it could record the end).
+    pub fn close_abandoned_runs(&mut self, workflow: &Workflow) {
+        let manifest = workflow.manifest_path().display().to_string();
+        let stale: Vec<String> = match self.recorder.store.history(Some(&manifest), usize::MAX) {
+            Ok(runs) => runs
+                .into_iter()
+                .filter(|run| run.status == RunState::Running && run.run_id != self.run_id)
+                .map(|run| run.run_id)
+                .collect(),
+            Err(error) => {
+                self.error.get_or_insert(error);
+                return;
+            }
+        };
+        for run_id in stale {
+            if let Err(error) = self.recorder.store.mark_abandoned(&run_id) {
                 self.error.get_or_insert(error);
             }
         }
+    }
+
+    /// Records the tasks that will not run because they are up to date, at once: a run killed
+    /// later still counts them as done for `--resume`.
+    pub fn settle_up_to_date(&mut self, workflow: &Workflow, up_to_date: &[Option<String>]) {
+        let at = self.started.millis();
+        for (task, reason) in up_to_date.iter().enumerate() {
+            if reason.is_some() {
+                self.settle(workflow, task, TaskStatus::UpToDate, None, at);
+            }
+        }
+        self.flush();
     }
 
     fn millis(&self, at: Instant) -> i64 {

@@ -135,10 +135,8 @@ pub fn run(
     let manifest = workflow.manifest_path();
     let _lock = RunLock::acquire(&rundir::state_dir(&workflow.root), &manifest)?;
     let runs = rundir::runs_dir(&workflow.root);
-    let mut abandoned = Vec::new();
     for recovered in recover_crashed_runs(&runs, &manifest, options.grace) {
         let (run_id, ended) = (recovered.run_id, recovered.ended);
-        abandoned.push(run_id.clone());
         observer(&workflow, RunEvent::Recovered { run_id, ended });
     }
     let started_at = Timestamp::now();
@@ -200,7 +198,8 @@ pub fn run(
             epoch,
             options.jobs,
         );
-        journal.abandoned(&abandoned);
+        journal.close_abandoned_runs(&workflow);
+        journal.settle_up_to_date(&workflow, &options.up_to_date);
         journal
     });
     observer(

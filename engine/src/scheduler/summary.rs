@@ -10,7 +10,7 @@ use crate::report::model::seconds;
 use crate::report::signals::signal_name;
 use crate::report::time::Timestamp;
 use crate::report::{RunReport, RunStatus, TaskReport, TaskStatus};
-use crate::workflow::{Task, Workflow};
+use crate::workflow::{Task, TaskId, Workflow};
 
 /// The attempts of one task so far.
 #[derive(Debug, Clone, Default)]
@@ -201,12 +201,24 @@ pub fn build_report(facts: &RunFacts<'_>) -> RunReport {
     } else {
         RunStatus::Succeeded
     };
-    let critical_path = workflow
+    // The heaviest chain of actual durations, without the tasks that took no time at its ends
+    // (a skipped task in the middle stays: it is a link of the chain).
+    let mut chain: Vec<TaskId> = workflow
         .dag
         .critical_path(&durations)
         .into_iter()
-        .filter(|&t| facts.selected[t] && durations[t] > 0.0)
-        .map(|t| workflow.tasks[t].name.clone())
+        .filter(|&t| facts.selected[t])
+        .collect();
+    while chain.last().is_some_and(|&t| durations[t] <= 0.0) {
+        chain.pop();
+    }
+    let first_timed = chain
+        .iter()
+        .position(|&t| durations[t] > 0.0)
+        .unwrap_or(chain.len());
+    let critical_path = chain[first_timed..]
+        .iter()
+        .map(|&t| workflow.tasks[t].name.clone())
         .collect();
     RunReport {
         run_id: facts.run_id.to_owned(),

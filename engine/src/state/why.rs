@@ -33,7 +33,7 @@ pub enum Reason {
     Forced,
     /// It declares no outputs, so there is nothing to be up to date: it runs every time.
     NoOutputs,
-    /// `--resume`: it succeeded with the same fingerprint in this earlier run.
+    /// `--resume`: it succeeded (or was up to date) with the same fingerprint in this earlier run.
     Resumed(String),
     /// The fingerprint differs but no recorded part does: it was recorded by a wf with another
     /// fingerprint encoding, or its parts could not be read.
@@ -64,7 +64,7 @@ impl fmt::Display for Reason {
             Reason::DependencyChanged(dep) => write!(f, "dependency {dep} changed"),
             Reason::Forced => f.write_str("forced (--force)"),
             Reason::NoOutputs => f.write_str("no outputs declared: runs every time"),
-            Reason::Resumed(run) => write!(f, "succeeded in run {run} (--resume)"),
+            Reason::Resumed(run) => write!(f, "done in run {run} (--resume)"),
             Reason::FingerprintChanged => f.write_str("fingerprint changed"),
             Reason::UpToDate => f.write_str("up to date"),
         }
