@@ -616,3 +616,53 @@ deps = ["first"]
         "SIGPIPE is ignored in the task: {mask}"
     );
 }
+
+#[test]
+fn defaults_apply_to_every_task_and_a_tasks_own_values_win() {
+    let project = Project::with_manifest(
+        r#"
+[defaults]
+env = { A = "default", B = "default" }
+retries = 1
+retry_delay = "100ms"
+[tasks.own]
+run = "echo $A $B > own.txt; test $WF_ATTEMPT -ge 2"
+env = { B = "own" }
+[tasks.limited]
+run = "sleep 5"
+timeout = "200ms"
+retries = 0
+"#,
+    );
+    let (code, report, _, _) = run(&project, &["-k"]);
+    assert_eq!(code, 1, "limited times out");
+    assert_eq!(
+        project.read("own.txt"),
+        "default own\n",
+        "env tables merge per variable"
+    );
+    assert_eq!(
+        task(&report, "own")["attempts"],
+        2,
+        "retries come from [defaults]"
+    );
+    assert_eq!(task(&report, "own")["status"], "succeeded");
+    assert_eq!(task(&report, "limited")["status"], "timed_out");
+    assert_eq!(
+        task(&report, "limited")["attempts"],
+        1,
+        "its own retries = 0 wins"
+    );
+}
+
+#[test]
+fn tasks_read_nothing_from_wf_stdin() {
+    let project = Project::with_manifest("[tasks.read]\nrun = \"cat > got.txt\"\n");
+    let output = project
+        .wf(&["run"])
+        .write_stdin("typed by the user\n")
+        .output()
+        .expect("wf runs");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(project.read("got.txt"), "", "stdin is /dev/null");
+}
