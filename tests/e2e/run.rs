@@ -666,3 +666,13 @@ fn tasks_read_nothing_from_wf_stdin() {
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(project.read("got.txt"), "", "stdin is /dev/null");
 }
+
+#[test]
+fn a_slurm_executor_is_announced_as_unsupported_and_tasks_run_locally() {
+    let project =
+        Project::with_manifest("[executor]\nkind = \"slurm\"\n[tasks.a]\nrun = \"touch ran\"\n");
+    let output = project.wf(&["run"]).output().expect("wf runs");
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stderr_of(&output).contains("is not supported by this version of wf"));
+    assert!(project.path().join("ran").exists());
+}

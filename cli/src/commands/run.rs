@@ -32,6 +32,13 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
         report_error(&error, color);
         return Exit::Usage;
     }
+    if workflow.executor == wf_engine::workflow::ExecutorKind::Slurm {
+        // Said plainly rather than silently: the manifest asked for a cluster.
+        eprintln!(
+            "wf: warning: [executor] kind = \"slurm\" is not supported by this version of wf; \
+             the tasks run on the local process pool"
+        );
+    }
     let mut store = match open_store(&workflow, color) {
         Ok(store) => store,
         Err(exit) => return exit,
