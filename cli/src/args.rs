@@ -270,12 +270,51 @@ pub enum ColorChoice {
 impl ColorChoice {
     /// True if output to a stream that `is_terminal` or not should be coloured.
     pub fn enabled(self, is_terminal: bool) -> bool {
+        self.decide(is_terminal, std::env::var_os("NO_COLOR").as_deref())
+    }
+
+    /// The decision, given whether the stream is a terminal and the value of NO_COLOR (set and
+    /// not empty disables colour, per no-color.org).
+    fn decide(self, is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
         match self {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            }
+            ColorChoice::Auto => is_terminal && no_color.is_none_or(|v| v.is_empty()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn auto_colours_terminals_unless_no_color_is_set() {
+        assert!(ColorChoice::Auto.decide(true, None));
+        assert!(ColorChoice::Auto.decide(true, Some(OsStr::new(""))));
+        assert!(!ColorChoice::Auto.decide(true, Some(OsStr::new("1"))));
+        assert!(!ColorChoice::Auto.decide(false, None));
+        assert!(ColorChoice::Always.decide(false, Some(OsStr::new("1"))));
+        assert!(!ColorChoice::Never.decide(true, None));
+    }
+
+    #[test]
+    fn the_first_argument_is_the_manifest_only_when_it_ends_in_toml() {
+        let target = |args: &[&str]| {
+            Target {
+                args: args.iter().map(|a| (*a).to_owned()).collect(),
+                file: None,
+            }
+            .split()
+        };
+        assert_eq!(
+            target(&["ci.toml", "build"]),
+            (PathBuf::from("ci.toml"), vec!["build".to_owned()])
+        );
+        assert_eq!(
+            target(&["build"]),
+            (PathBuf::from("wf.toml"), vec!["build".to_owned()])
+        );
     }
 }

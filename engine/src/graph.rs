@@ -13,6 +13,8 @@ use crate::workflow::TaskId;
 #[derive(Debug, Clone, Default)]
 pub struct Dag {
     graph: DiGraph<(), (), u32>,
+    /// The topological order, computed once on first use.
+    order: std::sync::OnceLock<Vec<TaskId>>,
 }
 
 /// A reusable scratch space for many reachability queries on one [`Dag`].
@@ -50,7 +52,10 @@ impl Dag {
                 graph.add_edge(node(dep), node(task), ());
             }
         }
-        Self { graph }
+        Self {
+            graph,
+            order: std::sync::OnceLock::new(),
+        }
     }
 
     /// Number of tasks.
@@ -134,8 +139,12 @@ impl Dag {
     }
 
     /// The tasks in an order where every task comes after its dependencies (Kahn's algorithm,
-    /// ties broken by declaration order). Requires an acyclic graph.
-    pub fn topological_order(&self) -> Vec<TaskId> {
+    /// ties broken by declaration order; computed once). Requires an acyclic graph.
+    pub fn topological_order(&self) -> &[TaskId] {
+        self.order.get_or_init(|| self.compute_topological_order())
+    }
+
+    fn compute_topological_order(&self) -> Vec<TaskId> {
         let count = self.graph.node_count();
         let mut waiting: Vec<usize> = (0..count)
             .map(|t| {
@@ -216,7 +225,7 @@ mod tests {
     #[test]
     fn orders_dependencies_first() {
         let g = dag(&[&[1], &[], &[0, 1]]);
-        assert_eq!(g.topological_order(), vec![1, 0, 2]);
+        assert_eq!(g.topological_order(), [1, 0, 2]);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod exec;
 pub mod graph;
 pub mod manifest;
+pub mod paths;
 pub mod report;
 pub mod rundir;
 pub mod runlock;

@@ -12,6 +12,22 @@ use std::path::{Path, PathBuf};
 use crate::exec::recover::{GROUPS_FILE, RUNNING_MARKER};
 use crate::report::time::Timestamp;
 
+/// The name of a run's JSON report inside its folder.
+pub const REPORT_FILE: &str = "report.json";
+
+/// The folder a manifest lives in (where its `.wf/` is), absolute.
+pub fn manifest_root(manifest: &Path) -> PathBuf {
+    std::path::absolute(manifest)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// A manifest's absolute path, the key of its runs in `.wf/`, given its folder `root`.
+pub fn manifest_key(root: &Path, manifest: &Path) -> PathBuf {
+    root.join(manifest.file_name().unwrap_or_else(|| "wf.toml".as_ref()))
+}
+
 /// The `.wf` folder of a workflow whose manifest is in `root`.
 pub fn state_dir(root: &Path) -> PathBuf {
     root.join(".wf")
@@ -31,7 +47,7 @@ impl RunDir {
     /// run of `manifest` (absolute path) in progress.
     pub fn create(root: &Path, manifest: &Path, started: Timestamp) -> io::Result<Self> {
         let wf = state_dir(root);
-        std::fs::create_dir_all(wf.join("runs"))?;
+        std::fs::create_dir_all(runs_dir(root))?;
         let ignore = wf.join(".gitignore");
         if !ignore.exists() {
             // Keep run data out of version control without asking the user to.
@@ -43,7 +59,7 @@ impl RunDir {
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
             let run_id = format!("{}-{:04x}", started.compact(), (salt >> 48) & 0xffff);
-            let path = wf.join("runs").join(&run_id);
+            let path = run_path(root, &run_id);
             match std::fs::create_dir(&path) {
                 Ok(()) => {
                     std::fs::create_dir(path.join("logs"))?;
@@ -61,7 +77,7 @@ impl RunDir {
 
     /// The run's report file.
     pub fn report_path(&self) -> PathBuf {
-        self.path.join("report.json")
+        self.path.join(REPORT_FILE)
     }
 
     /// Where the run lists the process groups it started (see `exec::recover`).
@@ -82,7 +98,7 @@ pub fn runs_dir(root: &Path) -> PathBuf {
 
 /// The folder of an earlier run.
 pub fn run_path(root: &Path, run_id: &str) -> PathBuf {
-    state_dir(root).join("runs").join(run_id)
+    runs_dir(root).join(run_id)
 }
 
 #[cfg(test)]

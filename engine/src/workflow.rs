@@ -158,12 +158,23 @@ impl Workflow {
             .collect()
     }
 
+    /// The tasks marked in `roots` and, transitively, everything they depend on.
+    pub fn with_dependencies(&self, roots: &[bool]) -> Vec<bool> {
+        let mut needed = vec![false; self.tasks.len()];
+        let mut stack: Vec<TaskId> = (0..self.tasks.len())
+            .filter(|&id| roots.get(id).copied().unwrap_or(false))
+            .collect();
+        while let Some(id) = stack.pop() {
+            if !std::mem::replace(&mut needed[id], true) {
+                stack.extend(self.tasks[id].deps.iter().copied());
+            }
+        }
+        needed
+    }
+
     /// The manifest's absolute path: the key of this workflow's runs in `.wf/`.
     pub fn manifest_path(&self) -> PathBuf {
-        match self.manifest.file_name() {
-            Some(name) => self.root.join(name),
-            None => self.root.join("wf.toml"),
-        }
+        crate::rundir::manifest_key(&self.root, &self.manifest)
     }
 
     /// The job slots a run uses: `override_jobs`, else `[workflow].jobs`, else the CPU count.

@@ -378,3 +378,85 @@ run = "head -c 200000000 /dev/zero | tr '\\0' 'x'; head -c 200000000 /dev/zero |
         std::fs::remove_dir_all(project.path().join(".wf/runs")).expect("clean up 400 MB");
     }
 }
+
+#[test]
+fn a_timed_out_attempt_is_retried_with_a_fresh_timeout() {
+    let project = Project::with_manifest(
+        r#"
+[tasks.slow_first]
+run = "if [ $WF_ATTEMPT -ge 2 ]; then sleep 0.2; else sleep 10; fi"
+timeout = "500ms"
+retries = 1
+retry_delay = "100ms"
+"#,
+    );
+    let output = project
+        .wf(&["run", "--report", "report.json"])
+        .output()
+        .expect("wf runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let report = report(&project);
+    let t = task(&report, "slow_first");
+    assert_eq!(t["status"], "succeeded");
+    assert_eq!(t["attempts"], 2);
+}
+
+#[test]
+fn the_grace_flag_overrides_the_manifest() {
+    let mark = marker("grace-flag");
+    let project = Project::with_manifest(&format!(
+        r#"
+[workflow]
+grace = "30s"
+[tasks.stubborn]
+run = "trap '' TERM; sleep 60"
+timeout = "200ms"
+env = {{ WF_TEST_MARKER = "{mark}" }}
+"#
+    ));
+    let started = Instant::now();
+    let output = project
+        .wf(&["run", "--grace", "500ms", "--report", "report.json"])
+        .output()
+        .expect("wf runs");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the 30s grace of the manifest was used"
+    );
+    let report = report(&project);
+    assert_eq!(task(&report, "stubborn")["status"], "timed_out");
+    assert_eq!(task(&report, "stubborn")["signal"], "SIGKILL");
+    assert!(none_left(&mark, Duration::from_secs(1)));
+}
+
+#[test]
+fn sigterm_and_sighup_cancel_like_sigint_and_the_store_records_it() {
+    for signal in [libc::SIGTERM, libc::SIGHUP] {
+        let mark = marker("term-hup");
+        let project = Project::with_manifest(&format!(
+            "[workflow]\ngrace = \"1s\"\n[tasks.long]\nrun = \"sleep 60\"\nenv = {{ WF_TEST_MARKER = \"{mark}\" }}\n"
+        ));
+        let mut child = spawn_wf(&project, &["run", "--report", "report.json"]);
+        let until = Instant::now() + Duration::from_secs(10);
+        while processes_with(&mark).len() < 2 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        kill(&child, signal);
+        assert_eq!(
+            child.wait().expect("wf ends").code(),
+            Some(130),
+            "signal {signal}"
+        );
+        assert_eq!(report(&project)["status"], "cancelled");
+        assert!(none_left(&mark, Duration::from_secs(1)));
+        let history = wf_process(project.path(), &["history", "--json"])
+            .output()
+            .expect("wf runs");
+        let runs: Value = serde_json::from_slice(&history.stdout).expect("JSON");
+        assert_eq!(
+            runs[0]["status"], "cancelled",
+            "recorded by the run itself: {runs:#}"
+        );
+    }
+}

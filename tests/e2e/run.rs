@@ -398,11 +398,16 @@ fn a_task_named_like_a_file_is_still_a_task() {
 }
 
 #[test]
-fn plan_refuses_a_task_wider_than_the_slots() {
+fn plan_and_run_refuse_a_task_wider_than_the_slots() {
     let project = Project::with_manifest("[tasks.wide]\nrun = \"true\"\ncpus = 3\n");
-    let output = project.wf(&["plan", "-j", "2"]).output().expect("wf runs");
-    assert_eq!(output.status.code(), Some(2));
-    assert!(stderr_of(&output).contains("needs 3 slots but the run has 2"));
+    for command in ["plan", "run"] {
+        let output = project.wf(&[command, "-j", "2"]).output().expect("wf runs");
+        assert_eq!(output.status.code(), Some(2), "{command}");
+        assert!(
+            stderr_of(&output).contains("needs 3 slots but the run has 2"),
+            "{command}"
+        );
+    }
 }
 
 #[test]
@@ -675,4 +680,133 @@ fn a_slurm_executor_is_announced_as_unsupported_and_tasks_run_locally() {
     assert_eq!(output.status.code(), Some(0));
     assert!(stderr_of(&output).contains("is not supported by this version of wf"));
     assert!(project.path().join("ran").exists());
+}
+
+#[test]
+fn explicit_priority_comes_before_the_critical_path() {
+    let project = Project::with_manifest(
+        "[tasks.chain1]\nrun = \"true\"\n[tasks.chain2]\nrun = \"true\"\ndeps = [\"chain1\"]\n[tasks.urgent]\nrun = \"true\"\npriority = 1\n",
+    );
+    let output = project
+        .wf(&["run", "-n", "-j", "1"])
+        .output()
+        .expect("wf runs");
+    let stdout = stdout_of(&output);
+    let order: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.trim().split_once(". "))
+        .filter_map(|(_, rest)| rest.split_whitespace().next())
+        .collect();
+    assert_eq!(order, ["urgent", "chain1", "chain2"], "{stdout}");
+}
+
+#[test]
+fn a_string_command_runs_through_the_workflow_shell() {
+    let strict = Project::with_manifest(
+        "[workflow]\nshell = [\"sh\", \"-e\", \"-c\"]\n[tasks.t]\nrun = \"false; touch after\"\n",
+    );
+    let (code, report, _, _) = run(&strict, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(task(&report, "t")["status"], "failed");
+    assert!(
+        !strict.path().join("after").exists(),
+        "sh -e stopped at `false`"
+    );
+    let plain = Project::with_manifest("[tasks.t]\nrun = \"false; touch after\"\n");
+    let (code, _, _, _) = run(&plain, &[]);
+    assert_eq!(code, 0, "the default shell is `sh -c`");
+    assert!(plain.path().join("after").exists());
+}
+
+#[test]
+fn matrix_values_fill_env_and_cwd() {
+    let project = Project::with_manifest(
+        r#"
+[tasks.t]
+run = "echo $WHICH > which.txt"
+matrix = { d = ["one", "two"] }
+cwd = "dirs/{{ matrix.d }}"
+env = { WHICH = "env-{{ matrix.d }}" }
+"#,
+    );
+    for d in ["one", "two"] {
+        std::fs::create_dir_all(project.path().join("dirs").join(d)).expect("mkdir");
+    }
+    let (code, _, _, stderr) = run(&project, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(project.read("dirs/one/which.txt"), "env-one\n");
+    assert_eq!(project.read("dirs/two/which.txt"), "env-two\n");
+}
+
+#[test]
+fn slots_come_from_the_command_line_then_the_manifest_then_the_cpus() {
+    let manifest = |jobs: &str| {
+        format!("{jobs}[tasks.t]\nrun = \"sleep 0.3\"\nmatrix = {{ n = [1, 2, 3] }}\n")
+    };
+    let names: Vec<String> = (1..=3).map(|n| format!("t[n={n}]")).collect();
+    let project = Project::with_manifest(&manifest("[workflow]\njobs = 3\n"));
+    let (_, report, _, _) = run(&project, &["-j", "1"]);
+    assert_eq!(report["jobs"], 1);
+    assert_eq!(max_overlap(&report, &names), 1);
+    assert!(names.iter().all(|n| task(&report, n)["worker"] == 1));
+    let (_, report, _, _) = run(&project, &[]);
+    assert_eq!(report["jobs"], 3);
+    let mut workers: Vec<u64> = names
+        .iter()
+        .filter_map(|n| task(&report, n)["worker"].as_u64())
+        .collect();
+    workers.sort_unstable();
+    assert_eq!(workers, [1, 2, 3], "one slot each");
+    let cpus = Project::with_manifest(&manifest(""));
+    let (_, report, _, _) = run(&cpus, &[]);
+    let available = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    assert_eq!(report["jobs"], available as u64);
+}
+
+#[test]
+fn keep_going_can_be_set_in_the_manifest() {
+    let project = Project::with_manifest(&format!(
+        "[workflow]\nkeep_going = true\n{}",
+        CI.replace("[workflow]\njobs = 1\n", "")
+    ));
+    let (code, report, _, _) = run(&project, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(status(&report, "unit"), "succeeded");
+}
+
+#[test]
+fn output_modes_and_the_summary() {
+    let project = Project::with_manifest("[tasks.t]\nrun = \"echo out; echo err >&2\"\n");
+    let streamed = project
+        .wf(&["run", "--output", "stream"])
+        .output()
+        .expect("wf runs");
+    assert!(
+        stdout_of(&streamed).contains("t | out\n"),
+        "{}",
+        stdout_of(&streamed)
+    );
+    assert!(
+        stderr_of(&streamed).contains("t | err\n"),
+        "{}",
+        stderr_of(&streamed)
+    );
+    let quiet = project
+        .wf(&["run", "--output", "quiet"])
+        .output()
+        .expect("wf runs");
+    assert!(
+        !stdout_of(&quiet).contains("out") && !stdout_of(&quiet).contains("✓ t"),
+        "{}",
+        stdout_of(&quiet)
+    );
+    let grouped = project.wf(&["run", "-j", "2"]).output().expect("wf runs");
+    assert!(stdout_of(&grouped).contains("✓ t") && stdout_of(&grouped).contains("out\nerr\n"));
+    let summary = stderr_of(&grouped);
+    assert!(
+        summary.contains("wf: succeeded in ") && summary.contains("with 2 slots: 1 succeeded"),
+        "{summary}"
+    );
 }

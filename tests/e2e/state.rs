@@ -382,3 +382,66 @@ run = "sleep 1"
         "second run {second_wall}s, first {first_wall}s"
     );
 }
+
+#[test]
+fn resume_reruns_a_task_whose_fingerprint_changed() {
+    let manifest = |command: &str| {
+        format!(
+            "[tasks.a]\nrun = \"{command}\"\n[tasks.b]\nrun = \"test -e fixed\"\ndeps = [\"a\"]\n"
+        )
+    };
+    let project = Project::with_manifest(&manifest("echo run >> a.count"));
+    let (code, _) = run(&project, &[]);
+    assert_eq!(code, 1);
+    project.write("wf.toml", &manifest("echo run2 >> a.count"));
+    project.write("fixed", "");
+    let (code, report) = run(&project, &["--resume"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        status_of(&report, "a"),
+        "succeeded",
+        "its command changed: resume must not skip it"
+    );
+    assert_eq!(count(&project, "a"), 2);
+}
+
+#[test]
+fn history_resume_and_report_are_scoped_to_their_manifest() {
+    let project = Project::new();
+    project.write("a.toml", "[tasks.a]\nrun = \"echo run >> a.count\"\n[tasks.b]\nrun = \"test -e fixed\"\ndeps = [\"a\"]\n");
+    project.write("other.toml", "[tasks.a]\nrun = \"true\"\n");
+    let (code, first) = run(&project, &["a.toml"]);
+    assert_eq!(code, 1);
+    run(&project, &["other.toml"]);
+    project.write("fixed", "");
+    let (code, report) = run(&project, &["a.toml", "--resume"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        status_of(&report, "a"),
+        "up_to_date",
+        "the previous run of a.toml, not of other.toml"
+    );
+    let history = |manifest: &str| -> Value {
+        let output = project
+            .wf(&["history", manifest, "--json"])
+            .output()
+            .expect("wf runs");
+        serde_json::from_slice(&output.stdout).expect("JSON")
+    };
+    assert_eq!(history("a.toml").as_array().map(Vec::len), Some(2));
+    assert_eq!(history("other.toml").as_array().map(Vec::len), Some(1));
+    let first_id = first["run_id"].as_str().expect("run id");
+    let output = project
+        .wf(&[
+            "report",
+            &first_id[..first_id.len() - 2],
+            "-f",
+            "a.toml",
+            "--json",
+        ])
+        .output()
+        .expect("wf runs");
+    let old: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(old["run_id"], first_id);
+    assert_eq!(old["status"], "failed");
+}

@@ -5,10 +5,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use wf_engine::Workflow;
-use wf_engine::rundir::state_dir;
 use wf_engine::state::{
-    FileCache, Fingerprints, Freshness, History, Reason, STATE_FILE, StateStore, decide,
-    fingerprint_tasks,
+    FileCache, Fingerprints, Freshness, History, Reason, StateStore, decide, fingerprint_tasks,
 };
 
 use super::report_error;
@@ -52,7 +50,7 @@ impl Prepared {
 
 /// The state store's path for a workflow.
 pub fn store_path(workflow: &Workflow) -> PathBuf {
-    state_dir(&workflow.root).join(STATE_FILE)
+    wf_engine::state::store_path(&workflow.root)
 }
 
 /// Opens (creating if needed) the workflow's state store; errors are printed.

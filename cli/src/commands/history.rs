@@ -4,10 +4,10 @@ use std::io::IsTerminal;
 
 use serde::Serialize;
 use wf_engine::report::time::Timestamp;
-use wf_engine::rundir::state_dir;
-use wf_engine::state::{RunState, RunSummary, STATE_FILE, StateStore};
+use wf_engine::rundir::{manifest_key, manifest_root};
+use wf_engine::state::{RunState, RunSummary, StateStore, store_path};
 
-use super::{manifest_root, report_error};
+use super::report_error;
 use crate::args::{ColorChoice, HistoryArgs};
 use crate::exit::Exit;
 use crate::render::style::{self, Style, seconds};
@@ -42,11 +42,8 @@ fn row(run: &RunSummary) -> Row {
 /// Prints the runs of the manifest, newest first.
 pub fn run(args: &HistoryArgs, color: ColorChoice) -> Exit {
     let root = manifest_root(&args.manifest);
-    let path = state_dir(&root).join(STATE_FILE);
-    let manifest = root
-        .join(args.manifest.file_name().unwrap_or_default())
-        .display()
-        .to_string();
+    let path = store_path(&root);
+    let manifest = manifest_key(&root, &args.manifest).display().to_string();
     let runs = if path.exists() {
         let store = match StateStore::open(&path) {
             Ok(store) => store,

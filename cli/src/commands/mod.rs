@@ -88,14 +88,6 @@ pub fn report_error(error: &dyn miette::Diagnostic, color: ColorChoice) {
     eprint!("{out}");
 }
 
-/// The folder a manifest lives in (where its `.wf/` is), absolute.
-pub fn manifest_root(manifest: &Path) -> std::path::PathBuf {
-    std::path::absolute(manifest)
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| std::path::PathBuf::from("."))
-}
-
 /// Loads the manifest named by a command's target arguments and marks the tasks selected;
 /// findings and unknown task names are printed, and are usage errors.
 pub fn open_selection(

@@ -4,10 +4,9 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use wf_engine::report::{TaskStatus, read_json};
-use wf_engine::rundir::{runs_dir, state_dir};
-use wf_engine::state::{STATE_FILE, StateStore};
+use wf_engine::rundir::{REPORT_FILE, manifest_key, manifest_root, runs_dir};
+use wf_engine::state::{StateStore, store_path};
 
-use super::manifest_root;
 use crate::args::{ColorChoice, OutputMode, ReportArgs};
 use crate::exit::Exit;
 use crate::render::run::RunRenderer;
@@ -16,18 +15,22 @@ use crate::render::style::{self, Style, seconds};
 /// Finds a run folder by id, unique prefix, or `latest` (run ids sort by start time), among
 /// `known` runs of the manifest when the state store lists them, else among every run folder.
 pub fn find_run(runs: &Path, known: Option<Vec<String>>, wanted: &str) -> Result<PathBuf, String> {
-    let mut ids: Vec<String> = match known {
+    // The store lists runs newest first; run folders sort by their start second only.
+    let ids: Vec<String> = match known {
         Some(ids) => ids,
-        None => std::fs::read_dir(runs)
-            .map_err(|_| format!("no runs recorded under {}", runs.display()))?
-            .filter_map(Result::ok)
-            .filter(|e| e.path().is_dir())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect(),
+        None => {
+            let mut ids: Vec<String> = std::fs::read_dir(runs)
+                .map_err(|_| format!("no runs recorded under {}", runs.display()))?
+                .filter_map(Result::ok)
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            ids.sort_unstable_by(|a, b| b.cmp(a));
+            ids
+        }
     };
-    ids.sort();
     let matches: Vec<&String> = if wanted == "latest" {
-        ids.last().into_iter().collect()
+        ids.first().into_iter().collect()
     } else {
         ids.iter().filter(|id| id.starts_with(wanted)).collect()
     };
@@ -44,11 +47,11 @@ pub fn find_run(runs: &Path, known: Option<Vec<String>>, wanted: &str) -> Result
     }
 }
 
-/// The ids of the runs of `manifest` known to the state store; `None` without a store (then
-/// every run folder beside the manifest is a candidate).
+/// The ids of the runs of `manifest` known to the state store, newest first; `None` without a
+/// store (then every run folder beside the manifest is a candidate).
 fn runs_of(root: &Path, manifest: &Path) -> Option<Vec<String>> {
-    let path = state_dir(root).join(STATE_FILE);
-    let key = root.join(manifest.file_name()?).display().to_string();
+    let path = store_path(root);
+    let key = manifest_key(root, manifest).display().to_string();
     if !path.exists() {
         return None;
     }
@@ -67,7 +70,7 @@ pub fn run(args: &ReportArgs, color: ColorChoice) -> Exit {
             return Exit::Usage;
         }
     };
-    let path = run_dir.join("report.json");
+    let path = run_dir.join(REPORT_FILE);
     if args.json {
         return match std::fs::read_to_string(&path) {
             Ok(text) => {
@@ -127,7 +130,7 @@ fn unfinished(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let store_path = state_dir(root).join(STATE_FILE);
+    let store_path = store_path(root);
     let summary = if store_path.exists() {
         StateStore::open(&store_path)
             .ok()

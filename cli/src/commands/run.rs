@@ -4,7 +4,8 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use wf_engine::exec::local::TaskOutput;
-use wf_engine::scheduler::{Recorder, RunOptions, check_slots, run as run_workflow};
+use wf_engine::rundir::REPORT_FILE;
+use wf_engine::scheduler::{Recorder, RunOptions, run as run_workflow};
 use wf_engine::state::Freshness;
 
 use super::freshness::{open_store, prepare};
@@ -27,10 +28,6 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
     };
     if args.dry_run {
         return plan::print_plan(&workflow, &selected, jobs, keep_going, freshness, color);
-    }
-    if let Err(error) = check_slots(&workflow, &selected, jobs) {
-        report_error(&error, color);
-        return Exit::Usage;
     }
     if workflow.executor == wf_engine::workflow::ExecutorKind::Slurm {
         // Said plainly rather than silently: the manifest asked for a cluster.
@@ -79,7 +76,7 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
     match result {
         Ok(report) => {
             let report_file =
-                wf_engine::rundir::run_path(&workflow.root, &report.run_id).join("report.json");
+                wf_engine::rundir::run_path(&workflow.root, &report.run_id).join(REPORT_FILE);
             renderer.summary(&workflow.root, &report, shown(&report_file));
             match report.status {
                 wf_engine::report::RunStatus::Succeeded => Exit::Success,

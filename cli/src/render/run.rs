@@ -66,7 +66,6 @@ impl RunRenderer {
                     );
                 }
             }
-            RunEvent::TaskStarted { .. } => {}
             RunEvent::TaskFinished {
                 task,
                 attempt,
@@ -74,7 +73,6 @@ impl RunRenderer {
                 retry_in,
                 duration_s,
                 log,
-                log_bytes,
                 reason,
             } => {
                 if self.mode == OutputMode::Quiet {
@@ -104,7 +102,9 @@ impl RunRenderer {
                     );
                 }
                 out!("{line}");
-                if log_bytes > 0 && retry_in.is_none() && self.mode == OutputMode::Grouped {
+                if let Some(log) =
+                    log.filter(|_| retry_in.is_none() && self.mode == OutputMode::Grouped)
+                {
                     print_log(&log);
                 }
             }

@@ -90,7 +90,7 @@ pub struct LaunchError(pub String);
 /// Resolves program names against PATH, remembering answers for the run.
 #[derive(Default)]
 pub struct ProgramResolver {
-    cache: HashMap<(OsString, Option<OsString>), Result<CString, LaunchError>>,
+    cache: HashMap<(String, u64), Result<CString, LaunchError>>,
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -114,10 +114,7 @@ impl ProgramResolver {
             return CString::new(program)
                 .map_err(|_| LaunchError(format!("program name `{program}` contains a NUL byte")));
         }
-        let key = (
-            OsString::from(program),
-            search_path.map(OsStr::to_os_string),
-        );
+        let key = (program.to_owned(), search_key(search_path, cwd));
         if let Some(known) = self.cache.get(&key) {
             return known.clone();
         }
@@ -139,6 +136,22 @@ impl ProgramResolver {
         self.cache.insert(key, found.clone());
         found
     }
+}
+
+/// What a PATH lookup depends on, hashed so that a cache hit costs no copy of PATH: the search
+/// path, and the working directory too when the search path has relative entries.
+fn search_key(search_path: Option<&OsStr>, cwd: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    search_path.map(OsStr::as_bytes).hash(&mut hasher);
+    let relative = search_path.map(OsStr::as_bytes).is_some_and(|path| {
+        path.split(|&b| b == b':')
+            .any(|dir| dir.first() != Some(&b'/'))
+    });
+    if relative {
+        cwd.hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 /// The values wf adds to each attempt's environment.

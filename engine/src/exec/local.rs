@@ -187,6 +187,7 @@ impl LocalRunner {
                 kit.scratch = Some(log);
             }
         }
+        result.log = (result.log_bytes > 0).then_some(path);
         result
     }
 
@@ -288,6 +289,7 @@ impl LocalRunner {
             ended_at,
             end,
             log_bytes: log.metadata().map_or(0, |m| m.len()),
+            log: None,
             leftovers,
         }
     }
@@ -299,6 +301,7 @@ fn not_started(reason: String) -> AttemptResult {
         ended_at: Instant::now(),
         end: AttemptEnd::NotStarted(reason),
         log_bytes: 0,
+        log: None,
         leftovers: 0,
     }
 }

@@ -10,8 +10,10 @@ pub mod spawn;
 pub mod stream;
 pub(crate) mod supervise;
 
-use std::time::Instant;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
+use crate::report::signals::signal_name;
 use crate::workflow::TaskId;
 
 /// A request to run one attempt of a task on a worker slot.
@@ -54,6 +56,19 @@ impl AttemptEnd {
     pub fn succeeded(&self) -> bool {
         matches!(self, AttemptEnd::Exited(0))
     }
+
+    /// The exit code and the name of the ending signal, as the report and the store show them.
+    pub fn exit_code_and_signal(&self) -> (Option<i32>, Option<String>) {
+        match self {
+            AttemptEnd::Exited(code) => (Some(*code), None),
+            AttemptEnd::OutputsMissing(_) => (Some(0), None),
+            AttemptEnd::Signalled(signal) | AttemptEnd::TimedOut { signal } => {
+                (None, Some(signal_name(*signal)))
+            }
+            AttemptEnd::Cancelled { signal } => (None, signal.map(signal_name)),
+            AttemptEnd::NotStarted(_) => (None, None),
+        }
+    }
 }
 
 /// The outcome of one attempt, as reported on the completion queue.
@@ -67,8 +82,19 @@ pub struct AttemptResult {
     pub end: AttemptEnd,
     /// Size of the task's log after the attempt.
     pub log_bytes: u64,
+    /// The task's log file, if it has one (a task that printed nothing has none).
+    pub log: Option<PathBuf>,
     /// Processes of the task's group still alive after its main process exited, which wf ended.
     pub leftovers: u32,
+}
+
+impl AttemptResult {
+    /// How long the process ran (zero if it never started).
+    pub fn duration(&self) -> Duration {
+        self.started_at.map_or(Duration::ZERO, |start| {
+            self.ended_at.saturating_duration_since(start)
+        })
+    }
 }
 
 /// What a worker reports when an attempt is over.

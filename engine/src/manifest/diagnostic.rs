@@ -13,6 +13,11 @@ use crate::suggest::{did_you_mean, nearest_key};
 /// The findings of one manifest, errors and warnings, in the order they were found.
 pub type Findings = Vec<ManifestError>;
 
+/// True if any finding is an error (not a warning).
+pub fn has_errors(findings: &[ManifestError]) -> bool {
+    findings.iter().any(|f| !f.is_warning())
+}
+
 /// One problem in a manifest.
 #[derive(Debug, Clone, Error, Diagnostic)]
 pub enum ManifestError {

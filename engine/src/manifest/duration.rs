@@ -40,30 +40,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(total).map_err(|_| invalid())
 }
 
-/// Formats a duration the way the manifest writes it, e.g. `1h30m`, `90ms`, `2.5s`.
-pub fn format_duration(duration: Duration) -> String {
-    let millis = duration.as_millis();
-    if millis == 0 {
-        return "0s".into();
-    }
-    if millis % 1000 != 0 {
-        return if millis < 1000 {
-            format!("{millis}ms")
-        } else {
-            format!("{}s", duration.as_secs_f64())
-        };
-    }
-    let mut secs = duration.as_secs();
-    let mut out = String::new();
-    for (unit, size) in [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)] {
-        if secs >= size {
-            out.push_str(&format!("{}{unit}", secs / size));
-            secs %= size;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,14 +60,5 @@ mod tests {
         for bad in ["", "10", "10x", "m", "1h30", "-5s", "1..2s", "5 s", " 5s"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
         }
-    }
-
-    #[test]
-    fn formats_round_trip() {
-        for text in ["90ms", "1m30s", "1h30m", "5s", "2d", "2.5s"] {
-            let parsed = parse_duration(text).expect("valid");
-            assert_eq!(parse_duration(&format_duration(parsed)), Ok(parsed));
-        }
-        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
     }
 }

@@ -5,11 +5,12 @@
 //! writes (`outputs`), it may read a stale or half-written file: a warning.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use super::diagnostic::{Findings, ManifestError};
 use super::spanned::Sp;
 use crate::graph::Dag;
+use crate::paths::{is_glob, normalize, shown};
 use crate::workflow::{Task, TaskId};
 
 /// The declared files of one task, as written (after matrix substitution), with their spans.
@@ -25,27 +26,6 @@ pub struct TaskPaths<'a> {
 /// The tasks that write one path, each with the `outputs` entry that says so.
 type Writers<'a> = Vec<(TaskId, &'a Sp<String>)>;
 
-/// `path` with `.` and `..` resolved lexically (no file system access).
-pub fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-fn is_glob(path: &str) -> bool {
-    path.contains(['*', '?', '['])
-}
-
 /// Reports output races (errors) and undeclared input dependencies (warnings).
 pub fn lint_races(
     tasks: &[Task],
@@ -54,12 +34,7 @@ pub fn lint_races(
     root: &Path,
     findings: &mut Findings,
 ) {
-    let shown = |path: &Path| {
-        path.strip_prefix(root)
-            .unwrap_or(path)
-            .display()
-            .to_string()
-    };
+    let shown = |path: &Path| shown(path, root);
     let mut writers: HashMap<PathBuf, Writers<'_>> = HashMap::new();
     for (id, task_paths) in paths.iter().enumerate() {
         for output in task_paths.outputs {
@@ -129,19 +104,5 @@ pub fn lint_races(
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn normalizes_dots_lexically() {
-        assert_eq!(
-            normalize(Path::new("/a/b/../c/./d")),
-            PathBuf::from("/a/c/d")
-        );
-        assert_eq!(normalize(Path::new("a/../../b")), PathBuf::from("../b"));
     }
 }

@@ -18,9 +18,8 @@ use toml::Spanned;
 use toml::de::DeTable;
 use toml::de::DeValue;
 
-pub use diagnostic::{Findings, ManifestError};
+pub use diagnostic::{Findings, ManifestError, has_errors};
 pub use expand::shell_quote;
-pub use lint::normalize;
 pub use source::{LineCol, SourceFile};
 
 use crate::workflow::Workflow;
@@ -40,7 +39,7 @@ pub struct Loaded {
 impl Loaded {
     /// True if any finding is an error.
     pub fn has_errors(&self) -> bool {
-        self.findings.iter().any(|f| !f.is_warning())
+        has_errors(&self.findings)
     }
 }
 
@@ -62,11 +61,10 @@ pub fn load(path: &Path) -> Result<Loaded, ReadError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let root = std::path::absolute(path)
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("."));
-    Ok(parse(SourceFile::new(path, text), &root))
+    Ok(parse(
+        SourceFile::new(path, text),
+        &crate::rundir::manifest_root(path),
+    ))
 }
 
 /// Checks manifest text; relative paths in it are taken from `root`.
@@ -91,7 +89,7 @@ pub fn parse(source: SourceFile, root: &Path) -> Loaded {
         validate::build(raw, &origin, &mut findings)
     });
     // A syntax error may have hidden parts of the file: never hand out a partial workflow.
-    let workflow = workflow.filter(|_| !findings.iter().any(|f| !f.is_warning()));
+    let workflow = workflow.filter(|_| !has_errors(&findings));
     findings.sort_by_key(ManifestError::offset);
     Loaded {
         source,

@@ -339,15 +339,6 @@ pub enum RawMatrix {
     },
 }
 
-impl RawMatrix {
-    /// The span of the whole `matrix` value.
-    pub fn span(&self) -> std::ops::Range<usize> {
-        match self {
-            RawMatrix::Product { span, .. } | RawMatrix::Records { span, .. } => span.clone(),
-        }
-    }
-}
-
 impl FromToml for RawMatrix {
     fn from_toml(value: TomlValue<'_>, findings: &mut Findings) -> Option<Self> {
         let span = value.span();

@@ -33,11 +33,6 @@ impl<T> Sp<T> {
     pub fn new(value: T, span: Range<usize>) -> Self {
         Self { value, span }
     }
-
-    /// The value, borrowed.
-    pub fn get(&self) -> &T {
-        &self.value
-    }
 }
 
 impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Sp<T> {

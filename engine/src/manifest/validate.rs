@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use miette::LabeledSpan;
 
-use super::diagnostic::{Findings, ManifestError};
+use super::diagnostic::{Findings, ManifestError, has_errors};
 use super::expand::{Expansion, expansions, placeholders, substitute};
 use super::lint::{TaskPaths, lint_races};
 use super::raw::{
@@ -31,14 +31,13 @@ pub struct Origin<'a> {
 
 /// Builds the workflow, or returns `None` if any error was found (all of them are in `findings`).
 pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> Option<Workflow> {
-    let errors_before = error_count(findings);
     let workflow = raw.workflow.unwrap_or_default();
     let settings = Settings::check(&workflow, origin, findings);
     let defaults = raw.defaults.unwrap_or_default();
     check_defaults(&defaults, settings.jobs.as_ref(), findings);
 
     let raw_tasks = raw.tasks.map(|named| named.0).unwrap_or_default();
-    if raw_tasks.is_empty() && error_count(findings) == 0 {
+    if raw_tasks.is_empty() && !has_errors(findings) {
         findings.push(ManifestError::NoTasks {
             span: (0..0).into(),
         });
@@ -80,7 +79,7 @@ pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> 
             .collect();
         lint_races(&tasks, &paths, &dag, origin.root, findings);
     }
-    if error_count(findings) > errors_before {
+    if has_errors(findings) {
         return None;
     }
     Some(Workflow {
@@ -103,8 +102,9 @@ pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> 
     })
 }
 
-fn error_count(findings: &Findings) -> usize {
-    findings.iter().filter(|f| !f.is_warning()).count()
+/// True if an environment variable can have this name: not empty, no `=`, no NUL.
+fn valid_env_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['=', '\0'])
 }
 
 /// The checked `[workflow]` table.
@@ -206,7 +206,7 @@ fn check_env(
     entries
         .iter()
         .filter(|(name, _)| {
-            let valid = !name.value.is_empty() && !name.value.contains(['=', '\0']);
+            let valid = valid_env_name(&name.value);
             if !valid {
                 findings.push(ManifestError::InvalidEnvName {
                     name: name.value.clone(),
@@ -351,7 +351,7 @@ impl TaskBuilder<'_, '_> {
                 env.push((key.clone(), value.clone()));
             }
         }
-        env.retain(|(k, _)| !k.value.is_empty() && !k.value.contains(['=', '\0']));
+        env.retain(|(k, _)| valid_env_name(&k.value));
 
         check_timeout(raw.timeout.as_ref(), self.findings);
         for input in raw

@@ -36,6 +36,17 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
+    /// Every status, in the order reports list their counts.
+    pub const ALL: [TaskStatus; 7] = [
+        TaskStatus::Succeeded,
+        TaskStatus::UpToDate,
+        TaskStatus::Failed,
+        TaskStatus::TimedOut,
+        TaskStatus::Cancelled,
+        TaskStatus::Skipped,
+        TaskStatus::NotRun,
+    ];
+
     /// The word used in reports and summaries.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -118,19 +129,16 @@ pub struct RunReport {
 impl RunReport {
     /// Number of tasks with each status, in a fixed order, leaving out zero counts.
     pub fn counts(&self) -> Vec<(TaskStatus, usize)> {
-        use TaskStatus::*;
-        [
-            Succeeded, UpToDate, Failed, TimedOut, Cancelled, Skipped, NotRun,
-        ]
-        .into_iter()
-        .map(|status| {
-            (
-                status,
-                self.tasks.iter().filter(|t| t.status == status).count(),
-            )
-        })
-        .filter(|(_, n)| *n > 0)
-        .collect()
+        TaskStatus::ALL
+            .into_iter()
+            .map(|status| {
+                (
+                    status,
+                    self.tasks.iter().filter(|t| t.status == status).count(),
+                )
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 }
 

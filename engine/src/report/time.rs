@@ -1,6 +1,6 @@
 //! Wall-clock timestamps for reports and run ids, in UTC, without a date library.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A point in wall-clock time (UTC), to the millisecond.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -51,15 +51,6 @@ impl Timestamp {
         self.millis_since_epoch
     }
 
-    /// This timestamp plus a duration.
-    pub fn plus(self, duration: Duration) -> Self {
-        Self {
-            millis_since_epoch: self
-                .millis_since_epoch
-                .saturating_add(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)),
-        }
-    }
-
     fn parts(self) -> (i64, u32, u32, i64, i64, i64, i64) {
         let secs = self.millis_since_epoch.div_euclid(1000);
         let millis = self.millis_since_epoch.rem_euclid(1000);
@@ -92,6 +83,7 @@ impl Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn formats_known_instants() {

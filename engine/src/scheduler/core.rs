@@ -6,7 +6,11 @@
 
 use super::locks::LockTable;
 use super::ready::{ReadyEntry, ReadyQueue};
+use crate::report::TaskStatus;
 use crate::workflow::{TaskId, When, Workflow};
+
+/// Why a task that never started did not: the run was cancelled first.
+pub const NOT_STARTED_CANCELLED: &str = "not started: the run was cancelled";
 
 /// How a task ended, as far as the scheduler is concerned.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +41,22 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The task status this outcome is reported as, with its reason in words. (A failure's
+    /// reason comes from its last attempt, which the scheduler does not know.)
+    pub fn status(&self) -> (TaskStatus, Option<String>) {
+        match self {
+            Outcome::Succeeded => (TaskStatus::Succeeded, None),
+            Outcome::UpToDate => (TaskStatus::UpToDate, None),
+            Outcome::Failed { .. } => (TaskStatus::Failed, None),
+            Outcome::Cancelled => (
+                TaskStatus::Cancelled,
+                Some("the run was cancelled".to_owned()),
+            ),
+            Outcome::Skipped { reason, .. } => (TaskStatus::Skipped, Some(reason.clone())),
+            Outcome::NotRun { reason } => (TaskStatus::NotRun, Some(reason.clone())),
+        }
+    }
+
     /// True if dependents with `when = "success"` may run after it.
     fn lets_success_through(&self) -> bool {
         matches!(
@@ -226,7 +246,7 @@ impl<'w> Core<'w> {
                 "not started: the run stopped after `{}` failed (use -k to keep going)",
                 self.workflow.tasks[*after].name
             ),
-            Some(Stop::Cancelled) => "not started: the run was cancelled".to_owned(),
+            Some(Stop::Cancelled) => NOT_STARTED_CANCELLED.to_owned(),
             None => "not started".to_owned(),
         }
     }
@@ -252,18 +272,17 @@ impl<'w> Core<'w> {
     }
 
     /// A retry delay is over: the task is ready again, or, if the run has stopped meanwhile,
-    /// it ends with the outcome of its last attempt (`last`). Returns true if it will run again.
-    pub fn retry_due(&mut self, task: TaskId, last: Outcome) -> bool {
+    /// it ends with the outcome of its last attempt (`last`).
+    pub fn retry_due(&mut self, task: TaskId, last: Outcome) {
         if self.state[task] != State::RetryPending {
-            return false;
+            return;
         }
         self.retry_pending -= 1;
         if self.stop.is_some() {
             self.complete(task, last);
-            return false;
+        } else {
+            self.make_ready(task);
         }
-        self.make_ready(task);
-        true
     }
 
     fn release(&mut self, task: TaskId) {
@@ -307,12 +326,13 @@ impl<'w> Core<'w> {
 
     /// Records a final outcome and settles every dependent whose last dependency this was.
     fn complete(&mut self, task: TaskId, outcome: Outcome) {
+        // The workflow outlives `self`: walking its graph needs no copy of the dependents.
+        let workflow = self.workflow;
         let mut finished = vec![(task, outcome)];
         while let Some((task, outcome)) = finished.pop() {
             self.state[task] = State::Done(outcome);
             self.unfinished -= 1;
-            let dependents: Vec<TaskId> = self.workflow.dag.dependents(task).collect();
-            for next in dependents {
+            for next in workflow.dag.dependents(task) {
                 if self.state[next] != State::Waiting {
                     continue;
                 }
@@ -413,11 +433,6 @@ impl<'w> Core<'w> {
     pub fn stop(&self) -> Option<&Stop> {
         self.stop.as_ref()
     }
-
-    /// Number of running tasks.
-    pub fn running(&self) -> usize {
-        self.running
-    }
 }
 
 #[cfg(test)]
@@ -485,6 +500,23 @@ mod tests {
         assert_eq!(c.start_ready(0.0), vec![id(&w, "first")]);
         c.finish(id(&w, "first"), Outcome::Succeeded);
         assert_eq!(c.start_ready(1.0), vec![id(&w, "wide")]);
+    }
+
+    #[test]
+    fn a_task_needing_several_locks_is_not_starved_by_tasks_needing_one() {
+        // `both` waits for x; meanwhile y is free, but `onlyy` (lower priority) must not take
+        // it, or `both` could wait forever behind alternating holders of x and y.
+        let w = workflow(
+            "[locks]\nx=1\ny=1\n[tasks.hold]\nrun='x'\nlocks=['x']\npriority=9\n\
+             [tasks.both]\nrun='x'\nlocks=['x','y']\npriority=5\n\
+             [tasks.onlyy]\nrun='x'\nlocks=['y']\npriority=1\n[tasks.free]\nrun='x'\n",
+        );
+        let mut c = core(&w, 4, false);
+        assert_eq!(c.start_ready(0.0), vec![id(&w, "hold"), id(&w, "free")]);
+        c.finish(id(&w, "hold"), Outcome::Succeeded);
+        assert_eq!(c.start_ready(1.0), vec![id(&w, "both")]);
+        c.finish(id(&w, "both"), Outcome::Succeeded);
+        assert_eq!(c.start_ready(2.0), vec![id(&w, "onlyy")]);
     }
 
     #[test]

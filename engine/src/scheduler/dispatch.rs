@@ -12,13 +12,12 @@ use std::sync::mpsc::Sender;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::core::{Core, Outcome};
+use super::core::Core;
 use super::events::RunEvent;
 use super::journal::AttemptNote;
 use super::summary::AttemptRecord;
 use crate::exec::local::LocalRunner;
-use crate::exec::{AttemptEnd, AttemptRequest, Completion};
-use crate::report::TaskStatus;
+use crate::exec::{AttemptRequest, Completion};
 use crate::workflow::{TaskId, Workflow};
 
 /// What the coordinating thread receives.
@@ -126,29 +125,26 @@ impl<'w> Dispatch<'w> {
         self.idle.push(request.worker);
         let record = &mut self.records[task];
         record.finished(&result, request.worker);
-        let failed = !result.end.succeeded();
-        let cancelled = matches!(result.end, AttemptEnd::Cancelled { .. });
-        let retry_in =
-            (failed && !cancelled && self.core.stop().is_none() && record.attempts <= spec.retries)
-                .then(|| retry_delay(spec.retry_delay, record.attempts));
+        // A cancelled attempt ends only after `Core::cancel`, so a stopped run covers it.
+        let retry_in = (!result.end.succeeded()
+            && self.core.stop().is_none()
+            && record.attempts <= spec.retries)
+            .then(|| retry_delay(spec.retry_delay, record.attempts));
         let outcome = record.last_outcome(spec);
-        shared.event(|| {
-            let (status, reason) = record.attempt_status();
-            RunEvent::TaskFinished {
-                task,
-                attempt: request.attempt,
-                status,
-                retry_in,
-                duration_s: result
-                    .started_at
-                    .map_or(0.0, |s| result.ended_at.duration_since(s).as_secs_f64()),
-                log: shared.runner.log_path(&spec.name),
-                log_bytes: result.log_bytes,
-                reason,
-            }
+        let (status, reason) = match retry_in {
+            Some(_) => record.attempt_status(),
+            None => record.final_status(&outcome),
+        };
+        shared.event(|| RunEvent::TaskFinished {
+            task,
+            attempt: request.attempt,
+            status,
+            retry_in,
+            duration_s: result.duration().as_secs_f64(),
+            log: result.log.clone(),
+            reason,
         });
         if shared.record {
-            let final_outcome = retry_in.is_none().then(|| outcome.clone());
             // Queued under the lock we hold; only the first of a batch wakes the coordinator.
             if self.journal_queue.is_empty() {
                 shared.send(Message::JournalPending);
@@ -156,8 +152,8 @@ impl<'w> Dispatch<'w> {
             self.journal_queue.push(AttemptNote {
                 request,
                 result,
-                status: self.records[task].attempt_status(),
-                outcome: final_outcome,
+                status,
+                last: retry_in.is_none(),
             });
         }
         match retry_in {
@@ -211,15 +207,10 @@ impl<'w> Dispatch<'w> {
                 };
                 self.assigned[worker] = Some(request);
                 shared.wake[worker].notify_one();
-                shared.event(|| RunEvent::TaskStarted {
-                    task,
-                    attempt: request.attempt,
-                    worker,
-                });
             }
             for task in self.core.take_resolved() {
                 if let Some(outcome) = self.core.outcome(task) {
-                    let (status, reason) = settled_status(outcome);
+                    let (status, reason) = outcome.status();
                     shared.event(|| RunEvent::TaskSettled {
                         task,
                         status,
@@ -234,24 +225,20 @@ impl<'w> Dispatch<'w> {
             }
             break;
         }
-        if self.core.is_finished() && !self.done {
+        if self.core.is_finished() {
+            self.end(shared);
+        }
+    }
+
+    /// Marks the run done (once): every worker wakes up and exits, the coordinator is told.
+    pub fn end(&mut self, shared: &Shared<'w>) {
+        if !self.done {
             self.done = true;
             for wake in &shared.wake {
                 wake.notify_one();
             }
             shared.send(Message::Done);
         }
-    }
-}
-
-fn settled_status(outcome: &Outcome) -> (TaskStatus, Option<String>) {
-    match outcome {
-        Outcome::Skipped { reason, .. } => (TaskStatus::Skipped, Some(reason.clone())),
-        Outcome::NotRun { reason } => (TaskStatus::NotRun, Some(reason.clone())),
-        Outcome::UpToDate => (TaskStatus::UpToDate, None),
-        Outcome::Cancelled => (TaskStatus::Cancelled, None),
-        Outcome::Succeeded => (TaskStatus::Succeeded, None),
-        Outcome::Failed { .. } => (TaskStatus::Failed, None),
     }
 }
 

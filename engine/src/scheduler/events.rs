@@ -20,15 +20,6 @@ pub enum RunEvent {
         /// Tasks selected.
         tasks: usize,
     },
-    /// An attempt was handed to a worker, which starts its process at once.
-    TaskStarted {
-        /// The task.
-        task: TaskId,
-        /// Attempt number, from 1.
-        attempt: u32,
-        /// Slot, from 0.
-        worker: usize,
-    },
     /// An attempt ended.
     TaskFinished {
         /// The task.
@@ -41,10 +32,8 @@ pub enum RunEvent {
         retry_in: Option<Duration>,
         /// Seconds the attempt ran.
         duration_s: f64,
-        /// The task's log file.
-        log: PathBuf,
-        /// Bytes in the log so far.
-        log_bytes: u64,
+        /// The task's log file, if it has one (a task that printed nothing has none).
+        log: Option<PathBuf>,
         /// Why it failed, in words.
         reason: Option<String>,
     },

@@ -7,15 +7,14 @@
 
 use std::time::Instant;
 
-use super::core::{Core, Outcome};
 use crate::exec::{AttemptRequest, AttemptResult};
-use crate::report::signals::signal_name;
+use crate::paths::shown;
 use crate::report::time::Timestamp;
 use crate::report::{RunReport, TaskStatus};
 use crate::state::records::{AttemptRecord as StoredAttempt, OutcomeRecord};
 use crate::state::{
-    FileCache, Fingerprints, RunEnd, RunStart, RunState, StateError, StateEvent, StateStore,
-    SuccessRecord, TaskFingerprint, fingerprint_one,
+    FileCache, Fingerprints, RunEnd, RunStart, StateError, StateEvent, StateStore, SuccessRecord,
+    TaskFingerprint, fingerprint_one,
 };
 use crate::workflow::Workflow;
 
@@ -23,7 +22,8 @@ use crate::workflow::Workflow;
 pub struct Recorder<'a> {
     /// The store (`.wf/state.db`).
     pub store: &'a mut StateStore,
-    /// The fingerprints taken before the run (those of tasks that do not run stand).
+    /// The fingerprints taken before the run (those of tasks that do not run stand); the
+    /// journal takes them over.
     pub fingerprints: Fingerprints,
     /// The file-hash cache, for fingerprinting tasks again when they succeed.
     pub cache: FileCache,
@@ -36,10 +36,10 @@ pub struct AttemptNote {
     pub request: AttemptRequest,
     /// How it went.
     pub result: AttemptResult,
-    /// Its status as a task status, and the reason.
-    pub status: (TaskStatus, Option<String>),
-    /// The task's final outcome, if this was its last attempt.
-    pub outcome: Option<Outcome>,
+    /// The attempt's status, or the task's final status if `last`.
+    pub status: TaskStatus,
+    /// True if this was the task's last attempt: its outcome is settled too.
+    pub last: bool,
 }
 
 /// The coordinator's writer.
@@ -54,12 +54,14 @@ pub struct Journal<'a> {
     /// Fingerprints as they stand: a task that succeeded is fingerprinted again, because its
     /// inputs may be files its deps wrote during this run.
     current: Vec<Option<TaskFingerprint>>,
+    /// Tasks whose fingerprint changed during the run.
+    changed: Vec<bool>,
 }
 
 impl<'a> Journal<'a> {
     /// Records the start of a run.
     pub fn begin(
-        recorder: Recorder<'a>,
+        mut recorder: Recorder<'a>,
         workflow: &Workflow,
         run_id: &str,
         started: Timestamp,
@@ -75,8 +77,9 @@ impl<'a> Journal<'a> {
             jobs,
         };
         let error = recorder.store.begin_run(&start).err();
-        let current = recorder.fingerprints.tasks.clone();
+        let current = std::mem::take(&mut recorder.fingerprints.tasks);
         Self {
+            changed: vec![false; current.len()],
             current,
             recorder,
             run_id: run_id.to_owned(),
@@ -93,12 +96,8 @@ impl<'a> Journal<'a> {
     /// wf lost the store before it could record the end).
     pub fn close_abandoned_runs(&mut self, workflow: &Workflow) {
         let manifest = workflow.manifest_path().display().to_string();
-        let stale: Vec<String> = match self.recorder.store.history(Some(&manifest), usize::MAX) {
-            Ok(runs) => runs
-                .into_iter()
-                .filter(|run| run.status == RunState::Running && run.run_id != self.run_id)
-                .map(|run| run.run_id)
-                .collect(),
+        let stale: Vec<String> = match self.recorder.store.running_runs(&manifest) {
+            Ok(runs) => runs.into_iter().filter(|run| *run != self.run_id).collect(),
             Err(error) => {
                 self.error.get_or_insert(error);
                 return;
@@ -129,44 +128,36 @@ impl<'a> Journal<'a> {
     }
 
     /// Queues a finished attempt (and, if it was the last, the task's outcome).
-    pub fn attempt(&mut self, workflow: &Workflow, note: AttemptNote, log: Option<String>) {
+    pub fn attempt(&mut self, workflow: &Workflow, note: AttemptNote) {
         let task = &workflow.tasks[note.request.task];
         let ended_at_ms = self.millis(note.result.ended_at);
         let started_at_ms = note
             .result
             .started_at
             .map_or(ended_at_ms, |s| self.millis(s));
-        let duration_s = note.result.started_at.map_or(0.0, |s| {
-            note.result.ended_at.duration_since(s).as_secs_f64()
-        });
-        let (exit_code, signal) = exit_code_and_signal(&note.result.end);
+        let duration_s = note.result.duration().as_secs_f64();
+        let (exit_code, signal) = note.result.end.exit_code_and_signal();
         self.pending
             .push(StateEvent::AttemptFinished(StoredAttempt {
                 run_id: self.run_id.clone(),
                 task: task.name.clone(),
                 attempt: note.request.attempt,
-                status: note.status.0,
+                status: note.status,
                 started_at_ms,
                 ended_at_ms,
                 duration_s,
                 exit_code,
                 signal,
                 worker: Some(note.request.worker as u64 + 1),
-                log,
+                log: note
+                    .result
+                    .log
+                    .as_deref()
+                    .map(|log| shown(log, &workflow.root)),
             }));
-        if let Some(outcome) = note.outcome {
-            let status = match outcome {
-                Outcome::Succeeded => TaskStatus::Succeeded,
-                Outcome::NotRun { .. } => TaskStatus::NotRun,
-                _ => note.status.0,
-            };
-            self.settle(
-                workflow,
-                note.request.task,
-                status,
-                Some(duration_s),
-                ended_at_ms,
-            );
+        if note.last {
+            let task = note.request.task;
+            self.settle(workflow, task, note.status, Some(duration_s), ended_at_ms);
         }
     }
 
@@ -184,11 +175,7 @@ impl<'a> Journal<'a> {
         let spec = &workflow.tasks[task];
         // Without inputs, and with deps whose fingerprints did not change during the run, the
         // fingerprint taken before the run still holds: no need to compute it again.
-        let stale = !spec.inputs.is_empty()
-            || spec
-                .deps
-                .iter()
-                .any(|&dep| self.current[dep] != self.recorder.fingerprints.tasks[dep]);
+        let stale = !spec.inputs.is_empty() || spec.deps.iter().any(|&dep| self.changed[dep]);
         if status == TaskStatus::Succeeded && stale {
             let current = &self.current;
             let dep_digest = |dep: usize| {
@@ -199,8 +186,10 @@ impl<'a> Journal<'a> {
             };
             // An input that cannot be read now leaves the task without a recorded success: it
             // simply runs again next time.
-            self.current[task] =
-                fingerprint_one(workflow, task, &dep_digest, &mut self.recorder.cache).ok();
+            let now = fingerprint_one(workflow, task, &dep_digest, &mut self.recorder.cache).ok();
+            self.changed[task] = now.as_ref().map(|fp| &fp.digest)
+                != self.current[task].as_ref().map(|fp| &fp.digest);
+            self.current[task] = now;
         }
         let fingerprint = self.current.get(task).and_then(Option::as_ref);
         let success = (status == TaskStatus::Succeeded)
@@ -240,19 +229,14 @@ impl<'a> Journal<'a> {
     pub fn finish(
         mut self,
         workflow: &Workflow,
-        core: &Core<'_>,
+        selected: &[bool],
         report: &RunReport,
     ) -> Option<StateError> {
         let end_ms = self.started.millis() + (report.duration_s * 1000.0) as i64;
-        // The report lists the run's tasks in declaration order, as the workflow does.
-        let mut entries = report.tasks.iter();
-        for task in 0..workflow.tasks.len() {
-            if core.outcome(task).is_none() {
-                continue;
-            }
-            if let Some(entry) = entries.next() {
-                self.settle(workflow, task, entry.status, entry.duration_s, end_ms);
-            }
+        // The report lists the selected tasks in declaration order.
+        let run: Vec<usize> = (0..workflow.tasks.len()).filter(|&t| selected[t]).collect();
+        for (&task, entry) in run.iter().zip(&report.tasks) {
+            self.settle(workflow, task, entry.status, entry.duration_s, end_ms);
         }
         self.flush();
         // A cache that cannot be saved only costs re-reading files next time.
@@ -273,18 +257,5 @@ impl<'a> Journal<'a> {
             }
         }
         self.error
-    }
-}
-
-fn exit_code_and_signal(end: &crate::exec::AttemptEnd) -> (Option<i32>, Option<String>) {
-    use crate::exec::AttemptEnd;
-    match end {
-        AttemptEnd::Exited(code) => (Some(*code), None),
-        AttemptEnd::OutputsMissing(_) => (Some(0), None),
-        AttemptEnd::Signalled(signal) | AttemptEnd::TimedOut { signal } => {
-            (None, Some(signal_name(*signal)))
-        }
-        AttemptEnd::Cancelled { signal } => (None, signal.map(signal_name)),
-        AttemptEnd::NotStarted(_) => (None, None),
     }
 }

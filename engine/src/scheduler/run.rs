@@ -222,11 +222,7 @@ pub fn run(
             if let Err(error) = started {
                 let mut state = shared.lock();
                 state.core.cancel();
-                state.done = true;
-                drop(state);
-                for wake in &shared.wake {
-                    wake.notify_one();
-                }
+                state.end(shared);
                 return Err(error);
             }
         }
@@ -254,7 +250,6 @@ pub fn run(
         records: &state.records,
         selected: &options.selected,
         run_id: &run_dir.run_id,
-        run_dir: &run_dir.path,
         jobs: options.jobs,
         started_at,
         finished_at,
@@ -264,7 +259,7 @@ pub fn run(
         strays,
         up_to_date: &options.up_to_date,
     });
-    let store_error = journal.map(|journal| journal.finish(&workflow, &state.core, &report));
+    let store_error = journal.map(|journal| journal.finish(&workflow, &options.selected, &report));
     drop(state);
     if let Some(Some(error)) = store_error {
         observer(
@@ -308,23 +303,17 @@ fn coordinate(
         let notes = std::mem::take(&mut shared.lock().journal_queue);
         if let Some(journal) = journal.as_deref_mut() {
             for note in notes {
-                let log = (note.result.log_bytes > 0).then(|| {
-                    let task = &shared.workflow.tasks[note.request.task];
-                    let path = shared.runner.log_path(&task.name);
-                    let root = &shared.workflow.root;
-                    path.strip_prefix(root)
-                        .unwrap_or(&path)
-                        .display()
-                        .to_string()
-                });
-                journal.attempt(shared.workflow, note, log);
+                journal.attempt(shared.workflow, note);
             }
             journal.flush();
         }
         *last_flush = Instant::now();
     };
+    // When the next retry is due. Only `RetryScheduled` adds retries, so the heap is read
+    // again only then and after a change made here, not on every message.
+    let next_due = || shared.lock().retries.peek().map(|r| r.0.0);
+    let mut next_retry: Option<Instant> = None;
     loop {
-        let next_retry = shared.lock().retries.peek().map(|r| r.0.0);
         let wake_at = match (next_retry, flush_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -348,6 +337,7 @@ fn coordinate(
                 }
                 if next_retry.is_some_and(|due| due <= Instant::now()) {
                     shared.lock().retry_due(shared);
+                    next_retry = next_due();
                 }
             }
             Some(Message::Event(event)) => observer(shared.workflow, event),
@@ -358,7 +348,7 @@ fn coordinate(
                     flush_at = Some(last_flush + JOURNAL_LINGER);
                 }
             }
-            Some(Message::RetryScheduled) => {}
+            Some(Message::RetryScheduled) => next_retry = next_due(),
             Some(Message::Signal(signal)) => {
                 *interrupts += 1;
                 let force = *interrupts > 1;
@@ -367,6 +357,7 @@ fn coordinate(
                 // starts another one.
                 if !force {
                     shared.lock().cancel(shared);
+                    next_retry = None;
                 }
                 shared.runner.cancel(force);
             }

@@ -24,8 +24,7 @@ pub fn select(workflow: &Workflow, targets: &[String]) -> Result<Vec<bool>, Unkn
     if targets.is_empty() {
         return Ok(vec![true; workflow.tasks.len()]);
     }
-    let mut selected = vec![false; workflow.tasks.len()];
-    let mut stack = Vec::new();
+    let mut roots = vec![false; workflow.tasks.len()];
     for name in targets {
         let ids = workflow.select(name);
         if ids.is_empty() {
@@ -39,12 +38,9 @@ pub fn select(workflow: &Workflow, targets: &[String]) -> Result<Vec<bool>, Unkn
                 help,
             });
         }
-        stack.extend(ids);
-    }
-    while let Some(task) = stack.pop() {
-        if !std::mem::replace(&mut selected[task], true) {
-            stack.extend(workflow.tasks[task].deps.iter().copied());
+        for id in ids {
+            roots[id] = true;
         }
     }
-    Ok(selected)
+    Ok(workflow.with_dependencies(&roots))
 }

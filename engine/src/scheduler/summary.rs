@@ -1,11 +1,11 @@
 //! What the run loop remembers of each task's attempts, and the report built from it.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::core::{Core, Outcome};
-use crate::exec::logs::log_path;
+use super::core::{Core, NOT_STARTED_CANCELLED, Outcome};
 use crate::exec::{AttemptEnd, AttemptResult};
+use crate::paths::shown;
 use crate::report::model::seconds;
 use crate::report::signals::signal_name;
 use crate::report::time::Timestamp;
@@ -23,7 +23,7 @@ pub struct AttemptRecord {
     worker: Option<usize>,
     last: Option<AttemptEnd>,
     leftovers: u32,
-    log_bytes: u64,
+    log: Option<PathBuf>,
 }
 
 impl AttemptRecord {
@@ -32,12 +32,14 @@ impl AttemptRecord {
         if let Some(start) = result.started_at {
             self.first_start.get_or_insert(start);
             self.worker = Some(worker);
-            self.busy += result.ended_at.saturating_duration_since(start);
+            self.busy += result.duration();
         }
         self.last_end = Some(result.ended_at);
         self.last = Some(result.end.clone());
         self.leftovers += result.leftovers;
-        self.log_bytes = self.log_bytes.max(result.log_bytes);
+        if result.log.is_some() {
+            self.log.clone_from(&result.log);
+        }
     }
 
     /// The scheduler's view of the last attempt.
@@ -45,12 +47,21 @@ impl AttemptRecord {
         match &self.last {
             Some(AttemptEnd::Exited(0)) => Outcome::Succeeded,
             Some(AttemptEnd::Cancelled { signal: None }) => Outcome::NotRun {
-                reason: "not started: the run was cancelled".to_owned(),
+                reason: NOT_STARTED_CANCELLED.to_owned(),
             },
             Some(AttemptEnd::Cancelled { .. }) => Outcome::Cancelled,
             _ => Outcome::Failed {
                 allowed: task.allow_failure,
             },
+        }
+    }
+
+    /// How the task is reported once `outcome` is final: a failure by its last attempt (exit
+    /// code, signal, timeout, …), anything else by the outcome itself.
+    pub fn final_status(&self, outcome: &Outcome) -> (TaskStatus, Option<String>) {
+        match outcome {
+            Outcome::Failed { .. } => self.attempt_status(),
+            other => other.status(),
         }
     }
 
@@ -80,20 +91,6 @@ impl AttemptRecord {
             ),
         }
     }
-
-    fn exit_code_and_signal(&self) -> (Option<i32>, Option<String>) {
-        match &self.last {
-            Some(AttemptEnd::Exited(code)) => (Some(*code), None),
-            Some(AttemptEnd::OutputsMissing(_)) => (Some(0), None),
-            Some(AttemptEnd::Signalled(signal) | AttemptEnd::TimedOut { signal }) => {
-                (None, Some(signal_name(*signal)))
-            }
-            Some(AttemptEnd::Cancelled {
-                signal: Some(signal),
-            }) => (None, Some(signal_name(*signal))),
-            _ => (None, None),
-        }
-    }
 }
 
 /// Everything the report is made from.
@@ -108,8 +105,6 @@ pub struct RunFacts<'a> {
     pub selected: &'a [bool],
     /// Run id.
     pub run_id: &'a str,
-    /// Run folder.
-    pub run_dir: &'a Path,
     /// Job slots.
     pub jobs: u32,
     /// Wall-clock start.
@@ -144,36 +139,23 @@ pub fn build_report(facts: &RunFacts<'_>) -> RunReport {
         let record = &facts.records[id];
         let outcome = facts.core.outcome(id);
         let (status, reason) = match outcome {
-            Some(Outcome::Succeeded) => (TaskStatus::Succeeded, None),
             Some(Outcome::UpToDate) => (
                 TaskStatus::UpToDate,
                 facts.up_to_date.get(id).cloned().flatten(),
             ),
-            Some(Outcome::Failed { .. }) => record.attempt_status(),
-            Some(Outcome::Cancelled) => (
-                TaskStatus::Cancelled,
-                Some("the run was cancelled".to_owned()),
-            ),
-            Some(Outcome::Skipped { reason, .. }) => (TaskStatus::Skipped, Some(reason.clone())),
-            Some(Outcome::NotRun { reason }) => (TaskStatus::NotRun, Some(reason.clone())),
+            Some(outcome) => record.final_status(outcome),
             None => (TaskStatus::NotRun, Some("not started".to_owned())),
         };
         failed |=
             matches!(status, TaskStatus::Failed | TaskStatus::TimedOut) && !task.allow_failure;
-        let (exit_code, signal) = if record.attempts > 0 {
-            record.exit_code_and_signal()
-        } else {
-            (None, None)
-        };
+        let (exit_code, signal) = record
+            .last
+            .as_ref()
+            .map(AttemptEnd::exit_code_and_signal)
+            .unwrap_or_default();
         let busy = record.busy.as_secs_f64();
         durations[id] = busy;
-        let log = (record.log_bytes > 0).then(|| {
-            let path = log_path(facts.run_dir, &task.name);
-            path.strip_prefix(&workflow.root)
-                .unwrap_or(&path)
-                .display()
-                .to_string()
-        });
+        let log = record.log.as_deref().map(|log| shown(log, &workflow.root));
         tasks.push(TaskReport {
             name: task.name.clone(),
             status,
@@ -184,10 +166,7 @@ pub fn build_report(facts: &RunFacts<'_>) -> RunReport {
             end_s: offset(record.last_end.filter(|_| record.first_start.is_some())),
             duration_s: record.first_start.map(|_| seconds(busy)),
             lock_wait_s: seconds(facts.core.lock_wait(id)),
-            worker: record
-                .worker
-                .filter(|_| record.first_start.is_some())
-                .map(|w| w as u64 + 1),
+            worker: record.worker.map(|w| w as u64 + 1),
             log,
             reason,
             leftover_processes: record.leftovers,

@@ -10,12 +10,11 @@
 //! - a task without `outputs` runs every time (there is nothing to be up to date).
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use super::fingerprint::Fingerprints;
 use super::records::{PreviousRun, Success};
 use super::why::{Reason, explain};
-use crate::manifest::normalize;
+use crate::paths::{normalize, shown};
 use crate::workflow::Workflow;
 
 /// What the run knows from earlier runs.
@@ -43,15 +42,8 @@ pub fn missing_outputs(workflow: &Workflow, task: usize) -> Vec<String> {
         .iter()
         .map(|output| normalize(&spec.cwd.join(output)))
         .filter(|path| !path.exists())
-        .map(|path| shown(&workflow.root, &path))
+        .map(|path| shown(&path, &workflow.root))
         .collect()
-}
-
-fn shown(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .display()
-        .to_string()
 }
 
 /// The reason each selected task runs or is skipped (`None` for tasks not selected).
@@ -63,7 +55,7 @@ pub fn decide(
     freshness: Freshness,
 ) -> Vec<Option<Reason>> {
     let mut reasons: Vec<Option<Reason>> = vec![None; workflow.tasks.len()];
-    for task in workflow.dag.topological_order() {
+    for &task in workflow.dag.topological_order() {
         if !selected[task] {
             continue;
         }

@@ -43,6 +43,7 @@ impl FileCache {
     }
 
     /// Everything known about `path`.
+    #[cfg(test)]
     pub fn entry(&self, path: &Path) -> Option<&CachedDigest> {
         self.entries.get(path)
     }
@@ -61,11 +62,13 @@ impl FileCache {
     }
 
     /// Number of files known.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// True if no file is known.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

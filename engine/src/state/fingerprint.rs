@@ -26,7 +26,7 @@ use thiserror::Error;
 
 use super::file_cache::FileCache;
 use super::inputs::{Resolved, hash_file, resolve};
-use crate::manifest::normalize;
+use crate::paths::normalize;
 use crate::workflow::{Command, TaskId, Workflow};
 
 /// Changes whenever the encoding changes, so that old fingerprints never match new ones.
@@ -218,7 +218,7 @@ pub fn fingerprint_tasks(
     cache: &mut FileCache,
 ) -> Result<Fingerprints, FingerprintError> {
     let count = workflow.tasks.len();
-    let needed = with_dependencies(workflow, selected);
+    let needed = workflow.with_dependencies(selected);
     let root = normalize(&workflow.root);
 
     // Globs are resolved in parallel too: with many tasks, listing folders adds up.
@@ -248,7 +248,7 @@ pub fn fingerprint_tasks(
     let (digests, stats) = hash_all(workflow, &files, cache)?;
 
     let mut tasks: Vec<Option<TaskFingerprint>> = vec![None; count];
-    for id in workflow.dag.topological_order() {
+    for &id in workflow.dag.topological_order() {
         if !needed[id] {
             continue;
         }
@@ -310,48 +310,30 @@ pub fn fingerprint_one(
     dep_digest: &dyn Fn(TaskId) -> String,
     cache: &mut FileCache,
 ) -> Result<TaskFingerprint, FingerprintError> {
-    let root = normalize(&workflow.root);
-    let mut inputs = Vec::new();
-    for entry in resolve(&workflow.tasks[id], &root)? {
-        match entry {
-            Resolved::File { path, shown } => {
-                let file = hash_file(&path, cache).map_err(|source| {
-                    FingerprintError::InputUnreadable {
-                        task: workflow.tasks[id].name.clone(),
-                        path: path.clone(),
-                        source,
-                    }
-                })?;
-                let digest = match file {
-                    Some(file) => {
-                        if let Some(entry) = file.entry {
-                            cache.insert(path.clone(), entry);
-                        }
-                        file.digest
-                    }
-                    None => MISSING.to_owned(),
-                };
-                inputs.push((shown, digest));
-            }
-            Resolved::Missing { shown } => inputs.push((shown, MISSING.to_owned())),
-        }
-    }
-    Ok(assemble(workflow, id, inputs, dep_digest))
-}
-
-/// `selected` plus everything the selected tasks depend on, transitively.
-fn with_dependencies(workflow: &Workflow, selected: &[bool]) -> Vec<bool> {
-    let mut needed = vec![false; workflow.tasks.len()];
-    let mut stack: Vec<TaskId> = (0..workflow.tasks.len())
-        .filter(|&id| selected.get(id).copied().unwrap_or(false))
+    let resolved = resolve(&workflow.tasks[id], &normalize(&workflow.root))?;
+    let files: Vec<(PathBuf, TaskId)> = resolved
+        .iter()
+        .filter_map(|entry| match entry {
+            Resolved::File { path, .. } => Some((path.clone(), id)),
+            Resolved::Missing { .. } => None,
+        })
         .collect();
-    while let Some(id) = stack.pop() {
-        if !needed[id] {
-            needed[id] = true;
-            stack.extend(workflow.tasks[id].deps.iter().copied());
-        }
-    }
-    needed
+    let (mut digests, _) = hash_all(workflow, &files, cache)?;
+    let mut digests = digests.drain(..);
+    let inputs = resolved
+        .into_iter()
+        .map(|entry| match entry {
+            Resolved::File { shown, .. } => (
+                shown,
+                digests
+                    .next()
+                    .flatten()
+                    .unwrap_or_else(|| MISSING.to_owned()),
+            ),
+            Resolved::Missing { shown } => (shown, MISSING.to_owned()),
+        })
+        .collect();
+    Ok(assemble(workflow, id, inputs, dep_digest))
 }
 
 /// Digests of `files` (`None` for a file that vanished), hashed in parallel.

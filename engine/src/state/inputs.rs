@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::file_cache::{CachedDigest, FileCache, stamp};
 use super::fingerprint::FingerprintError;
-use crate::manifest::normalize;
+use crate::paths::{is_glob, normalize, shown};
 use crate::workflow::Task;
 
 /// One entry of a task's resolved inputs.
@@ -32,19 +32,6 @@ pub enum Resolved {
         /// The pattern or path relative to the manifest's folder.
         shown: String,
     },
-}
-
-/// True if `pattern` has glob syntax.
-pub fn is_glob(pattern: &str) -> bool {
-    pattern.contains(['*', '?', '['])
-}
-
-/// `path` relative to `root` for display and storage, or absolute when outside it.
-pub fn shown(path: &Path, root: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .into_owned()
 }
 
 /// The files `task`'s `inputs` name, in the order written; `root` is the normalized manifest

@@ -78,13 +78,9 @@ impl StateStore {
         Ok(store)
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Changes how long to wait for another process's write transaction ([`BUSY_TIMEOUT`] by
     /// default).
+    #[cfg(test)]
     pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), StateError> {
         self.conn
             .busy_timeout(timeout)
@@ -466,6 +462,17 @@ impl StateStore {
         raw.into_iter().map(|r| r.parse(&self.path)).collect()
     }
 
+    /// The runs of `manifest` still recorded as running, oldest first.
+    pub fn running_runs(&self, manifest: &str) -> Result<Vec<String>, StateError> {
+        self.conn
+            .prepare_cached(
+                "SELECT run_id FROM runs WHERE manifest = ?1 AND status = 'running' \
+                 ORDER BY started_at_ms, run_id",
+            )
+            .and_then(|mut s| s.query_map(params![manifest], |row| row.get(0))?.collect())
+            .map_err(fail(&self.path, "read the runs in progress from"))
+    }
+
     /// One run, if it is known.
     pub fn run_summary(&self, run_id: &str) -> Result<Option<RunSummary>, StateError> {
         let raw = self
@@ -628,24 +635,13 @@ fn parse_counts(json: &str) -> Vec<(TaskStatus, u64)> {
         .filter_map(|(word, n)| parse_task_status(word).map(|status| (status, *n)))
         .filter(|(_, n)| *n > 0)
         .collect();
-    counts.sort_by_key(|(status, _)| STATUS_ORDER.iter().position(|s| s == status));
+    counts.sort_by_key(|(status, _)| TaskStatus::ALL.iter().position(|s| s == status));
     counts
 }
 
-/// Every task status, in the order reports list counts.
-const STATUS_ORDER: [TaskStatus; 7] = [
-    TaskStatus::Succeeded,
-    TaskStatus::UpToDate,
-    TaskStatus::Failed,
-    TaskStatus::TimedOut,
-    TaskStatus::Cancelled,
-    TaskStatus::Skipped,
-    TaskStatus::NotRun,
-];
-
 /// The task status stored as `word`.
 fn parse_task_status(word: &str) -> Option<TaskStatus> {
-    STATUS_ORDER
+    TaskStatus::ALL
         .into_iter()
         .find(|status| status.as_str() == word)
 }
