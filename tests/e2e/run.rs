@@ -20,6 +20,15 @@ fn run(project: &Project, args: &[&str]) -> (i32, Value, String, String) {
     )
 }
 
+/// The task names of a printed plan (`N. name  reason  (notes)`), in order.
+fn planned_order(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter_map(|l| l.trim().split_once(". "))
+        .filter_map(|(_, rest)| rest.split_whitespace().next())
+        .collect()
+}
+
 fn status<'a>(report: &'a Value, name: &str) -> &'a str {
     task(report, name)["status"].as_str().expect("status")
 }
@@ -313,11 +322,7 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
         .expect("wf runs");
     assert_eq!(output.status.code(), Some(0));
     let stdout = stdout_of(&output);
-    let order: Vec<&str> = stdout
-        .lines()
-        .filter_map(|l| l.trim().split_once(". "))
-        .filter_map(|(_, rest)| rest.split_whitespace().next())
-        .collect();
+    let order = planned_order(&stdout);
     assert_eq!(
         order,
         ["head", "short", "tail"],
@@ -692,11 +697,7 @@ fn explicit_priority_comes_before_the_critical_path() {
         .output()
         .expect("wf runs");
     let stdout = stdout_of(&output);
-    let order: Vec<&str> = stdout
-        .lines()
-        .filter_map(|l| l.trim().split_once(". "))
-        .filter_map(|(_, rest)| rest.split_whitespace().next())
-        .collect();
+    let order = planned_order(&stdout);
     assert_eq!(order, ["urgent", "chain1", "chain2"], "{stdout}");
 }
 
