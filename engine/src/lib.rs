@@ -5,11 +5,11 @@
 
 pub mod exec;
 pub mod graph;
+pub mod layout;
 pub mod manifest;
 pub mod paths;
 pub mod report;
-pub mod rundir;
-pub mod runlock;
+pub mod run;
 pub mod scheduler;
 pub mod schema;
 pub mod state;

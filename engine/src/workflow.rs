@@ -174,7 +174,7 @@ impl Workflow {
 
     /// The manifest's absolute path: the key of this workflow's runs in `.wf/`.
     pub fn manifest_path(&self) -> PathBuf {
-        crate::rundir::manifest_key(&self.root, &self.manifest)
+        crate::layout::manifest_key(&self.root, &self.manifest)
     }
 
     /// The job slots a run uses: `override_jobs`, else `[workflow].jobs`, else the CPU count.

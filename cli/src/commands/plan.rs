@@ -44,7 +44,7 @@ pub fn print_plan(
     freshness: Freshness,
     color: ColorChoice,
 ) -> Exit {
-    if let Err(error) = wf_engine::scheduler::check_slots(workflow, selected, jobs) {
+    if let Err(error) = wf_engine::run::check_slots(workflow, selected, jobs) {
         report_error(&error, color);
         return Exit::Usage;
     }

@@ -4,8 +4,8 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use wf_engine::exec::local::TaskOutput;
-use wf_engine::rundir::REPORT_FILE;
-use wf_engine::scheduler::{Recorder, RunOptions, run as run_workflow};
+use wf_engine::layout::REPORT_FILE;
+use wf_engine::run::{Recorder, RunOptions, run as run_workflow};
 use wf_engine::state::Freshness;
 
 use super::freshness::{open_store, prepare};
@@ -76,7 +76,7 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
     match result {
         Ok(report) => {
             let report_file =
-                wf_engine::rundir::run_path(&workflow.root, &report.run_id).join(REPORT_FILE);
+                wf_engine::layout::run_path(&workflow.root, &report.run_id).join(REPORT_FILE);
             renderer.summary(&workflow.root, &report, shown(&report_file));
             match report.status {
                 wf_engine::report::RunStatus::Succeeded => Exit::Success,

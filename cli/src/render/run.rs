@@ -22,7 +22,7 @@ use wf_engine::Workflow;
 use wf_engine::exec::logs::tail;
 use wf_engine::report::signals::signal_name;
 use wf_engine::report::{RunReport, RunStatus, TaskStatus};
-use wf_engine::scheduler::RunEvent;
+use wf_engine::run::RunEvent;
 
 use super::style::{Style, plural, seconds};
 use crate::args::OutputMode;

@@ -63,7 +63,7 @@ pub fn load(path: &Path) -> Result<Loaded, ReadError> {
     })?;
     Ok(parse(
         SourceFile::new(path, text),
-        &crate::rundir::manifest_root(path),
+        &crate::layout::manifest_root(path),
     ))
 }
 

@@ -39,10 +39,4 @@ pub use records::{
 pub use store::StateStore;
 pub use why::{Reason, explain};
 
-/// The state store's file name inside `.wf/`.
-pub const STATE_FILE: &str = "state.db";
-
-/// The state store of the workflow whose manifest is in `root`.
-pub fn store_path(root: &std::path::Path) -> std::path::PathBuf {
-    crate::rundir::state_dir(root).join(STATE_FILE)
-}
+pub use crate::layout::{STATE_FILE, store_path};

@@ -13,11 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::group::{ProcessInfo, processes, signal_group};
+use crate::layout::{GROUPS_FILE, RUNNING_MARKER};
 
-/// Name of the marker file that exists while a run is in progress.
-pub const RUNNING_MARKER: &str = "running";
-/// Name of the file listing the process groups a run started.
-pub const GROUPS_FILE: &str = "groups";
 
 /// What was found of a crashed run.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,13 +16,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::group::{end_leftovers, end_strays};
-use super::launch::{AttemptIdentity, BaseEnv, ProgramResolver, prepare};
-use super::logs::{log_path, open_log, write_attempt_header};
-use super::spawn::{SpawnError, SpawnRequest, SpawnStage, Spawner, pointer_vector};
-use super::stream::{Pipe, Sink, drain};
-use super::supervise::{StopSignals, eventfd, notify, supervise};
-use super::{AttemptEnd, AttemptRequest, AttemptResult};
+pub mod group;
+pub mod launch;
+pub mod recover;
+pub mod spawn;
+pub mod stream;
+pub(crate) mod supervise;
+
+use self::group::{end_leftovers, end_strays};
+use self::launch::{AttemptIdentity, BaseEnv, ProgramResolver, prepare};
+use self::spawn::{SpawnError, SpawnRequest, SpawnStage, Spawner, pointer_vector};
+use self::stream::{Pipe, Sink, drain};
+use self::supervise::{StopSignals, eventfd, notify, supervise};
+use crate::exec::logs::{log_path, open_log, write_attempt_header};
+use crate::exec::{AttemptEnd, AttemptRequest, AttemptResult};
 use crate::report::time::Timestamp;
 use crate::state::missing_outputs;
 use crate::workflow::Workflow;

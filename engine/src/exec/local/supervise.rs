@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::AttemptEnd;
+use crate::exec::AttemptEnd;
 use super::group::signal_group;
 
 /// The run-wide stop signals every worker listens to. Written once, never drained, so every

@@ -1,37 +1,11 @@
-//! Where a run leaves its files: `.wf/` beside the manifest, one folder per run.
-//!
-//! ```text
-//! .wf/state.db                    the state store
-//! .wf/runs/RUN_ID/report.json     the run report
-//! .wf/runs/RUN_ID/logs/TASK.log   stdout and stderr of every attempt
-//! ```
+//! A run's own folder, `.wf/runs/RUN_ID`: created with a unique id and marked in progress
+//! until the run ends.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::exec::recover::{GROUPS_FILE, RUNNING_MARKER};
+use super::{GROUPS_FILE, REPORT_FILE, RUNNING_MARKER, run_path, runs_dir, state_dir};
 use crate::report::time::Timestamp;
-
-/// The name of a run's JSON report inside its folder.
-pub const REPORT_FILE: &str = "report.json";
-
-/// The folder a manifest lives in (where its `.wf/` is), absolute.
-pub fn manifest_root(manifest: &Path) -> PathBuf {
-    std::path::absolute(manifest)
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// A manifest's absolute path, the key of its runs in `.wf/`, given its folder `root`.
-pub fn manifest_key(root: &Path, manifest: &Path) -> PathBuf {
-    root.join(manifest.file_name().unwrap_or_else(|| "wf.toml".as_ref()))
-}
-
-/// The `.wf` folder of a workflow whose manifest is in `root`.
-pub fn state_dir(root: &Path) -> PathBuf {
-    root.join(".wf")
-}
 
 /// A run's folder, created.
 #[derive(Debug, Clone)]
@@ -80,7 +54,7 @@ impl RunDir {
         self.path.join(REPORT_FILE)
     }
 
-    /// Where the run lists the process groups it started (see `exec::recover`).
+    /// Where the run lists the process groups it started (see `exec::local::recover`).
     pub fn groups_path(&self) -> PathBuf {
         self.path.join(GROUPS_FILE)
     }
@@ -89,16 +63,6 @@ impl RunDir {
     pub fn mark_ended(&self) {
         let _ = std::fs::remove_file(self.path.join(RUNNING_MARKER));
     }
-}
-
-/// The folder holding every run's folder.
-pub fn runs_dir(root: &Path) -> PathBuf {
-    state_dir(root).join("runs")
-}
-
-/// The folder of an earlier run.
-pub fn run_path(root: &Path, run_id: &str) -> PathBuf {
-    runs_dir(root).join(run_id)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::core::{Core, NOT_STARTED_CANCELLED, Outcome};
+use crate::scheduler::core::{Core, NOT_STARTED_CANCELLED, Outcome};
 use crate::exec::{AttemptEnd, AttemptResult};
 use crate::paths::shown;
 use crate::report::model::seconds;

@@ -12,7 +12,7 @@ use std::sync::mpsc::Sender;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::core::Core;
+use crate::scheduler::core::Core;
 use super::events::RunEvent;
 use super::journal::AttemptNote;
 use super::summary::AttemptRecord;

@@ -22,24 +22,24 @@ use std::time::{Duration, Instant};
 use miette::Diagnostic;
 use thiserror::Error;
 
-use super::core::Core;
+use crate::scheduler::core::Core;
 use super::dispatch::{Dispatch, Message, Shared, worker};
 use super::events::RunEvent;
 use super::journal::{Journal, Recorder};
 use super::summary::{RunFacts, build_report};
-use crate::exec::group;
+use crate::exec::local::group;
 use crate::exec::local::{LocalRunner, TaskOutput};
-use crate::exec::recover::recover_crashed_runs;
+use crate::exec::local::recover::recover_crashed_runs;
 use crate::report::time::Timestamp;
 use crate::report::{RunReport, write_json};
-use crate::rundir::{self, RunDir};
-use crate::runlock::{LockError, RunLock};
+use crate::layout::{self, RunDir};
+use crate::layout::runlock::{LockError, RunLock};
 use crate::workflow::Workflow;
 
 /// How to run a workflow (the command line's choices, already resolved).
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Which tasks run (see [`super::select`]).
+    /// Which tasks run (see [`crate::scheduler::select`]).
     pub selected: Vec<bool>,
     /// Job slots.
     pub jobs: u32,
@@ -133,8 +133,8 @@ pub fn run(
 ) -> Result<RunReport, RunError> {
     check_slots(&workflow, &options.selected, options.jobs)?;
     let manifest = workflow.manifest_path();
-    let _lock = RunLock::acquire(&rundir::state_dir(&workflow.root), &manifest)?;
-    let runs = rundir::runs_dir(&workflow.root);
+    let _lock = RunLock::acquire(&layout::state_dir(&workflow.root), &manifest)?;
+    let runs = layout::runs_dir(&workflow.root);
     for recovered in recover_crashed_runs(&runs, &manifest, options.grace) {
         let (run_id, ended) = (recovered.run_id, recovered.ended);
         observer(&workflow, RunEvent::Recovered { run_id, ended });
