@@ -7,7 +7,8 @@ use petgraph::algo::{DfsSpace, has_path_connecting, tarjan_scc};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
-use crate::workflow::TaskId;
+/// Index of a task: the graph's nodes are numbered as the workflow's tasks are.
+pub type TaskId = usize;
 
 /// The dependency graph of a workflow.
 #[derive(Debug, Clone, Default)]

@@ -8,6 +8,7 @@ pub mod graph;
 pub mod layout;
 pub mod manifest;
 pub mod paths;
+pub mod quote;
 pub mod report;
 pub mod run;
 pub mod scheduler;

@@ -6,11 +6,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::graph::Dag;
-pub use crate::manifest::raw::{ExecutorKind, When};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-/// Index of a task in [`Workflow::tasks`].
-pub type TaskId = usize;
+pub use crate::graph::{Dag, TaskId};
 
 /// Index of a lock in [`Workflow::locks`].
 pub type LockId = usize;
@@ -120,9 +119,43 @@ impl Command {
             Command::Shell(line) => line.clone(),
             Command::Argv(argv) => argv
                 .iter()
-                .map(|arg| crate::manifest::shell_quote(arg))
+                .map(|arg| crate::quote::shell_quote(arg))
                 .collect::<Vec<_>>()
                 .join(" "),
+        }
+    }
+}
+
+/// When a task runs, given how its dependencies ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum When {
+    /// All dependencies succeeded (the default).
+    #[default]
+    Success,
+    /// All dependencies finished, however they ended.
+    Always,
+    /// At least one dependency failed.
+    Failure,
+}
+
+/// Where tasks run: the executor a run uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorKind {
+    /// The built-in local process pool.
+    #[default]
+    Local,
+    /// Each task is submitted to a Slurm cluster with `sbatch`.
+    Slurm,
+}
+
+impl ExecutorKind {
+    /// The kind's name as the manifest, the command line and the report write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExecutorKind::Local => "local",
+            ExecutorKind::Slurm => "slurm",
         }
     }
 }

@@ -3,8 +3,8 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use wf_engine::report::{TaskStatus, read_json};
 use wf_engine::layout::{REPORT_FILE, manifest_key, manifest_root, runs_dir};
+use wf_engine::report::{TaskStatus, read_json};
 use wf_engine::state::{StateStore, store_path};
 
 use crate::args::{ColorChoice, OutputMode, ReportArgs};

@@ -1,6 +1,6 @@
 //! Matrix expansion and `{{ matrix.KEY }}` substitution.
 
-use std::borrow::Cow;
+use crate::quote::shell_quote;
 use std::ops::Range;
 
 use super::raw::RawMatrix;
@@ -129,17 +129,6 @@ pub fn substitute(text: &str, expansion: &Expansion, quote: bool) -> String {
     }
     out.push_str(&text[last..]);
     out
-}
-
-/// `value` as one literal POSIX shell word: left bare when it is made only of safe characters,
-/// otherwise single-quoted (with `'` written as `'\''`).
-pub fn shell_quote(value: &str) -> Cow<'_, str> {
-    let safe = |c: char| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c);
-    if !value.is_empty() && value.chars().all(safe) {
-        Cow::Borrowed(value)
-    } else {
-        Cow::Owned(format!("'{}'", value.replace('\'', r"'\''")))
-    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,6 @@ use toml::de::DeTable;
 use toml::de::DeValue;
 
 pub use diagnostic::{Findings, ManifestError, has_errors};
-pub use expand::shell_quote;
 pub use source::{LineCol, SourceFile};
 
 use crate::workflow::Workflow;

@@ -12,6 +12,7 @@ use toml::de::{DeValue, ValueDeserializer};
 use super::diagnostic::{Findings, ManifestError};
 use super::duration::parse_duration;
 use super::spanned::{FromToml, Named, Sp, TomlLeaf, TomlValue, toml_table};
+pub use crate::workflow::{ExecutorKind, When};
 
 toml_table! {
     /// A wf manifest, format version 1.
@@ -201,18 +202,6 @@ impl<'de> Deserialize<'de> for RawCommand {
 }
 impl TomlLeaf for RawCommand {}
 
-/// When a task runs, given how its dependencies ended.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum When {
-    /// All dependencies succeeded (the default).
-    #[default]
-    Success,
-    /// All dependencies finished, however they ended.
-    Always,
-    /// At least one dependency failed.
-    Failure,
-}
 impl TomlLeaf for When {
     fn invalid(message: String, span: std::ops::Range<usize>) -> ManifestError {
         ManifestError::InvalidWhen {
@@ -222,16 +211,6 @@ impl TomlLeaf for When {
     }
 }
 
-/// Where tasks run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ExecutorKind {
-    /// The built-in local process pool.
-    #[default]
-    Local,
-    /// Each task is submitted to a Slurm cluster with `sbatch`.
-    Slurm,
-}
 impl TomlLeaf for ExecutorKind {}
 
 /// A duration written as a number with a unit: "500ms", "90s", "10m", "1h30m", "1d".

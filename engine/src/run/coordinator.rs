@@ -22,18 +22,18 @@ use std::time::{Duration, Instant};
 use miette::Diagnostic;
 use thiserror::Error;
 
-use crate::scheduler::core::Core;
 use super::dispatch::{Dispatch, Message, Shared, worker};
 use super::events::RunEvent;
 use super::journal::{Journal, Recorder};
 use super::summary::{RunFacts, build_report};
 use crate::exec::local::group;
-use crate::exec::local::{LocalRunner, TaskOutput};
 use crate::exec::local::recover::recover_crashed_runs;
+use crate::exec::local::{LocalRunner, TaskOutput};
+use crate::layout::runlock::{LockError, RunLock};
+use crate::layout::{self, RunDir};
 use crate::report::time::Timestamp;
 use crate::report::{RunReport, write_json};
-use crate::layout::{self, RunDir};
-use crate::layout::runlock::{LockError, RunLock};
+use crate::scheduler::core::Core;
 use crate::workflow::Workflow;
 
 /// How to run a workflow (the command line's choices, already resolved).

@@ -12,12 +12,12 @@ use std::sync::mpsc::Sender;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::scheduler::core::Core;
 use super::events::RunEvent;
 use super::journal::AttemptNote;
 use super::summary::AttemptRecord;
 use crate::exec::local::LocalRunner;
 use crate::exec::{AttemptRequest, Completion};
+use crate::scheduler::core::Core;
 use crate::workflow::{TaskId, Workflow};
 
 /// What the coordinating thread receives.

@@ -3,13 +3,13 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::scheduler::core::{Core, NOT_STARTED_CANCELLED, Outcome};
 use crate::exec::{AttemptEnd, AttemptResult};
 use crate::paths::shown;
 use crate::report::model::seconds;
 use crate::report::signals::signal_name;
 use crate::report::time::Timestamp;
 use crate::report::{RunReport, RunStatus, TaskReport, TaskStatus};
+use crate::scheduler::core::{Core, NOT_STARTED_CANCELLED, Outcome};
 use crate::workflow::{Task, TaskId, Workflow};
 
 /// The attempts of one task so far.

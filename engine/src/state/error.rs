@@ -115,3 +115,39 @@ impl StateError {
         }
     }
 }
+
+/// A fingerprint could not be computed.
+#[derive(Debug, Error, Diagnostic)]
+pub enum FingerprintError {
+    /// An input file or folder exists but cannot be read.
+    #[error("cannot read input {} of task `{task}`", .path.display())]
+    #[diagnostic(
+        code(wf::input_unreadable),
+        help("make the file readable, or remove it from the task's `inputs`")
+    )]
+    InputUnreadable {
+        /// The task (the first one that lists it, if several do).
+        task: String,
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An `inputs` entry that is not a valid glob.
+    #[error("invalid glob `{pattern}` in the inputs of task `{task}`: {message}")]
+    #[diagnostic(
+        code(wf::invalid_input_pattern),
+        help(
+            "`*` and `?` match within one path component, `**` any number of folders, `[...]` one character of a set"
+        )
+    )]
+    InvalidPattern {
+        /// The task.
+        task: String,
+        /// The pattern as written.
+        pattern: String,
+        /// What the glob parser said.
+        message: String,
+    },
+}

@@ -19,11 +19,10 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use miette::Diagnostic;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
+pub use super::error::FingerprintError;
 use super::file_cache::FileCache;
 use super::inputs::{Resolved, hash_file, resolve};
 use crate::paths::normalize;
@@ -34,42 +33,6 @@ pub const VERSION: &str = "wf-fingerprint-1";
 
 /// The digest recorded for an input pattern that matches nothing.
 pub const MISSING: &str = "missing";
-
-/// A fingerprint could not be computed.
-#[derive(Debug, Error, Diagnostic)]
-pub enum FingerprintError {
-    /// An input file or folder exists but cannot be read.
-    #[error("cannot read input {} of task `{task}`", .path.display())]
-    #[diagnostic(
-        code(wf::input_unreadable),
-        help("make the file readable, or remove it from the task's `inputs`")
-    )]
-    InputUnreadable {
-        /// The task (the first one that lists it, if several do).
-        task: String,
-        /// The file or folder.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// An `inputs` entry that is not a valid glob.
-    #[error("invalid glob `{pattern}` in the inputs of task `{task}`: {message}")]
-    #[diagnostic(
-        code(wf::invalid_input_pattern),
-        help(
-            "`*` and `?` match within one path component, `**` any number of folders, `[...]` one character of a set"
-        )
-    )]
-    InvalidPattern {
-        /// The task.
-        task: String,
-        /// The pattern as written.
-        pattern: String,
-        /// What the glob parser said.
-        message: String,
-    },
-}
 
 /// What went into a task's fingerprint, stored with each success to explain later changes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

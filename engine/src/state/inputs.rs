@@ -12,8 +12,8 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::error::FingerprintError;
 use super::file_cache::{CachedDigest, FileCache, stamp};
-use super::fingerprint::FingerprintError;
 use crate::paths::{is_glob, normalize, shown};
 use crate::workflow::Task;
 

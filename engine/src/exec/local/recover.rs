@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use super::group::{ProcessInfo, processes, signal_group};
 use crate::layout::{GROUPS_FILE, RUNNING_MARKER};
 
-
 /// What was found of a crashed run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recovered {

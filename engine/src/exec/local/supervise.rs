@@ -7,8 +7,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::exec::AttemptEnd;
 use super::group::signal_group;
+use crate::exec::AttemptEnd;
 
 /// The run-wide stop signals every worker listens to. Written once, never drained, so every
 /// worker polling them sees them.
