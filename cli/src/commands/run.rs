@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use wf_engine::exec::local::TaskOutput;
+use wf_engine::exec::TaskOutput;
 use wf_engine::layout::REPORT_FILE;
 use wf_engine::run::{Recorder, RunOptions, run as run_workflow};
 use wf_engine::state::Freshness;
@@ -48,6 +48,7 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
     let options = RunOptions {
         selected,
         jobs,
+        executor: wf_engine::workflow::ExecutorKind::Local,
         keep_going,
         grace,
         up_to_date: prepared.up_to_date(),

@@ -1,14 +1,109 @@
-//! Executors: where and how task attempts run. The scheduler decides *when*; a worker thread
-//! runs what it is given with the run's [`local::LocalRunner`] and reports the completion.
+//! Executors: where and how task attempts run. The scheduler decides *when*; an [`Executor`]
+//! decides *where and how*. The run gives each worker thread (one per slot) an executor slot
+//! and the attempts to run on it; the executor knows nothing of the graph or of locks.
+//!
+//! [`local::LocalExecutor`] runs attempts as process groups on this machine. A remote
+//! executor (a batch system) implements the same trait: `run` submits the attempt and blocks
+//! the slot's worker until the attempt has ended there.
 
 pub mod local;
 pub mod logs;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::report::signals::signal_name;
-use crate::workflow::TaskId;
+use crate::workflow::{ExecutorKind, TaskId, Workflow};
+
+/// Where a task's stdout and stderr go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TaskOutput {
+    /// Straight into its log file: no pipe, nothing can block, nothing is copied.
+    #[default]
+    Log,
+    /// Into its log and, live and prefixed with its name, to wf's stdout/stderr.
+    Stream,
+}
+
+/// What an executor is given when a run starts.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    /// The workflow being run.
+    pub workflow: Arc<Workflow>,
+    /// The run's id (tasks see it as `WF_RUN_ID`).
+    pub run_id: String,
+    /// `.wf/runs/RUN_ID`: logs go to its `logs/` folder.
+    pub run_dir: PathBuf,
+    /// SIGTERM → SIGKILL grace for timeouts and cancellation.
+    pub grace: Duration,
+    /// Where task output goes.
+    pub output: TaskOutput,
+}
+
+/// Where and how attempts run. One value serves a whole run and is shared by its worker
+/// threads; each worker owns one [`Executor::Slot`].
+///
+/// Contract:
+/// - [`Executor::run`] blocks until the attempt has ended, however it ends, and enforces the
+///   task's `timeout` (ending the attempt with [`AttemptEnd::TimedOut`]).
+/// - After [`Executor::cancel_all`], running attempts end as [`AttemptEnd::Cancelled`] and
+///   attempts asked for later end at once, never started.
+/// - An attempt leaves nothing running when `run` returns; what escaped is ended by
+///   [`Executor::finish`].
+/// - An executor never decides what runs next, never touches locks, and never checks a task's
+///   declared outputs (the run does, when the attempt completes).
+pub trait Executor: Sync + Sized {
+    /// What one worker thread owns to run attempts without sharing (buffers, caches).
+    type Slot: Send;
+
+    /// The kind, as the report names it.
+    const KIND: ExecutorKind;
+
+    /// Sets the executor up for a run.
+    fn start(context: RunContext) -> std::io::Result<Self>;
+
+    /// Ends what runs of `manifest` that did not end normally (wf was killed) left running
+    /// under `runs` (`.wf/runs`), waiting `grace` for them to stop. Called with the run lock
+    /// held, before the new run starts.
+    fn recover_crashed(runs: &Path, manifest: &Path, grace: Duration) -> Vec<Recovered>;
+
+    /// The slot of worker `worker` (from 0). Called on that worker's thread.
+    fn slot(&self, worker: usize) -> Self::Slot;
+
+    /// Runs one attempt to its end.
+    fn run(&self, request: AttemptRequest, slot: &mut Self::Slot) -> AttemptResult;
+
+    /// Ends every running attempt: gracefully (SIGTERM, the grace period, SIGKILL), or at once
+    /// with `force`. Later attempts do not start.
+    fn cancel_all(&self, force: bool);
+
+    /// After the last attempt: ends whatever the run's attempts left running; returns how
+    /// many there were.
+    fn finish(&self) -> u32;
+}
+
+/// What was found of a run that did not end normally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// The crashed run's id.
+    pub run_id: String,
+    /// Processes (or jobs) of its tasks that were still alive and were ended.
+    pub ended: usize,
+}
+
+/// Where an attempt ran, as far as the executor knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// It never started.
+    #[default]
+    Nowhere,
+    /// A process group on this machine.
+    Process {
+        /// The main process's id, which is also its group's id.
+        pid: u32,
+    },
+}
 
 /// A request to run one attempt of a task on a worker slot.
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +175,8 @@ pub struct AttemptResult {
     pub log: Option<PathBuf>,
     /// Processes of the task's group still alive after its main process exited, which wf ended.
     pub leftovers: u32,
+    /// Where it ran.
+    pub placement: Placement,
 }
 
 impl AttemptResult {

@@ -3,6 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::workflow::ExecutorKind;
+
 /// How a whole run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -109,8 +111,8 @@ pub struct RunReport {
     pub status: RunStatus,
     /// Job slots.
     pub jobs: u32,
-    /// "local" or "slurm".
-    pub executor: String,
+    /// Where the tasks ran.
+    pub executor: ExecutorKind,
     /// Start time, RFC 3339 UTC.
     pub started_at: String,
     /// End time, RFC 3339 UTC.

@@ -26,15 +26,14 @@ use super::dispatch::{Dispatch, Message, Shared, worker};
 use super::events::RunEvent;
 use super::journal::{Journal, Recorder};
 use super::summary::{RunFacts, build_report};
-use crate::exec::local::group;
-use crate::exec::local::recover::recover_crashed_runs;
-use crate::exec::local::{LocalRunner, TaskOutput};
+use crate::exec::local::{LocalExecutor, group};
+use crate::exec::{Executor, RunContext, TaskOutput};
 use crate::layout::runlock::{LockError, RunLock};
 use crate::layout::{self, RunDir};
 use crate::report::time::Timestamp;
 use crate::report::{RunReport, write_json};
 use crate::scheduler::core::Core;
-use crate::workflow::Workflow;
+use crate::workflow::{ExecutorKind, Workflow};
 
 /// How to run a workflow (the command line's choices, already resolved).
 #[derive(Debug, Clone)]
@@ -43,6 +42,8 @@ pub struct RunOptions {
     pub selected: Vec<bool>,
     /// Job slots.
     pub jobs: u32,
+    /// Where the tasks run.
+    pub executor: ExecutorKind,
     /// Keep starting independent tasks after a failure.
     pub keep_going: bool,
     /// SIGTERM → SIGKILL grace.
@@ -88,6 +89,13 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    /// The executor asked for is not available in this build.
+    #[error("the {} executor is not available", kind.name())]
+    #[diagnostic(code(wf::executor_unavailable))]
+    ExecutorUnavailable {
+        /// The executor asked for.
+        kind: ExecutorKind,
+    },
     /// Another run of the workflow holds the run lock.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -121,11 +129,27 @@ pub fn check_slots(workflow: &Workflow, selected: &[bool], jobs: u32) -> Result<
     }
 }
 
-/// Runs the selected tasks of `workflow` to completion (or cancellation) and returns the report,
-/// also written to `.wf/runs/RUN_ID/report.json` (and `options.report_path`).
+/// Runs the selected tasks of `workflow` to completion (or cancellation) on the executor
+/// `options.executor` and returns the report, also written to `.wf/runs/RUN_ID/report.json`
+/// (and `options.report_path`).
 ///
 /// With a `recorder`, the run is also written into the state store as it goes.
 pub fn run(
+    workflow: Arc<Workflow>,
+    options: &RunOptions,
+    recorder: Option<Recorder<'_>>,
+    observer: &mut dyn FnMut(&Workflow, RunEvent),
+) -> Result<RunReport, RunError> {
+    match options.executor {
+        ExecutorKind::Local => run_on::<LocalExecutor>(workflow, options, recorder, observer),
+        ExecutorKind::Slurm => Err(RunError::ExecutorUnavailable {
+            kind: options.executor,
+        }),
+    }
+}
+
+/// [`run`] on the executor `E`.
+fn run_on<E: Executor>(
     workflow: Arc<Workflow>,
     options: &RunOptions,
     recorder: Option<Recorder<'_>>,
@@ -135,7 +159,7 @@ pub fn run(
     let manifest = workflow.manifest_path();
     let _lock = RunLock::acquire(&layout::state_dir(&workflow.root), &manifest)?;
     let runs = layout::runs_dir(&workflow.root);
-    for recovered in recover_crashed_runs(&runs, &manifest, options.grace) {
+    for recovered in E::recover_crashed(&runs, &manifest, options.grace) {
         let (run_id, ended) = (recovered.run_id, recovered.ended);
         observer(&workflow, RunEvent::Recovered { run_id, ended });
     }
@@ -155,16 +179,15 @@ pub fn run(
         what: "install signal handlers",
         source,
     })?;
-    let runner = LocalRunner::new(
-        Arc::clone(&workflow),
-        run_dir.run_id.clone(),
-        run_dir.path.clone(),
-        &run_dir.groups_path(),
-        options.grace,
-        options.output,
-    )
+    let executor = E::start(RunContext {
+        workflow: Arc::clone(&workflow),
+        run_id: run_dir.run_id.clone(),
+        run_dir: run_dir.path.clone(),
+        grace: options.grace,
+        output: options.output,
+    })
     .map_err(|source| RunError::Io {
-        what: "set up the process runner",
+        what: "set up the executor",
         source,
     })?;
     let count = workflow.tasks.len();
@@ -183,7 +206,8 @@ pub fn run(
         workflow: &workflow,
         state: Mutex::new(Dispatch::new(core, count, workers)),
         wake: (0..workers).map(|_| Condvar::new()).collect(),
-        runner,
+        executor,
+        run_dir: run_dir.path.clone(),
         messages: sender,
         task_events: options.task_events,
         record: recorder.is_some(),
@@ -241,7 +265,7 @@ pub fn run(
         source,
     })?;
     signals.close();
-    let strays = shared.runner.end_strays();
+    let strays = shared.executor.finish();
     let finished_at = Timestamp::now();
     let state = shared.lock();
     let report = build_report(&RunFacts {
@@ -251,6 +275,7 @@ pub fn run(
         selected: &options.selected,
         run_id: &run_dir.run_id,
         jobs: options.jobs,
+        executor: E::KIND,
         started_at,
         finished_at,
         wall: state.epoch().elapsed(),
@@ -290,8 +315,8 @@ const JOURNAL_LINGER: Duration = Duration::from_millis(10);
 
 /// The coordinator's loop: observer events, the state store, signals and retry timers, until
 /// the run is done.
-fn coordinate(
-    shared: &Shared<'_>,
+fn coordinate<E: Executor>(
+    shared: &Shared<'_, E>,
     messages: &std::sync::mpsc::Receiver<Message>,
     observer: &mut dyn FnMut(&Workflow, RunEvent),
     mut journal: Option<&mut Journal<'_>>,
@@ -359,7 +384,7 @@ fn coordinate(
                     shared.lock().cancel(shared);
                     next_retry = None;
                 }
-                shared.runner.cancel(force);
+                shared.executor.cancel_all(force);
             }
             Some(Message::Done) => {
                 // Everything sent before Done has been handled; nothing follows it.

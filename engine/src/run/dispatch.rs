@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use super::events::RunEvent;
 use super::journal::AttemptNote;
 use super::summary::AttemptRecord;
-use crate::exec::local::LocalRunner;
-use crate::exec::{AttemptRequest, Completion};
+use super::completion::check_outputs;
+use crate::exec::{AttemptRequest, Completion, Executor};
 use crate::scheduler::core::Core;
 use crate::workflow::{TaskId, Workflow};
 
@@ -53,7 +53,7 @@ pub struct Dispatch<'w> {
 }
 
 /// What the worker threads and the coordinator share.
-pub struct Shared<'w> {
+pub struct Shared<'w, E> {
     /// The workflow.
     pub workflow: &'w Workflow,
     /// The state.
@@ -61,7 +61,9 @@ pub struct Shared<'w> {
     /// One condition variable per worker, signalled when it is given work or the run ends.
     pub wake: Vec<Condvar>,
     /// Runs attempts.
-    pub runner: LocalRunner,
+    pub executor: E,
+    /// `.wf/runs/RUN_ID`.
+    pub run_dir: std::path::PathBuf,
     /// To the coordinator.
     pub messages: Sender<Message>,
     /// Whether the observer wants per-task events.
@@ -70,7 +72,7 @@ pub struct Shared<'w> {
     pub record: bool,
 }
 
-impl<'w> Shared<'w> {
+impl<'w, E> Shared<'w, E> {
     /// Locks the state (a panicked worker does not make the state unusable for the report).
     pub fn lock(&self) -> MutexGuard<'_, Dispatch<'w>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -118,7 +120,7 @@ impl<'w> Dispatch<'w> {
     }
 
     /// Records a finished attempt and dispatches what can start now. `worker` is idle again.
-    pub fn complete(&mut self, done: Completion, shared: &Shared<'w>) {
+    pub fn complete<E>(&mut self, done: Completion, shared: &Shared<'w, E>) {
         let Completion { request, result } = done;
         let task = request.task;
         let spec = &shared.workflow.tasks[task];
@@ -168,7 +170,7 @@ impl<'w> Dispatch<'w> {
     }
 
     /// Makes the retries that are due ready again and dispatches.
-    pub fn retry_due(&mut self, shared: &Shared<'w>) {
+    pub fn retry_due<E>(&mut self, shared: &Shared<'w, E>) {
         let now = Instant::now();
         while let Some(&Reverse((due, task))) = self.retries.peek() {
             if due > now {
@@ -182,7 +184,7 @@ impl<'w> Dispatch<'w> {
     }
 
     /// Stops dispatch for a cancellation (first signal).
-    pub fn cancel(&mut self, shared: &Shared<'w>) {
+    pub fn cancel<E>(&mut self, shared: &Shared<'w, E>) {
         self.core.cancel();
         self.retries.clear();
         self.dispatch(shared);
@@ -191,7 +193,7 @@ impl<'w> Dispatch<'w> {
     /// Starts every task that can start now on idle workers (the most recently idle first, so
     /// a worker that just finished usually picks its next task up without sleeping), reports
     /// tasks settled without running, and ends the run when everything has an outcome.
-    pub fn dispatch(&mut self, shared: &Shared<'w>) {
+    pub fn dispatch<E>(&mut self, shared: &Shared<'w, E>) {
         loop {
             let now = self.epoch.elapsed().as_secs_f64();
             for task in self.core.start_ready(now) {
@@ -231,7 +233,7 @@ impl<'w> Dispatch<'w> {
     }
 
     /// Marks the run done (once): every worker wakes up and exits, the coordinator is told.
-    pub fn end(&mut self, shared: &Shared<'w>) {
+    pub fn end<E>(&mut self, shared: &Shared<'w, E>) {
         if !self.done {
             self.done = true;
             for wake in &shared.wake {
@@ -243,8 +245,8 @@ impl<'w> Dispatch<'w> {
 }
 
 /// A worker thread: run what it is given, record it, take the next, until the run is done.
-pub fn worker(me: usize, shared: &Shared<'_>) {
-    let mut kit = shared.runner.kit(me);
+pub fn worker<E: Executor>(me: usize, shared: &Shared<'_, E>) {
+    let mut slot = shared.executor.slot(me);
     let mut finished: Option<Completion> = None;
     loop {
         let request = {
@@ -265,7 +267,9 @@ pub fn worker(me: usize, shared: &Shared<'_>) {
             }
         };
         let Some(request) = request else { return };
-        let result = shared.runner.run(request, &mut kit);
+        let result = shared.executor.run(request, &mut slot);
+        // Outside the lock: checking outputs touches the file system.
+        let result = check_outputs(shared.workflow, &shared.run_dir, request.task, result);
         finished = Some(Completion { request, result });
     }
 }

@@ -4,6 +4,7 @@
 //! The scheduler ([`crate::scheduler`]) decides when; an executor ([`crate::exec`]) decides
 //! where and how; this module connects them.
 
+mod completion;
 mod coordinator;
 mod dispatch;
 pub mod events;

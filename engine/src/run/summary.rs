@@ -10,7 +10,7 @@ use crate::report::signals::signal_name;
 use crate::report::time::Timestamp;
 use crate::report::{RunReport, RunStatus, TaskReport, TaskStatus};
 use crate::scheduler::core::{Core, NOT_STARTED_CANCELLED, Outcome};
-use crate::workflow::{Task, TaskId, Workflow};
+use crate::workflow::{ExecutorKind, Task, TaskId, Workflow};
 
 /// The attempts of one task so far.
 #[derive(Debug, Clone, Default)]
@@ -107,6 +107,8 @@ pub struct RunFacts<'a> {
     pub run_id: &'a str,
     /// Job slots.
     pub jobs: u32,
+    /// Where the tasks ran.
+    pub executor: ExecutorKind,
     /// Wall-clock start.
     pub started_at: Timestamp,
     /// Wall-clock end.
@@ -205,7 +207,7 @@ pub fn build_report(facts: &RunFacts<'_>) -> RunReport {
         workflow: workflow.name.clone(),
         status,
         jobs: facts.jobs,
-        executor: "local".to_owned(),
+        executor: facts.executor,
         started_at: facts.started_at.to_rfc3339(),
         finished_at: facts.finished_at.to_rfc3339(),
         duration_s: seconds(facts.wall.as_secs_f64()),

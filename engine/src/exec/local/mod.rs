@@ -1,7 +1,7 @@
 //! Running one attempt on this machine: prepare it, spawn it into its own process group with
 //! output straight into its log, wait for it in the kernel, and clean up what it left.
 //!
-//! A [`LocalRunner`] is shared by the run's worker threads (one per job slot); each worker
+//! A [`LocalExecutor`] is shared by the run's worker threads (one per job slot); each worker
 //! owns a [`WorkerKit`] so that spawning needs no locks and spawns on different slots overlap.
 //!
 //! Logs are created lazily: a task without retries writes into its worker's scratch file,
@@ -29,13 +29,16 @@ use self::spawn::{SpawnError, SpawnRequest, SpawnStage, Spawner, pointer_vector}
 use self::stream::{Pipe, Sink, drain};
 use self::supervise::{StopSignals, eventfd, notify, supervise};
 use crate::exec::logs::{log_path, open_log, write_attempt_header};
-use crate::exec::{AttemptEnd, AttemptRequest, AttemptResult};
+use crate::exec::{
+    AttemptEnd, AttemptRequest, AttemptResult, Executor, Placement, Recovered, RunContext, TaskOutput,
+};
+use crate::workflow::ExecutorKind;
 use crate::report::time::Timestamp;
-use crate::state::missing_outputs;
 use crate::workflow::Workflow;
 
-/// Everything the workers of one run share to run attempts locally.
-pub struct LocalRunner {
+/// The local executor: attempts run as process groups on this machine. Everything the
+/// workers of one run share to run attempts locally.
+pub struct LocalExecutor {
     workflow: Arc<Workflow>,
     /// `groups`: every process group started, for cleaning up after a crash.
     groups: File,
@@ -47,15 +50,6 @@ pub struct LocalRunner {
     stop: StopSignals,
 }
 
-/// Where a task's stdout and stderr go.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum TaskOutput {
-    /// Straight into its log file: no pipe, nothing can block, nothing is copied.
-    #[default]
-    Log,
-    /// Through pipes, drained into its log and, prefixed with its name, to wf's stdout/stderr.
-    Stream,
-}
 
 /// A worker thread's own tools: the spawner's stack, the PATH cache, /dev/null, and its
 /// scratch output file.
@@ -85,30 +79,32 @@ impl Drop for WorkerKit {
     }
 }
 
-impl LocalRunner {
-    /// A runner for `workflow`, writing logs under `run_dir`.
-    pub fn new(
-        workflow: Arc<Workflow>,
-        run_id: String,
-        run_dir: PathBuf,
-        groups: &Path,
-        grace: Duration,
-        output: TaskOutput,
-    ) -> std::io::Result<Self> {
+impl Executor for LocalExecutor {
+    type Slot = WorkerKit;
+
+    const KIND: ExecutorKind = ExecutorKind::Local;
+
+    fn start(context: RunContext) -> std::io::Result<Self> {
+        let groups = context.run_dir.join(crate::layout::GROUPS_FILE);
         Ok(Self {
-            output,
-            groups: open_log(groups)?,
-            base_env: BaseEnv::new(&workflow),
-            workflow,
-            run_id,
-            run_dir,
-            grace,
+            output: context.output,
+            groups: open_log(&groups)?,
+            base_env: BaseEnv::new(&context.workflow),
+            workflow: context.workflow,
+            run_id: context.run_id,
+            run_dir: context.run_dir,
+            grace: context.grace,
             stop: StopSignals::new()?,
         })
     }
 
-    /// Tools for worker `worker`. Make them after installing signal handlers.
-    pub fn kit(&self, worker: usize) -> WorkerKit {
+    fn recover_crashed(runs: &Path, manifest: &Path, grace: Duration) -> Vec<Recovered> {
+        recover::recover_crashed_runs(runs, manifest, grace)
+    }
+
+    /// Make slots after installing signal handlers: the spawner resets the handlers that
+    /// exist when it is made.
+    fn slot(&self, worker: usize) -> WorkerKit {
         WorkerKit {
             spawner: Spawner::new(),
             resolver: ProgramResolver::default(),
@@ -121,8 +117,7 @@ impl LocalRunner {
         }
     }
 
-    /// Ends every running attempt: SIGTERM, the grace period, SIGKILL (`force`: SIGKILL now).
-    pub fn cancel(&self, force: bool) {
+    fn cancel_all(&self, force: bool) {
         if force {
             self.stop.kill();
         } else {
@@ -130,19 +125,23 @@ impl LocalRunner {
         }
     }
 
-    /// After the last attempt: ends processes that escaped their task's group; returns how
-    /// many there were.
-    pub fn end_strays(&self) -> u32 {
+    fn finish(&self) -> u32 {
         end_strays(self.grace)
     }
 
+    fn run(&self, request: AttemptRequest, kit: &mut WorkerKit) -> AttemptResult {
+        self.run_attempt(request, kit)
+    }
+}
+
+impl LocalExecutor {
     /// The log file of a task.
     pub fn log_path(&self, task_name: &str) -> PathBuf {
         log_path(&self.run_dir, task_name)
     }
 
-    /// Runs one attempt to its end.
-    pub fn run(&self, request: AttemptRequest, kit: &mut WorkerKit) -> AttemptResult {
+    /// Runs one attempt to its end, its output into its log (created only if it printed).
+    fn run_attempt(&self, request: AttemptRequest, kit: &mut WorkerKit) -> AttemptResult {
         if self.stop.is_cancelled() {
             return AttemptResult {
                 end: AttemptEnd::Cancelled { signal: None },
@@ -169,18 +168,6 @@ impl LocalRunner {
             let _ = write_attempt_header(&mut log, request.attempt, &Timestamp::now().to_rfc3339());
         }
         let mut result = self.attempt(request, task, &mut log, kit);
-        if result.end.succeeded() {
-            let missing = missing_outputs(&self.workflow, request.task);
-            if !missing.is_empty() {
-                let _ = writeln!(
-                    log,
-                    "wf: exited 0 but did not create {}",
-                    missing.join(", ")
-                );
-                result.log_bytes = log.metadata().map_or(result.log_bytes, |m| m.len());
-                result.end = AttemptEnd::OutputsMissing(missing);
-            }
-        }
         if !named {
             if result.log_bytes > 0 {
                 if let Err(error) = std::fs::rename(&kit.scratch_path, &path) {
@@ -298,6 +285,9 @@ impl LocalRunner {
             log_bytes: log.metadata().map_or(0, |m| m.len()),
             log: None,
             leftovers,
+            placement: Placement::Process {
+                pid: pid.unsigned_abs(),
+            },
         }
     }
 }
@@ -310,10 +300,11 @@ fn not_started(reason: String) -> AttemptResult {
         log_bytes: 0,
         log: None,
         leftovers: 0,
+        placement: Placement::Nowhere,
     }
 }
 
-impl LocalRunner {
+impl LocalExecutor {
     /// Waits for the attempt's process and ends what its group left behind.
     fn wait(&self, pid: libc::pid_t, task: &crate::workflow::Task) -> (AttemptEnd, Instant, u32) {
         let end = supervise(pid, task.timeout, self.grace, &self.stop);

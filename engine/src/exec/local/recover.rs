@@ -13,16 +13,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::group::{ProcessInfo, processes, signal_group};
+use crate::exec::Recovered;
 use crate::layout::{GROUPS_FILE, RUNNING_MARKER};
 
-/// What was found of a crashed run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recovered {
-    /// The crashed run's id.
-    pub run_id: String,
-    /// Processes of its tasks that were still alive and were ended.
-    pub ended: usize,
-}
 
 /// True if the process's environment says it belongs to run `run_id`.
 fn belongs_to(pid: libc::pid_t, run_id: &str) -> bool {
