@@ -13,6 +13,7 @@ pub mod report;
 pub mod run;
 pub mod scheduler;
 pub mod schema;
+pub mod session;
 pub mod state;
 pub mod suggest;
 pub mod workflow;

@@ -139,7 +139,7 @@ pub enum When {
     Failure,
 }
 
-/// Where tasks run: the executor a run uses.
+/// Where tasks run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExecutorKind {
@@ -151,6 +151,11 @@ pub enum ExecutorKind {
 }
 
 impl ExecutorKind {
+    /// True if and only if this build of wf can run tasks on this executor.
+    pub fn is_available(self) -> bool {
+        matches!(self, ExecutorKind::Local)
+    }
+
     /// The kind's name as the manifest, the command line and the report write it.
     pub fn name(self) -> &'static str {
         match self {

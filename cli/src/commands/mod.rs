@@ -1,6 +1,5 @@
 //! One module per subcommand; this one routes and holds what they share.
 
-mod freshness;
 mod graph;
 mod history;
 mod list;
@@ -14,6 +13,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use wf_engine::Workflow;
+use wf_engine::session::Session;
 
 use crate::args::{Cli, ColorChoice, Command};
 use crate::exit::Exit;
@@ -63,18 +63,6 @@ pub fn open_workflow(path: &Path, color: ColorChoice) -> Result<Workflow, Exit> 
     }
 }
 
-/// Marks the tasks to run for the given target names; an unknown name is a usage error.
-pub fn select_or_explain(
-    workflow: &Workflow,
-    targets: &[String],
-    color: ColorChoice,
-) -> Result<Vec<bool>, Exit> {
-    wf_engine::scheduler::select(workflow, targets).map_err(|error| {
-        report_error(&error, color);
-        Exit::Usage
-    })
-}
-
 /// Prints an engine error (a miette diagnostic without source code) to stderr.
 pub fn report_error(error: &dyn miette::Diagnostic, color: ColorChoice) {
     let colored = color.enabled(std::io::stderr().is_terminal());
@@ -88,14 +76,17 @@ pub fn report_error(error: &dyn miette::Diagnostic, color: ColorChoice) {
     eprint!("{out}");
 }
 
-/// Loads the manifest named by a command's target arguments and marks the tasks selected;
-/// findings and unknown task names are printed, and are usage errors.
-pub fn open_selection(
+/// Opens a session over the manifest named by a command's target arguments and marks the
+/// tasks selected; findings and unknown task names are printed, and are usage errors.
+pub fn open_session(
     target: &crate::args::Target,
     color: ColorChoice,
-) -> Result<(Workflow, Vec<bool>), Exit> {
+) -> Result<(Session, Vec<bool>), Exit> {
     let (manifest, targets) = target.split();
-    let workflow = open_workflow(&manifest, color)?;
-    let selected = select_or_explain(&workflow, &targets, color)?;
-    Ok((workflow, selected))
+    let session = Session::new(open_workflow(&manifest, color)?);
+    let selected = session.select(&targets).map_err(|error| {
+        report_error(&error, color);
+        Exit::Usage
+    })?;
+    Ok((session, selected))
 }

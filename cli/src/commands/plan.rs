@@ -3,87 +3,76 @@
 use std::io::IsTerminal;
 
 use wf_engine::Workflow;
-use wf_engine::scheduler::plan::simulate;
+use wf_engine::scheduler::plan::Simulation;
+use wf_engine::session::{Intent, Plan, RunSettings, Session};
 use wf_engine::state::Freshness;
 
-use super::freshness::{Prepared, open_store, prepare, store_path};
-use super::{open_selection, report_error};
+use super::{open_session, report_error};
 use crate::args::{ColorChoice, PlanArgs};
 use crate::exit::Exit;
 use crate::render::style::{Style, plural, seconds};
 
 /// Prints the plan of the selected tasks.
 pub fn run(args: &PlanArgs, color: ColorChoice) -> Exit {
-    let (workflow, selected) = match open_selection(&args.target, color) {
+    let (session, selected) = match open_session(&args.target, color) {
         Ok(opened) => opened,
         Err(exit) => return exit,
     };
-    let jobs = workflow.effective_jobs(args.jobs);
+    let settings = RunSettings {
+        jobs: args.jobs,
+        ..RunSettings::default()
+    };
     let freshness = Freshness {
         force: args.force,
         resume: args.resume,
     };
-    print_plan(
-        &workflow,
-        &selected,
-        jobs,
-        workflow.keep_going,
-        freshness,
-        color,
-    )
+    print_plan(&session, selected, &settings, freshness, color)
 }
 
 /// Works out and prints the plan: for each task in dispatch order why it runs and how long it
 /// is expected to take, the tasks that will be skipped and why, the critical path and the
 /// expected wall time. Reads the state store if there is one; never creates it.
 pub fn print_plan(
-    workflow: &Workflow,
-    selected: &[bool],
-    jobs: u32,
-    keep_going: bool,
+    session: &Session,
+    selected: Vec<bool>,
+    settings: &RunSettings,
     freshness: Freshness,
     color: ColorChoice,
 ) -> Exit {
-    if let Err(error) = wf_engine::run::check_slots(workflow, selected, jobs) {
+    if let Err(error) = session.check_slots(&selected, settings) {
         report_error(&error, color);
         return Exit::Usage;
     }
-    let mut store = None;
-    if store_path(workflow).exists() {
-        match open_store(workflow, color) {
-            Ok(opened) => store = Some(opened),
-            Err(exit) => return exit,
-        }
-    }
-    let prepared = match prepare(workflow, selected, freshness, store.as_mut(), color) {
+    let prepared = match session.prepare(selected, freshness, Intent::Preview) {
         Ok(prepared) => prepared,
-        Err(exit) => return exit,
+        Err(error) => {
+            report_error(&error, color);
+            return Exit::Usage;
+        }
     };
-    render(workflow, selected, jobs, keep_going, &prepared, color);
+    let simulation = match session.simulate(&prepared, settings) {
+        Ok(simulation) => simulation,
+        Err(error) => {
+            report_error(&error, color);
+            return Exit::Usage;
+        }
+    };
+    render(
+        session.workflow(),
+        session.jobs(settings),
+        &prepared,
+        &simulation,
+        color,
+    );
     Exit::Success
 }
 
-fn render(
-    workflow: &Workflow,
-    selected: &[bool],
-    jobs: u32,
-    keep_going: bool,
-    prepared: &Prepared,
-    color: ColorChoice,
-) {
+fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, color: ColorChoice) {
     let style = Style::new(color.enabled(std::io::stdout().is_terminal()));
     let skipped = prepared.skipped();
-    let plan = simulate(
-        workflow,
-        selected,
-        &skipped,
-        jobs,
-        &prepared.weights,
-        keep_going,
-    );
     let estimate = |task: usize| {
         let mark = if prepared.learnt[task] { "~" } else { "~?" };
-        format!("{mark}{}", seconds(prepared.weights[task]))
+        format!("{mark}{}", seconds(prepared.expected[task]))
     };
     println!(
         "{}",

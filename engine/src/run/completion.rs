@@ -29,7 +29,11 @@ pub fn check_outputs(
         .clone()
         .unwrap_or_else(|| log_path(run_dir, &workflow.tasks[task].name));
     if let Ok(mut log) = open_log(&path) {
-        let _ = writeln!(log, "wf: exited 0 but did not create {}", missing.join(", "));
+        let _ = writeln!(
+            log,
+            "wf: exited 0 but did not create {}",
+            missing.join(", ")
+        );
         result.log_bytes = log.metadata().map_or(result.log_bytes, |m| m.len());
         result.log = Some(path);
     }

@@ -12,10 +12,10 @@ use std::sync::mpsc::Sender;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::completion::check_outputs;
 use super::events::RunEvent;
 use super::journal::AttemptNote;
 use super::summary::AttemptRecord;
-use super::completion::check_outputs;
 use crate::exec::{AttemptRequest, Completion, Executor};
 use crate::scheduler::core::Core;
 use crate::workflow::{TaskId, Workflow};

@@ -20,7 +20,7 @@ pub struct PlannedTask {
 
 /// The simulated run.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct Simulation {
     /// Tasks in dispatch order.
     pub order: Vec<PlannedTask>,
     /// The critical path by expected durations.
@@ -41,7 +41,7 @@ pub fn simulate(
     slots: u32,
     weights: &[f64],
     keep_going: bool,
-) -> Plan {
+) -> Simulation {
     let mut core = Core::new(workflow, selected, up_to_date, slots, weights, keep_going);
     let mut running: BinaryHeap<Reverse<(u64, TaskId)>> = BinaryHeap::new();
     let mut order = Vec::new();
@@ -87,7 +87,7 @@ pub fn simulate(
         .filter(|&t| runs(t))
         .map(|t| weights[t] * f64::from(workflow.tasks[t].cpus))
         .sum();
-    Plan {
+    Simulation {
         order,
         critical_path,
         wall: now as f64 / 1e6,

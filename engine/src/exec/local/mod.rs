@@ -30,10 +30,11 @@ use self::stream::{Pipe, Sink, drain};
 use self::supervise::{StopSignals, eventfd, notify, supervise};
 use crate::exec::logs::{log_path, open_log, write_attempt_header};
 use crate::exec::{
-    AttemptEnd, AttemptRequest, AttemptResult, Executor, Placement, Recovered, RunContext, TaskOutput,
+    AttemptEnd, AttemptRequest, AttemptResult, Executor, Placement, Recovered, RunContext,
+    TaskOutput,
 };
-use crate::workflow::ExecutorKind;
 use crate::report::time::Timestamp;
+use crate::workflow::ExecutorKind;
 use crate::workflow::Workflow;
 
 /// The local executor: attempts run as process groups on this machine. Everything the
@@ -49,7 +50,6 @@ pub struct LocalExecutor {
     base_env: BaseEnv,
     stop: StopSignals,
 }
-
 
 /// A worker thread's own tools: the spawner's stack, the PATH cache, /dev/null, and its
 /// scratch output file.

@@ -16,7 +16,6 @@ use super::group::{ProcessInfo, processes, signal_group};
 use crate::exec::Recovered;
 use crate::layout::{GROUPS_FILE, RUNNING_MARKER};
 
-
 /// True if the process's environment says it belongs to run `run_id`.
 fn belongs_to(pid: libc::pid_t, run_id: &str) -> bool {
     let needle = format!("WF_RUN_ID={run_id}");

@@ -1,36 +1,37 @@
-//! What `run`, `run -n` and `plan` learn from the state store before anything runs: each
+//! What a run, a dry run and a plan learn from the state store before anything runs: each
 //! task's fingerprint, whether it must run and why, and its expected duration.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
-use wf_engine::Workflow;
-use wf_engine::state::{
+use super::SessionError;
+use crate::state::{
     FileCache, Fingerprints, Freshness, History, Reason, StateStore, decide, fingerprint_tasks,
 };
-
-use super::report_error;
-use crate::args::ColorChoice;
-use crate::exit::Exit;
+use crate::workflow::Workflow;
 
 /// How many recent successes a task's expected duration is the median of.
 const RECENT_DURATIONS: usize = 5;
 
-/// The state-derived inputs of a run or a plan.
-pub struct Prepared {
-    /// Fingerprint of each selected task.
-    pub fingerprints: Fingerprints,
-    /// Why each selected task runs (or is skipped).
+/// What a session knows before a run: which tasks are in it, which of them run and why, and
+/// how long each is expected to take.
+pub struct Plan {
+    /// Which tasks are part of the run (the targets and what they need).
+    pub selected: Vec<bool>,
+    /// Why each selected task runs or is skipped (`None` for tasks not selected).
     pub reasons: Vec<Option<Reason>>,
-    /// Expected duration of each task in seconds.
-    pub weights: Vec<f64>,
+    /// Expected duration of each task in seconds: learnt, or estimated.
+    pub expected: Vec<f64>,
     /// Which tasks have a learnt duration (the others got an estimate).
     pub learnt: Vec<bool>,
+    /// Fingerprint of each selected task.
+    pub(super) fingerprints: Fingerprints,
     /// The file-hash cache, for fingerprinting tasks again as they succeed.
-    pub cache: FileCache,
+    pub(super) cache: FileCache,
+    /// The state store, when the plan was made with one.
+    pub(super) store: Option<StateStore>,
 }
 
-impl Prepared {
+impl Plan {
     /// For each task: the reason it will not run, if it will not.
     pub fn up_to_date(&self) -> Vec<Option<String>> {
         self.reasons
@@ -48,65 +49,47 @@ impl Prepared {
     }
 }
 
-/// The state store's path for a workflow.
-pub fn store_path(workflow: &Workflow) -> PathBuf {
-    wf_engine::state::store_path(&workflow.root)
-}
-
-/// Opens (creating if needed) the workflow's state store; errors are printed.
-pub fn open_store(workflow: &Workflow, color: ColorChoice) -> Result<StateStore, Exit> {
-    StateStore::open(&store_path(workflow)).map_err(|error| {
-        report_error(&error, color);
-        Exit::Usage
-    })
-}
-
 /// Fingerprints the selected tasks and decides what runs. With `store` the file-hash cache is
 /// read and updated and earlier runs are consulted; without it everything is new.
-pub fn prepare(
+pub(super) fn prepare(
     workflow: &Workflow,
-    selected: &[bool],
+    selected: Vec<bool>,
     freshness: Freshness,
-    store: Option<&mut StateStore>,
-    color: ColorChoice,
-) -> Result<Prepared, Exit> {
-    let fail = |error: &dyn miette::Diagnostic| {
-        report_error(error, color);
-        Exit::Usage
-    };
+    mut store: Option<StateStore>,
+) -> Result<Plan, SessionError> {
     let manifest = workflow.manifest_path().display().to_string();
     let (mut cache, history, durations) = match &store {
         Some(store) => {
-            let cache = store.load_file_cache().map_err(|e| fail(&e))?;
+            let cache = store.load_file_cache()?;
             let previous_run = if freshness.resume {
-                store.previous_run(&manifest, "").map_err(|e| fail(&e))?
+                store.previous_run(&manifest, "")?
             } else {
                 None
             };
             let history = History {
-                last_successes: store.last_successes(&manifest).map_err(|e| fail(&e))?,
+                last_successes: store.last_successes(&manifest)?,
                 previous_run,
             };
-            let durations = store
-                .learnt_durations(&manifest, RECENT_DURATIONS)
-                .map_err(|e| fail(&e))?;
+            let durations = store.learnt_durations(&manifest, RECENT_DURATIONS)?;
             (cache, history, durations)
         }
         None => Default::default(),
     };
-    let fingerprints = fingerprint_tasks(workflow, selected, &mut cache).map_err(|e| fail(&e))?;
-    if let Some(store) = store {
+    let fingerprints = fingerprint_tasks(workflow, &selected, &mut cache)?;
+    if let Some(store) = &mut store {
         // A cache that cannot be saved only costs re-reading files next time.
         let _ = store.save_file_cache(&mut cache);
     }
-    let reasons = decide(workflow, selected, &fingerprints, &history, freshness);
-    let (weights, learnt) = expected_durations(workflow, &durations);
-    Ok(Prepared {
-        fingerprints,
+    let reasons = decide(workflow, &selected, &fingerprints, &history, freshness);
+    let (expected, learnt) = expected_durations(workflow, &durations);
+    Ok(Plan {
+        selected,
         reasons,
-        weights,
+        expected,
         learnt,
+        fingerprints,
         cache,
+        store,
     })
 }
 

@@ -1,0 +1,219 @@
+//! The engine's front door: a session over one workflow.
+//!
+//! ```text
+//! Session::new(workflow)
+//!   .select(targets)                      → which tasks (targets and what they need)
+//!   .prepare(selected, freshness, intent) → Plan: per-task decisions and reasons,
+//!                                           expected durations (from the state store)
+//!   .simulate(&plan, &settings)           → the order and wall time `wf plan` predicts
+//!   .run(plan, &settings, reporter)       → RunReport, events to the reporter as it goes
+//! ```
+//!
+//! Policy lives here: how the command line's choices combine with the manifest's, what the
+//! state store is asked before a run, what a run records. The command line only parses,
+//! calls these and renders.
+
+mod prepare;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use miette::Diagnostic;
+use thiserror::Error;
+
+pub use prepare::Plan;
+
+use crate::exec::TaskOutput;
+use crate::report::RunReport;
+use crate::run::{Recorder, RunError, RunEvent, RunOptions, check_slots};
+use crate::scheduler::plan::{Simulation, simulate};
+use crate::scheduler::{UnknownTarget, select};
+use crate::state::{FingerprintError, Freshness, StateError, StateStore, store_path};
+use crate::workflow::{ExecutorKind, Workflow};
+
+/// A workflow opened for planning and running.
+#[derive(Debug, Clone)]
+pub struct Session {
+    workflow: Arc<Workflow>,
+}
+
+/// What a plan is made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    /// A real run: the state store is created if missing.
+    Run,
+    /// A preview (`wf plan`, a dry run): the state store is read if it exists, never created.
+    Preview,
+}
+
+/// How to run, as asked for (the command line's choices); what is not given comes from the
+/// manifest.
+#[derive(Debug, Clone, Default)]
+pub struct RunSettings {
+    /// Job slots; default `[workflow].jobs`, else the CPU count.
+    pub jobs: Option<u32>,
+    /// Keep starting independent tasks after a failure (also on when the manifest says so).
+    pub keep_going: bool,
+    /// SIGTERM → SIGKILL grace; default `[workflow].grace`.
+    pub grace: Option<Duration>,
+    /// Where tasks run; default `[executor].kind`.
+    pub executor: Option<ExecutorKind>,
+    /// Also write the JSON report here.
+    pub report_path: Option<PathBuf>,
+    /// Where task output goes.
+    pub output: TaskOutput,
+    /// Whether the reporter wants per-task events (off for quiet runs: they cost wake-ups).
+    pub task_events: bool,
+}
+
+/// Receives what a run tells as it goes: the terminal renderer, report writers.
+pub trait Reporter {
+    /// Called for every event, in order, on the thread that called [`Session::run`].
+    fn event(&mut self, workflow: &Workflow, event: RunEvent);
+}
+
+impl<F: FnMut(&Workflow, RunEvent)> Reporter for F {
+    fn event(&mut self, workflow: &Workflow, event: RunEvent) {
+        self(workflow, event);
+    }
+}
+
+/// The session could not do what was asked (task failures are not errors: they are in the
+/// report).
+#[derive(Debug, Error, Diagnostic)]
+pub enum SessionError {
+    /// A target names no task.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    UnknownTarget(#[from] UnknownTarget),
+    /// The state store could not be opened, read or written.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    State(#[from] StateError),
+    /// A task's fingerprint could not be computed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Fingerprint(#[from] FingerprintError),
+    /// The run could not be carried out.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Run(#[from] RunError),
+}
+
+impl Session {
+    /// A session over a validated workflow (see [`crate::manifest::load`]).
+    pub fn new(workflow: Workflow) -> Self {
+        Self {
+            workflow: Arc::new(workflow),
+        }
+    }
+
+    /// The workflow.
+    pub fn workflow(&self) -> &Workflow {
+        &self.workflow
+    }
+
+    /// Marks the tasks a run includes: every task when `targets` is empty, else each target (a
+    /// full name, or a matrix task's name for all its expansions) and all it needs.
+    pub fn select(&self, targets: &[String]) -> Result<Vec<bool>, SessionError> {
+        Ok(select(&self.workflow, targets)?)
+    }
+
+    /// Decides what of `selected` runs and why, and how long each task is expected to take,
+    /// from the state store (opened, or for a preview only read when it exists).
+    pub fn prepare(
+        &self,
+        selected: Vec<bool>,
+        freshness: Freshness,
+        intent: Intent,
+    ) -> Result<Plan, SessionError> {
+        let path = store_path(&self.workflow.root);
+        let store = match intent {
+            Intent::Preview if !path.exists() => None,
+            _ => Some(StateStore::open(&path)?),
+        };
+        prepare::prepare(&self.workflow, selected, freshness, store)
+    }
+
+    /// The job slots a run with `settings` uses.
+    pub fn jobs(&self, settings: &RunSettings) -> u32 {
+        self.workflow.effective_jobs(settings.jobs)
+    }
+
+    /// Whether a run with `settings` keeps going after a failure.
+    pub fn keep_going(&self, settings: &RunSettings) -> bool {
+        settings.keep_going || self.workflow.keep_going
+    }
+
+    /// The executor a run with `settings` asks for: the command line's, else the manifest's.
+    pub fn executor(&self, settings: &RunSettings) -> ExecutorKind {
+        settings.executor.unwrap_or(self.workflow.executor)
+    }
+
+    /// Fails if a task of `selected` needs more slots than a run with `settings` has: it
+    /// could never start.
+    pub fn check_slots(&self, selected: &[bool], settings: &RunSettings) -> Result<(), RunError> {
+        check_slots(&self.workflow, selected, self.jobs(settings))
+    }
+
+    /// What a run of `plan` with `settings` is expected to do: the dispatch order, the
+    /// critical path and the wall time. Fails if a task could never start.
+    pub fn simulate(&self, plan: &Plan, settings: &RunSettings) -> Result<Simulation, RunError> {
+        let jobs = self.jobs(settings);
+        self.check_slots(&plan.selected, settings)?;
+        Ok(simulate(
+            &self.workflow,
+            &plan.selected,
+            &plan.skipped(),
+            jobs,
+            &plan.expected,
+            self.keep_going(settings),
+        ))
+    }
+
+    /// Runs `plan` with `settings`, telling `reporter` what happens, and returns the report
+    /// (also written to `.wf/runs/RUN_ID/report.json`). The run is recorded in the state store
+    /// when the plan was made with one.
+    pub fn run(
+        &self,
+        mut plan: Plan,
+        settings: &RunSettings,
+        reporter: &mut dyn Reporter,
+    ) -> Result<RunReport, SessionError> {
+        let mut executor = self.executor(settings);
+        if !executor.is_available() {
+            reporter.event(
+                &self.workflow,
+                RunEvent::ExecutorFallback {
+                    requested: executor,
+                },
+            );
+            executor = ExecutorKind::Local;
+        }
+        let options = RunOptions {
+            up_to_date: plan.up_to_date(),
+            selected: std::mem::take(&mut plan.selected),
+            jobs: self.jobs(settings),
+            executor,
+            keep_going: self.keep_going(settings),
+            grace: settings.grace.unwrap_or(self.workflow.grace),
+            weights: Some(plan.expected),
+            report_path: settings.report_path.clone(),
+            output: settings.output,
+            task_events: settings.task_events,
+        };
+        let recorder = plan.store.as_mut().map(|store| Recorder {
+            store,
+            fingerprints: plan.fingerprints,
+            cache: plan.cache,
+        });
+        let report = crate::run::run(
+            Arc::clone(&self.workflow),
+            &options,
+            recorder,
+            &mut |workflow: &Workflow, event: RunEvent| reporter.event(workflow, event),
+        )?;
+        Ok(report)
+    }
+}
