@@ -19,4 +19,6 @@ pub mod suggest;
 pub mod workflow;
 
 pub use manifest::{Loaded, ManifestError, SourceFile, load, parse};
-pub use workflow::{Command, Task, TaskId, Workflow};
+pub use run::{RunError, RunEvent};
+pub use session::{Intent, Plan, Reporter, RunSettings, Session, SessionError};
+pub use workflow::{Command, ExecutorKind, Task, TaskId, Workflow};

@@ -30,6 +30,7 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
             OutputMode::Grouped | OutputMode::Quiet => TaskOutput::Log,
         },
         task_events: args.output != OutputMode::Quiet,
+        own_process: true,
     };
     let freshness = Freshness {
         force: args.force,

@@ -39,6 +39,10 @@ pub struct RunContext {
     pub grace: Duration,
     /// Where task output goes.
     pub output: TaskOutput,
+    /// The caller lets the run act on the whole process: handle SIGINT, SIGTERM and SIGHUP,
+    /// adopt the processes its tasks orphan (subreaper) and end them. A library caller that
+    /// leaves it off keeps its own signal handling and children untouched.
+    pub own_process: bool,
 }
 
 /// Where and how attempts run. One value serves a whole run and is shared by its worker

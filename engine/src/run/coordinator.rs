@@ -26,7 +26,7 @@ use super::dispatch::{Dispatch, Message, Shared, worker};
 use super::events::RunEvent;
 use super::journal::{Journal, Recorder};
 use super::summary::{RunFacts, build_report};
-use crate::exec::local::{LocalExecutor, group};
+use crate::exec::local::LocalExecutor;
 use crate::exec::{Executor, RunContext, TaskOutput};
 use crate::layout::runlock::{LockError, RunLock};
 use crate::layout::{self, RunDir};
@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub jobs: u32,
     /// Where the tasks run.
     pub executor: ExecutorKind,
+    /// The caller lets the run act on the whole process (see [`RunContext::own_process`]).
+    pub own_process: bool,
     /// Keep starting independent tasks after a failure.
     pub keep_going: bool,
     /// SIGTERM → SIGKILL grace.
@@ -149,7 +151,7 @@ pub fn run(
 }
 
 /// [`run`] on the executor `E`.
-fn run_on<E: Executor>(
+pub(crate) fn run_on<E: Executor>(
     workflow: Arc<Workflow>,
     options: &RunOptions,
     recorder: Option<Recorder<'_>>,
@@ -170,21 +172,24 @@ fn run_on<E: Executor>(
             source,
         }
     })?;
-    // Orphans of tasks come to us, so they can be reaped and ended (see exec::group).
-    let _ = group::become_subreaper();
-
     let (sender, messages) = channel();
     // Signal handlers first: the workers' spawners reset the handlers that exist when made.
-    let signals = watch_signals(&sender).map_err(|source| RunError::Io {
-        what: "install signal handlers",
-        source,
-    })?;
+    let signals = if options.own_process {
+        let watched = watch_signals(&sender).map_err(|source| RunError::Io {
+            what: "install signal handlers",
+            source,
+        })?;
+        Some(watched)
+    } else {
+        None
+    };
     let executor = E::start(RunContext {
         workflow: Arc::clone(&workflow),
         run_id: run_dir.run_id.clone(),
         run_dir: run_dir.path.clone(),
         grace: options.grace,
         output: options.output,
+        own_process: options.own_process,
     })
     .map_err(|source| RunError::Io {
         what: "set up the executor",
@@ -264,7 +269,9 @@ fn run_on<E: Executor>(
         what: "start the worker threads",
         source,
     })?;
-    signals.close();
+    if let Some(signals) = signals {
+        signals.close();
+    }
     let strays = shared.executor.finish();
     let finished_at = Timestamp::now();
     let state = shared.lock();

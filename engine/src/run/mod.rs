@@ -11,6 +11,7 @@ pub mod events;
 mod journal;
 mod summary;
 
-pub use coordinator::{RunError, RunOptions, check_slots, run};
+pub use coordinator::RunError;
+pub(crate) use coordinator::{RunOptions, check_slots, run, run_on};
 pub use events::RunEvent;
-pub use journal::Recorder;
+pub(crate) use journal::Recorder;

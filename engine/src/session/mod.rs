@@ -24,7 +24,7 @@ use thiserror::Error;
 
 pub use prepare::Plan;
 
-use crate::exec::TaskOutput;
+use crate::exec::{Executor, TaskOutput};
 use crate::report::RunReport;
 use crate::run::{Recorder, RunError, RunEvent, RunOptions, check_slots};
 use crate::scheduler::plan::{Simulation, simulate};
@@ -65,6 +65,10 @@ pub struct RunSettings {
     pub output: TaskOutput,
     /// Whether the reporter wants per-task events (off for quiet runs: they cost wake-ups).
     pub task_events: bool,
+    /// Let the run act on the whole process: handle SIGINT/SIGTERM/SIGHUP (cancel the run),
+    /// adopt and end the processes tasks orphan. The `wf` command asks for it; a library
+    /// caller that has its own signal handling leaves it off.
+    pub own_process: bool,
 }
 
 /// Receives what a run tells as it goes: the terminal renderer, report writers.
@@ -174,10 +178,11 @@ impl Session {
 
     /// Runs `plan` with `settings`, telling `reporter` what happens, and returns the report
     /// (also written to `.wf/runs/RUN_ID/report.json`). The run is recorded in the state store
-    /// when the plan was made with one.
+    /// when the plan was made with one. Tasks run on the executor the settings or the manifest
+    /// ask for; one this build lacks is announced and replaced by the local one.
     pub fn run(
         &self,
-        mut plan: Plan,
+        plan: Plan,
         settings: &RunSettings,
         reporter: &mut dyn Reporter,
     ) -> Result<RunReport, SessionError> {
@@ -191,11 +196,43 @@ impl Session {
             );
             executor = ExecutorKind::Local;
         }
+        self.start(plan, settings, executor, |workflow, options, recorder| {
+            crate::run::run(workflow, options, recorder, &mut |w: &Workflow, event| {
+                reporter.event(w, event);
+            })
+        })
+    }
+
+    /// [`Session::run`] on an executor of the caller's choice: how a new backend (or a test
+    /// double) plugs in without touching the scheduler.
+    pub fn run_with<E: Executor>(
+        &self,
+        plan: Plan,
+        settings: &RunSettings,
+        reporter: &mut dyn Reporter,
+    ) -> Result<RunReport, SessionError> {
+        self.start(plan, settings, E::KIND, |workflow, options, recorder| {
+            crate::run::run_on::<E>(workflow, options, recorder, &mut |w: &Workflow, event| {
+                reporter.event(w, event);
+            })
+        })
+    }
+
+    /// Resolves `settings` against the manifest into the run's options and hands them, with
+    /// the state store's recorder when the plan has a store, to `go`.
+    fn start(
+        &self,
+        plan: Plan,
+        settings: &RunSettings,
+        executor: ExecutorKind,
+        go: impl FnOnce(Arc<Workflow>, &RunOptions, Option<Recorder<'_>>) -> Result<RunReport, RunError>,
+    ) -> Result<RunReport, SessionError> {
         let options = RunOptions {
             up_to_date: plan.up_to_date(),
-            selected: std::mem::take(&mut plan.selected),
+            selected: plan.selected,
             jobs: self.jobs(settings),
             executor,
+            own_process: settings.own_process,
             keep_going: self.keep_going(settings),
             grace: settings.grace.unwrap_or(self.workflow.grace),
             weights: Some(plan.expected),
@@ -203,17 +240,12 @@ impl Session {
             output: settings.output,
             task_events: settings.task_events,
         };
-        let recorder = plan.store.as_mut().map(|store| Recorder {
+        let (fingerprints, cache, mut store) = (plan.fingerprints, plan.cache, plan.store);
+        let recorder = store.as_mut().map(|store| Recorder {
             store,
-            fingerprints: plan.fingerprints,
-            cache: plan.cache,
+            fingerprints,
+            cache,
         });
-        let report = crate::run::run(
-            Arc::clone(&self.workflow),
-            &options,
-            recorder,
-            &mut |workflow: &Workflow, event: RunEvent| reporter.event(workflow, event),
-        )?;
-        Ok(report)
+        Ok(go(Arc::clone(&self.workflow), &options, recorder)?)
     }
 }

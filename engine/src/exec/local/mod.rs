@@ -46,6 +46,7 @@ pub struct LocalExecutor {
     run_id: String,
     run_dir: PathBuf,
     grace: Duration,
+    own_process: bool,
     output: TaskOutput,
     base_env: BaseEnv,
     stop: StopSignals,
@@ -85,6 +86,10 @@ impl Executor for LocalExecutor {
     const KIND: ExecutorKind = ExecutorKind::Local;
 
     fn start(context: RunContext) -> std::io::Result<Self> {
+        if context.own_process {
+            // Orphans of tasks come to us, so they can be reaped and ended (see `group`).
+            let _ = group::become_subreaper();
+        }
         let groups = context.run_dir.join(crate::layout::GROUPS_FILE);
         Ok(Self {
             output: context.output,
@@ -94,6 +99,7 @@ impl Executor for LocalExecutor {
             run_id: context.run_id,
             run_dir: context.run_dir,
             grace: context.grace,
+            own_process: context.own_process,
             stop: StopSignals::new()?,
         })
     }
@@ -126,7 +132,12 @@ impl Executor for LocalExecutor {
     }
 
     fn finish(&self) -> u32 {
-        end_strays(self.grace)
+        // Only a subreaper has the run's orphans as its children.
+        if self.own_process {
+            end_strays(self.grace)
+        } else {
+            0
+        }
     }
 
     fn run(&self, request: AttemptRequest, kit: &mut WorkerKit) -> AttemptResult {

@@ -1,0 +1,175 @@
+//! The session facade and the executor seam, driven as a library: a test double stands in
+//! for the process pool, so these tests prove that the scheduler, the run and the report need
+//! nothing of processes.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use wf_engine::exec::{
+    AttemptEnd, AttemptRequest, AttemptResult, Executor, Placement, Recovered, RunContext,
+};
+use wf_engine::report::TaskStatus;
+use wf_engine::state::Freshness;
+use wf_engine::{ExecutorKind, Intent, RunEvent, RunSettings, Session, Workflow};
+
+/// An executor that runs nothing: each task "exits" with the code its name asks for
+/// (`fail*` → 1, anything else → 0), and every attempt is written down.
+struct Scripted {
+    context: RunContext,
+    attempts: Mutex<Vec<(String, u32, usize)>>,
+}
+
+impl Executor for Scripted {
+    type Slot = usize;
+    const KIND: ExecutorKind = ExecutorKind::Local;
+
+    fn start(context: RunContext) -> std::io::Result<Self> {
+        Ok(Self {
+            context,
+            attempts: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn recover_crashed(_: &Path, _: &Path, _: Duration) -> Vec<Recovered> {
+        Vec::new()
+    }
+
+    fn slot(&self, worker: usize) -> usize {
+        worker
+    }
+
+    fn run(&self, request: AttemptRequest, slot: &mut usize) -> AttemptResult {
+        assert_eq!(
+            request.worker, *slot,
+            "an attempt runs on its worker's slot"
+        );
+        let name = self.context.workflow.tasks[request.task].name.clone();
+        let code = i32::from(name.starts_with("fail"));
+        self.attempts
+            .lock()
+            .expect("attempts")
+            .push((name, request.attempt, request.worker));
+        let now = Instant::now();
+        AttemptResult {
+            started_at: Some(now),
+            ended_at: now,
+            end: AttemptEnd::Exited(code),
+            log_bytes: 0,
+            log: None,
+            leftovers: 0,
+            placement: Placement::Nowhere,
+        }
+    }
+
+    fn cancel_all(&self, _force: bool) {}
+
+    fn finish(&self) -> u32 {
+        0
+    }
+}
+
+fn session(dir: &Path, manifest: &str) -> Session {
+    let path = dir.join("wf.toml");
+    std::fs::write(&path, manifest).expect("write manifest");
+    let loaded = wf_engine::load(&path).expect("readable");
+    let workflow: Workflow = loaded.workflow.expect("valid manifest");
+    Session::new(workflow)
+}
+
+#[test]
+fn a_run_on_a_test_double_executor_follows_deps_retries_and_when() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let session = session(
+        dir.path(),
+        r#"
+[workflow]
+jobs = 2
+keep_going = true
+[tasks.a]
+run = "x"
+[tasks.b]
+run = "x"
+deps = ["a"]
+[tasks.fail_once]
+run = "x"
+retries = 1
+retry_delay = "10ms"
+[tasks.after_failure]
+run = "x"
+deps = ["fail_once"]
+[tasks.cleanup]
+run = "x"
+deps = ["fail_once"]
+when = "always"
+"#,
+    );
+    let selected = session.select(&[]).expect("all tasks");
+    let plan = session
+        .prepare(selected, Freshness::default(), Intent::Run)
+        .expect("plan");
+    let mut events = Vec::new();
+    let report = session
+        .run_with::<Scripted>(
+            plan,
+            &RunSettings::default(),
+            &mut |_: &Workflow, event: RunEvent| events.push(format!("{event:?}")),
+        )
+        .expect("the run is carried out");
+    let statuses: HashMap<&str, TaskStatus> = report
+        .tasks
+        .iter()
+        .map(|t| (t.name.as_str(), t.status))
+        .collect();
+    assert_eq!(statuses["a"], TaskStatus::Succeeded);
+    assert_eq!(statuses["b"], TaskStatus::Succeeded);
+    assert_eq!(statuses["fail_once"], TaskStatus::Failed);
+    assert_eq!(statuses["after_failure"], TaskStatus::Skipped);
+    assert_eq!(statuses["cleanup"], TaskStatus::Succeeded);
+    let failed = report.tasks.iter().find(|t| t.name == "fail_once");
+    assert_eq!(failed.map(|t| t.attempts), Some(2), "one retry");
+    assert!(
+        events.iter().any(|e| e.starts_with("Started")),
+        "{events:?}"
+    );
+    assert!(
+        dir.path()
+            .join(".wf/runs")
+            .join(&report.run_id)
+            .join("report.json")
+            .is_file(),
+        "the run's report is written"
+    );
+}
+
+/// The bits of the signals this process catches (`SigCgt` in /proc/self/status).
+fn caught_signals() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("SigCgt:"))
+        .expect("SigCgt line");
+    u64::from_str_radix(line["SigCgt:".len()..].trim(), 16).expect("hex mask")
+}
+
+#[test]
+fn a_library_run_leaves_the_process_signal_handlers_alone_unless_asked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let session = session(dir.path(), "[tasks.a]\nrun = \"true\"\n");
+    let sigint = 1u64 << (libc::SIGINT - 1);
+    assert_eq!(caught_signals() & sigint, 0, "nothing catches SIGINT yet");
+    let selected = session.select(&[]).expect("all");
+    let plan = session
+        .prepare(selected, Freshness::default(), Intent::Run)
+        .expect("plan");
+    let report = session
+        .run(plan, &RunSettings::default(), &mut |_: &Workflow, _| {})
+        .expect("run");
+    assert_eq!(report.tasks[0].status, TaskStatus::Succeeded);
+    assert_eq!(
+        caught_signals() & sigint,
+        0,
+        "a run that was not given the process installs no SIGINT handler"
+    );
+}
