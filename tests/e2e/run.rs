@@ -2,22 +2,14 @@
 
 use serde_json::Value;
 
-use crate::support::{Project, report_task as task, stderr_of, stdout_of};
+use crate::support::{Project, Test, report_task as task, stderr_of, stdout_of};
 
 /// Runs `wf run ARGS` in the project and returns (exit code, report JSON, stdout, stderr).
 fn run(project: &Project, args: &[&str]) -> (i32, Value, String, String) {
-    let mut full = vec!["run", "--report", "report.json"];
-    full.extend_from_slice(args);
-    let output = project.wf(&full).output().expect("wf runs");
-    let report = std::fs::read_to_string(project.path().join("report.json"))
-        .map(|text| serde_json::from_str(&text).expect("report is JSON"))
-        .unwrap_or(Value::Null);
-    (
-        output.status.code().unwrap_or(-1),
-        report,
-        stdout_of(&output),
-        stderr_of(&output),
-    )
+    let ran = Test::in_project(project)
+        .args(&[&["run"], args].concat())
+        .run();
+    (ran.status, ran.report, ran.stdout, ran.stderr)
 }
 
 /// The task names of a printed plan (`N. name  reason  (notes)`), in order.
@@ -229,12 +221,10 @@ fn a_failure_stops_new_work_but_cleanup_and_notification_run() {
 
 #[test]
 fn keep_going_runs_independent_tasks_after_a_failure() {
-    let project = Project::with_manifest(CI);
-    let (code, report, _, _) = run(&project, &["-k"]);
-    assert_eq!(code, 1);
-    assert_eq!(status(&report, "unit"), "succeeded");
-    assert_eq!(project.read("unit.txt"), "unit ran\n");
-    assert_eq!(status(&report, "build"), "skipped");
+    let ran = Test::new(CI).args(&["run", "-k"]).status(1).run();
+    assert_eq!(ran.task_status("unit"), "succeeded");
+    assert_eq!(ran.project.read("unit.txt"), "unit ran\n");
+    assert_eq!(ran.task_status("build"), "skipped");
 }
 
 #[test]
@@ -300,15 +290,13 @@ matrix = { x = [1, 2] }
 
 #[test]
 fn an_unknown_target_is_a_usage_error_with_a_suggestion() {
-    let project = Project::with_manifest("[tasks.build]\nrun = \"touch built\"\n");
-    let output = project.wf(&["run", "biuld"]).output().expect("wf runs");
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = stderr_of(&output);
-    assert!(
-        stderr.contains("no task named `biuld`") && stderr.contains("did you mean `build`?"),
-        "{stderr}"
-    );
-    assert!(!project.path().join("built").exists());
+    let ran = Test::new("[tasks.build]\nrun = \"touch built\"\n")
+        .args(&["run", "biuld"])
+        .status(2)
+        .stderr_contains("no task named `biuld`")
+        .stderr_contains("did you mean `build`?")
+        .run();
+    assert!(!ran.project.path().join("built").exists());
 }
 
 #[test]
@@ -342,14 +330,16 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
 
 #[test]
 fn an_invalid_manifest_starts_nothing_and_exits_two() {
-    let project = Project::with_manifest(
+    let ran = Test::new(
         "[tasks.a]\nrun = \"touch ran\"\n[tasks.b]\nrun = \"touch ran\"\ndeps = [\"nope\"]\n",
-    );
-    let output = project.wf(&["run"]).output().expect("wf runs");
-    assert_eq!(output.status.code(), Some(2));
-    assert!(stderr_of(&output).contains("wf::unknown_dependency"));
-    assert!(!project.path().join("ran").exists());
-    assert!(!project.path().join(".wf").exists());
+    )
+    .args(&["run"])
+    .status(2)
+    .stderr_contains("wf::unknown_dependency")
+    .run();
+    assert!(!ran.project.path().join("ran").exists());
+    assert!(!ran.project.path().join(".wf").exists());
+    assert!(ran.statuses().is_empty(), "no report: nothing was started");
 }
 
 #[test]
@@ -679,12 +669,23 @@ fn tasks_read_nothing_from_wf_stdin() {
 
 #[test]
 fn a_slurm_executor_is_announced_as_unsupported_and_tasks_run_locally() {
-    let project =
-        Project::with_manifest("[executor]\nkind = \"slurm\"\n[tasks.a]\nrun = \"touch ran\"\n");
-    let output = project.wf(&["run"]).output().expect("wf runs");
-    assert_eq!(output.status.code(), Some(0));
-    assert!(stderr_of(&output).contains("is not supported by this version of wf"));
-    assert!(project.path().join("ran").exists());
+    let ran = Test::new(
+        r#"
+[executor]
+kind = "slurm"
+[tasks.a]
+run = 'test "$FROM_CALLER" = "$(cat input.txt)"'
+"#,
+    )
+    .file("input.txt", "local data\n")
+    .env("FROM_CALLER", "local data")
+    .args(&["run", "--output", "quiet"])
+    .status(0)
+    .stdout("")
+    .stderr_contains("is not supported by this version of wf")
+    .run();
+    assert_eq!(ran.task_status("a"), "succeeded");
+    assert_eq!(ran.report["executor"], "local");
 }
 
 #[test]

@@ -5,16 +5,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Project, stderr_of, stdout_of, wf_process};
+use crate::support::{Project, Test, stderr_of, stdout_of, wf_process};
 
 fn run(project: &Project, args: &[&str]) -> (i32, Value) {
-    let mut full = vec!["run", "--output", "quiet", "--report", "report.json"];
-    full.extend_from_slice(args);
-    let output = project.wf(&full).output().expect("wf runs");
-    let report = std::fs::read_to_string(project.path().join("report.json"))
-        .map(|text| serde_json::from_str(&text).expect("JSON"))
-        .unwrap_or(Value::Null);
-    (output.status.code().unwrap_or(-1), report)
+    let ran = Test::in_project(project)
+        .args(&[&["run", "--output", "quiet"], args].concat())
+        .run();
+    (ran.status, ran.report)
 }
 
 fn statuses(report: &Value) -> Vec<(String, String)> {

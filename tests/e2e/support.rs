@@ -94,3 +94,188 @@ pub fn report_task<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_j
         .find(|t| t["name"] == name)
         .unwrap_or_else(|| panic!("no task {name} in {report:#}"))
 }
+
+/// One end-to-end check in the style of a builder: a manifest (and files) in, a `wf` command,
+/// then the expected exit code and output checked, and the run report read back.
+///
+/// ```ignore
+/// let ran = Test::new("[tasks.a]\nrun = \"echo hi\"\n").args(&["run"]).status(0).run();
+/// assert_eq!(ran.task_status("a"), "succeeded");
+/// ```
+pub struct Test<'p> {
+    project: Place<'p>,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    status: Option<i32>,
+    stdout: Option<String>,
+    stderr_contains: Vec<String>,
+}
+
+/// The project a [`Test`] runs in: its own, or one the caller keeps for more commands.
+pub enum Place<'p> {
+    /// Made for the test and removed with it.
+    Owned(Project),
+    /// The caller's.
+    Borrowed(&'p Project),
+}
+
+impl std::ops::Deref for Place<'_> {
+    type Target = Project;
+
+    fn deref(&self) -> &Project {
+        match self {
+            Place::Owned(project) => project,
+            Place::Borrowed(project) => project,
+        }
+    }
+}
+
+/// What a [`Test`] observed.
+pub struct Ran<'p> {
+    /// The project folder (still there, for more commands).
+    pub project: Place<'p>,
+    /// The exit code (-1 if ended by a signal).
+    pub status: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// The JSON run report of a `wf run` (null for other commands or when none was written).
+    pub report: serde_json::Value,
+}
+
+impl<'p> Test<'p> {
+    /// A test whose project's `wf.toml` is `manifest`.
+    pub fn new(manifest: &str) -> Self {
+        Self::with(Place::Owned(Project::with_manifest(manifest)))
+    }
+
+    /// A test in the caller's project folder.
+    pub fn in_project(project: &'p Project) -> Self {
+        Self::with(Place::Borrowed(project))
+    }
+
+    fn with(project: Place<'p>) -> Self {
+        Self {
+            project,
+            args: Vec::new(),
+            env: Vec::new(),
+            status: None,
+            stdout: None,
+            stderr_contains: Vec::new(),
+        }
+    }
+
+    /// Writes another file into the project first.
+    pub fn file(self, name: &str, text: &str) -> Self {
+        self.project.write(name, text);
+        self
+    }
+
+    /// The `wf` arguments. For `run`, `--report report.json` is added so the report can be
+    /// read back.
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args = args.iter().map(|&a| a.to_owned()).collect();
+        self
+    }
+
+    /// An environment variable for `wf`.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The exit code `wf` must end with.
+    pub fn status(mut self, code: i32) -> Self {
+        self.status = Some(code);
+        self
+    }
+
+    /// The exact standard output `wf` must print.
+    pub fn stdout(mut self, text: &str) -> Self {
+        self.stdout = Some(text.to_owned());
+        self
+    }
+
+    /// Text that standard error must contain.
+    pub fn stderr_contains(mut self, text: &str) -> Self {
+        self.stderr_contains.push(text.to_owned());
+        self
+    }
+
+    /// Runs `wf`, checks what was expected and returns what was observed.
+    pub fn run(self) -> Ran<'p> {
+        let mut args = self.args.clone();
+        let is_run = args.first().is_some_and(|a| a == "run");
+        let report_path = self.project.path().join("report.json");
+        if is_run && !args.iter().any(|a| a == "--report") {
+            args.insert(1, "--report".into());
+            args.insert(2, "report.json".into());
+            let _ = std::fs::remove_file(&report_path);
+        }
+        let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut cmd = self.project.wf(&arg_refs);
+        for (key, value) in &self.env {
+            cmd.env(key, value);
+        }
+        let output = cmd.output().expect("wf runs");
+        let ran = Ran {
+            status: output.status.code().unwrap_or(-1),
+            stdout: stdout_of(&output),
+            stderr: stderr_of(&output),
+            report: std::fs::read_to_string(&report_path)
+                .ok()
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .unwrap_or(serde_json::Value::Null),
+            project: self.project,
+        };
+        if let Some(code) = self.status {
+            assert_eq!(
+                ran.status, code,
+                "wf {args:?} exit code\nstdout:\n{}\nstderr:\n{}",
+                ran.stdout, ran.stderr
+            );
+        }
+        if let Some(expected) = &self.stdout {
+            assert_eq!(&ran.stdout, expected, "wf {args:?} stdout");
+        }
+        for text in &self.stderr_contains {
+            assert!(
+                ran.stderr.contains(text.as_str()),
+                "wf {args:?} stderr lacks {text:?}:\n{}",
+                ran.stderr
+            );
+        }
+        ran
+    }
+}
+
+impl Ran<'_> {
+    /// The report entry of task `name`.
+    pub fn task(&self, name: &str) -> &serde_json::Value {
+        report_task(&self.report, name)
+    }
+
+    /// The reported status of task `name`.
+    pub fn task_status(&self, name: &str) -> &str {
+        self.task(name)["status"].as_str().expect("status")
+    }
+
+    /// Every task's name and status, in report order.
+    pub fn statuses(&self) -> Vec<(String, String)> {
+        self.report["tasks"]
+            .as_array()
+            .map(|tasks| {
+                tasks
+                    .iter()
+                    .map(|t| {
+                        (
+                            t["name"].as_str().unwrap_or("").to_owned(),
+                            t["status"].as_str().unwrap_or("").to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
