@@ -13,11 +13,11 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use wf_engine::Workflow;
-use wf_engine::session::Session;
+use wf_engine::session::{Session, SessionError};
 
 use crate::args::{Cli, ColorChoice, Command};
 use crate::exit::Exit;
-use crate::render::diagnostics;
+use crate::render::{diagnostics, hints};
 
 /// Runs the parsed command line and says how `wf` should exit.
 pub fn dispatch(cli: Cli) -> Exit {
@@ -76,6 +76,14 @@ pub fn report_error(error: &dyn miette::Diagnostic, color: ColorChoice) {
     eprint!("{out}");
 }
 
+/// Prints an error of the session, with the command line's own help where it has one.
+pub fn report_session_error(error: &SessionError, color: ColorChoice) {
+    match hints::cli_help(error) {
+        Some(help) => report_error(&hints::WithHelp { inner: error, help }, color),
+        None => report_error(error, color),
+    }
+}
+
 /// Opens a session over the manifest named by a command's target arguments and marks the
 /// tasks selected; findings and unknown task names are printed, and are usage errors.
 pub fn open_session(
@@ -85,7 +93,7 @@ pub fn open_session(
     let (manifest, targets) = target.split();
     let session = Session::new(open_workflow(&manifest, color)?);
     let selected = session.select(&targets).map_err(|error| {
-        report_error(&error, color);
+        report_session_error(&error, color);
         Exit::Usage
     })?;
     Ok((session, selected))

@@ -7,7 +7,7 @@ use wf_engine::scheduler::plan::Simulation;
 use wf_engine::session::{Intent, Plan, RunSettings, Session};
 use wf_engine::state::Freshness;
 
-use super::{open_session, report_error};
+use super::{open_session, report_session_error};
 use crate::args::{ColorChoice, PlanArgs};
 use crate::exit::Exit;
 use crate::render::style::{Style, plural, seconds};
@@ -40,20 +40,20 @@ pub fn print_plan(
     color: ColorChoice,
 ) -> Exit {
     if let Err(error) = session.check_slots(&selected, settings) {
-        report_error(&error, color);
+        report_session_error(&error.into(), color);
         return Exit::Usage;
     }
     let prepared = match session.prepare(selected, freshness, Intent::Preview) {
         Ok(prepared) => prepared,
         Err(error) => {
-            report_error(&error, color);
+            report_session_error(&error, color);
             return Exit::Usage;
         }
     };
     let simulation = match session.simulate(&prepared, settings) {
         Ok(simulation) => simulation,
         Err(error) => {
-            report_error(&error, color);
+            report_session_error(&error.into(), color);
             return Exit::Usage;
         }
     };

@@ -8,7 +8,7 @@ use wf_engine::report::RunStatus;
 use wf_engine::session::{Intent, RunSettings};
 use wf_engine::state::Freshness;
 
-use super::{open_session, plan, report_error};
+use super::{open_session, plan, report_session_error};
 use crate::args::{ColorChoice, OutputMode, RunArgs};
 use crate::exit::Exit;
 use crate::render::run::{RunRenderer, shown};
@@ -42,7 +42,7 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
     let prepared = match session.prepare(selected, freshness, Intent::Run) {
         Ok(prepared) => prepared,
         Err(error) => {
-            report_error(&error, color);
+            report_session_error(&error, color);
             return Exit::Usage;
         }
     };
@@ -64,7 +64,7 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
             }
         }
         Err(error) => {
-            report_error(&error, color);
+            report_session_error(&error, color);
             Exit::Usage
         }
     }

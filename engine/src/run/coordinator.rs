@@ -71,7 +71,7 @@ pub enum RunError {
     #[error("task `{task}` needs {cpus} slots but the run has {jobs}")]
     #[diagnostic(
         code(wf::cpus_exceed_jobs),
-        help("run with -j {cpus} or more, or lower the task's `cpus`")
+        help("give the run {cpus} or more slots, or lower the task's `cpus`")
     )]
     TooWide {
         /// The task.

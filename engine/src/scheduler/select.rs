@@ -9,13 +9,21 @@ use crate::workflow::Workflow;
 /// A target name that matches no task.
 #[derive(Debug, Error, Diagnostic)]
 #[error("no task named `{name}`")]
-#[diagnostic(code(wf::unknown_target))]
+#[diagnostic(code(wf::unknown_target), help("{}", self.help()))]
 pub struct UnknownTarget {
     /// The name given.
     pub name: String,
-    /// A suggestion.
-    #[help]
-    pub help: Option<String>,
+    /// The nearest task name, if one is near.
+    pub nearest: Option<String>,
+}
+
+impl UnknownTarget {
+    fn help(&self) -> String {
+        match &self.nearest {
+            Some(near) => format!("did you mean `{near}`?"),
+            None => "no task of the workflow has this name".to_owned(),
+        }
+    }
 }
 
 /// Marks the tasks a run includes: every task when `targets` is empty, else each target (a
@@ -30,12 +38,9 @@ pub fn select(workflow: &Workflow, targets: &[String]) -> Result<Vec<bool>, Unkn
         if ids.is_empty() {
             let mut names: Vec<&str> = workflow.tasks.iter().map(|t| t.base.as_str()).collect();
             names.dedup();
-            let help = did_you_mean(name, names.iter().copied())
-                .map(|near| format!("did you mean `{near}`? `wf list` shows every task"))
-                .or_else(|| Some("`wf list` shows every task".to_owned()));
             return Err(UnknownTarget {
                 name: name.clone(),
-                help,
+                nearest: did_you_mean(name, names.iter().copied()).map(str::to_owned),
             });
         }
         for id in ids {
