@@ -7,6 +7,7 @@ mod examples;
 mod injection;
 mod inspect;
 mod lifecycle;
+mod output;
 mod run;
 mod state;
 mod validate;

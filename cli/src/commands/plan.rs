@@ -85,7 +85,7 @@ fn render(
         let mark = if prepared.learnt[task] { "~" } else { "~?" };
         format!("{mark}{}", seconds(prepared.weights[task]))
     };
-    println!(
+    println_out!(
         "{}",
         style.dim(&format!(
             "plan: {} to run on {}, in dispatch order",
@@ -121,7 +121,7 @@ fn render(
         if task.priority != 0 {
             notes.push(format!("priority {}", task.priority));
         }
-        println!(
+        println_out!(
             "{:>number_width$}. {:name_width$}  {reason}  {}",
             index + 1,
             task.name,
@@ -130,7 +130,7 @@ fn render(
     }
     let skipped_tasks: Vec<usize> = (0..workflow.tasks.len()).filter(|&t| skipped[t]).collect();
     if !skipped_tasks.is_empty() {
-        println!(
+        println_out!(
             "{}",
             style.dim(&format!("skipped: {}", plural(skipped_tasks.len(), "task")))
         );
@@ -139,7 +139,7 @@ fn render(
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default();
-            println!(
+            println_out!(
                 "  {} {}  {reason}",
                 style.good("✓"),
                 workflow.tasks[task].name
@@ -152,7 +152,7 @@ fn render(
             .iter()
             .map(|&t| workflow.tasks[t].name.as_str())
             .collect();
-        println!(
+        println_out!(
             "{}",
             style.dim(&format!(
                 "critical path ({}): {}",
@@ -175,7 +175,7 @@ fn render(
                 plural(n, "task")
             ),
         };
-        println!(
+        println_out!(
             "{}",
             style.dim(&format!(
                 "expected wall time: ~{} ({note})",

@@ -31,7 +31,7 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
     }
     if workflow.executor == wf_engine::workflow::ExecutorKind::Slurm {
         // Said plainly rather than silently: the manifest asked for a cluster.
-        eprintln!(
+        println_err!(
             "wf: warning: [executor] kind = \"slurm\" is not supported by this version of wf; \
              the tasks run on the local process pool"
         );
@@ -79,9 +79,11 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
                 wf_engine::rundir::run_path(&workflow.root, &report.run_id).join(REPORT_FILE);
             renderer.summary(&workflow.root, &report, shown(&report_file));
             match report.status {
+                wf_engine::report::RunStatus::Cancelled => Exit::Interrupted,
+                // A report asked for and not written: the caller must not find success.
+                _ if renderer.report_failed() => Exit::Usage,
                 wf_engine::report::RunStatus::Succeeded => Exit::Success,
                 wf_engine::report::RunStatus::Failed => Exit::Failure,
-                wf_engine::report::RunStatus::Cancelled => Exit::Interrupted,
             }
         }
         Err(error) => {
