@@ -1,5 +1,8 @@
 //! `wf`: run, check and inspect declarative workflows.
 
+#[macro_use]
+mod output;
+
 mod args;
 mod commands;
 mod exit;
@@ -15,7 +18,16 @@ fn main() -> std::process::ExitCode {
     if !matches!(cli.command, args::Command::Run(_)) {
         restore_sigpipe();
     }
-    let code = commands::dispatch(cli);
+    // A run's result is its tasks': output it could not show never changes it. Every other
+    // command (and `run -n`) exists to print, and fails if its output was lost.
+    let prints = !matches!(&cli.command, args::Command::Run(run) if !run.dry_run);
+    let mut code = commands::dispatch(cli);
+    if let Some(error) = output::finish() {
+        if prints {
+            println_err!("wf: error: cannot write to standard output: {error}");
+            code = exit::Exit::Usage;
+        }
+    }
     std::process::ExitCode::from(code.as_u8())
 }
 

@@ -21,6 +21,7 @@ mod tests {
     #[test]
     fn safe_words_stay_bare_and_others_are_single_quoted() {
         assert_eq!(shell_quote("a-b_c.d/e:1"), "a-b_c.d/e:1");
+        assert_eq!(shell_quote("--lr=0.1"), "--lr=0.1");
         assert_eq!(shell_quote(""), "''");
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");

@@ -4,8 +4,10 @@
 mod support;
 
 mod examples;
+mod injection;
 mod inspect;
 mod lifecycle;
+mod output;
 mod run;
 mod state;
 mod validate;

@@ -13,7 +13,7 @@ pub fn run(args: &GraphArgs, color: ColorChoice) -> Exit {
                 GraphFormat::Dot => graph::dot(&workflow),
                 GraphFormat::Mermaid => graph::mermaid(&workflow),
             };
-            print!("{text}");
+            print_out!("{text}");
             Exit::Success
         }
         Err(exit) => exit,

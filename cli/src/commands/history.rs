@@ -64,20 +64,23 @@ pub fn run(args: &HistoryArgs, color: ColorChoice) -> Exit {
     };
     if args.json {
         let rows: Vec<Row> = runs.iter().map(row).collect();
-        println!(
+        println_out!(
             "{}",
             serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into())
         );
         return Exit::Success;
     }
     if runs.is_empty() {
-        eprintln!("no runs of {} recorded yet", args.manifest.display());
+        println_err!("no runs of {} recorded yet", args.manifest.display());
         return Exit::Success;
     }
     let style = Style::new(color.enabled(std::io::stdout().is_terminal()));
-    println!(
+    println_out!(
         "{:<22}  {:<19}  {:>7}  {:<9}  TASKS",
-        "RUN", "STARTED (UTC)", "WALL", "STATUS"
+        "RUN",
+        "STARTED (UTC)",
+        "WALL",
+        "STATUS"
     );
     for run in &runs {
         let row = row(run);
@@ -95,7 +98,7 @@ pub fn run(args: &HistoryArgs, color: ColorChoice) -> Exit {
                 .map(|(status, n)| (status.as_str(), *n)),
         );
         let padding = " ".repeat(9usize.saturating_sub(row.status.len()));
-        println!(
+        println_out!(
             "{:<22}  {:<19}  {:>7}  {status}{padding}  {}",
             row.run_id,
             &started[..started.len().min(19)],

@@ -101,7 +101,7 @@ pub fn run(args: &ListArgs, color: ColorChoice) -> Exit {
     };
     let entries = entries(&workflow);
     if args.json {
-        println!(
+        println_out!(
             "{}",
             serde_json::to_string_pretty(&entries).unwrap_or_default()
         );
@@ -129,9 +129,11 @@ pub fn run(args: &ListArgs, color: ColorChoice) -> Exit {
         width(&deps, "DEPS"),
         width(&locks, "LOCKS"),
     );
-    println!(
+    println_out!(
         "{:wn$}  {:wd$}  {:wl$}  DESCRIPTION",
-        "TASK", "DEPS", "LOCKS"
+        "TASK",
+        "DEPS",
+        "LOCKS"
     );
     for (i, entry) in entries.iter().enumerate() {
         let line = format!(
@@ -141,7 +143,7 @@ pub fn run(args: &ListArgs, color: ColorChoice) -> Exit {
             locks[i],
             entry.description.as_deref().unwrap_or("")
         );
-        println!("{}", line.trim_end());
+        println_out!("{}", line.trim_end());
         // Matrix values may make each expansion's locks or description its own: then they
         // are shown per expansion.
         let varies = entry
@@ -152,9 +154,9 @@ pub fn run(args: &ListArgs, color: ColorChoice) -> Exit {
             if varies {
                 let locks = or_dash(&expansion.locks);
                 let description = expansion.description.as_deref().unwrap_or("");
-                println!("  {}  locks: {locks}  {description}", expansion.name);
+                println_out!("  {}  locks: {locks}  {description}", expansion.name);
             } else {
-                println!("  {}", expansion.name);
+                println_out!("  {}", expansion.name);
             }
         }
     }

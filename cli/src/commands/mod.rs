@@ -42,17 +42,17 @@ pub fn open_workflow(path: &Path, color: ColorChoice) -> Result<Workflow, Exit> 
     let loaded = match wf_engine::load(path) {
         Ok(loaded) => loaded,
         Err(error) => {
-            eprintln!("error: {error}: {}", error.source);
+            println_err!("error: {error}: {}", error.source);
             return Err(Exit::Usage);
         }
     };
     for finding in &loaded.findings {
-        eprint!("{}", diagnostics::human(&loaded.source, finding, colored));
+        print_err!("{}", diagnostics::human(&loaded.source, finding, colored));
     }
     match loaded.workflow {
         Some(workflow) => Ok(workflow),
         None => {
-            eprintln!(
+            println_err!(
                 "error: {} is invalid ({}); run `wf validate {}` for details",
                 loaded.source.name(),
                 diagnostics::counts(&loaded.findings),
@@ -73,7 +73,7 @@ pub fn report_error(error: &dyn miette::Diagnostic, color: ColorChoice) {
     {
         out = format!("error: {error}\n");
     }
-    eprint!("{out}");
+    print_err!("{out}");
 }
 
 /// Prints an error of the session, with the command line's own help where it has one.

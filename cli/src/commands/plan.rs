@@ -74,7 +74,7 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
         let mark = if prepared.learnt[task] { "~" } else { "~?" };
         format!("{mark}{}", seconds(prepared.expected[task]))
     };
-    println!(
+    println_out!(
         "{}",
         style.dim(&format!(
             "plan: {} to run on {}, in dispatch order",
@@ -110,7 +110,7 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
         if task.priority != 0 {
             notes.push(format!("priority {}", task.priority));
         }
-        println!(
+        println_out!(
             "{:>number_width$}. {:name_width$}  {reason}  {}",
             index + 1,
             task.name,
@@ -119,7 +119,7 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
     }
     let skipped_tasks: Vec<usize> = (0..workflow.tasks.len()).filter(|&t| skipped[t]).collect();
     if !skipped_tasks.is_empty() {
-        println!(
+        println_out!(
             "{}",
             style.dim(&format!("skipped: {}", plural(skipped_tasks.len(), "task")))
         );
@@ -128,7 +128,7 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default();
-            println!(
+            println_out!(
                 "  {} {}  {reason}",
                 style.good("✓"),
                 workflow.tasks[task].name
@@ -141,7 +141,7 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
             .iter()
             .map(|&t| workflow.tasks[t].name.as_str())
             .collect();
-        println!(
+        println_out!(
             "{}",
             style.dim(&format!(
                 "critical path ({}): {}",
@@ -164,7 +164,7 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
                 plural(n, "task")
             ),
         };
-        println!(
+        println_out!(
             "{}",
             style.dim(&format!(
                 "expected wall time: ~{} ({note})",

@@ -66,7 +66,7 @@ pub fn run(args: &ReportArgs, color: ColorChoice) -> Exit {
     let run_dir = match find_run(&runs_dir(&root), runs_of(&root, &args.manifest), &args.run) {
         Ok(dir) => dir,
         Err(message) => {
-            eprintln!("error: {message}");
+            println_err!("error: {message}");
             return Exit::Usage;
         }
     };
@@ -74,11 +74,11 @@ pub fn run(args: &ReportArgs, color: ColorChoice) -> Exit {
     if args.json {
         return match std::fs::read_to_string(&path) {
             Ok(text) => {
-                print!("{text}");
+                print_out!("{text}");
                 Exit::Success
             }
             Err(error) => {
-                eprintln!("error: cannot read {}: {error}", path.display());
+                println_err!("error: cannot read {}: {error}", path.display());
                 Exit::Usage
             }
         };
@@ -88,9 +88,12 @@ pub fn run(args: &ReportArgs, color: ColorChoice) -> Exit {
         Err(error) => return unfinished(&root, &run_dir, &path, &error, color),
     };
     let style = Style::new(color.enabled(std::io::stdout().is_terminal()));
-    println!(
+    println_out!(
         "run {} of {} ({}), started {}",
-        report.run_id, report.workflow, report.manifest, report.started_at
+        report.run_id,
+        report.workflow,
+        report.manifest,
+        report.started_at
     );
     for task in &report.tasks {
         let mark = match task.status {
@@ -109,7 +112,7 @@ pub fn run(args: &ReportArgs, color: ColorChoice) -> Exit {
         if let Some(reason) = &task.reason {
             line.push_str(&format!(": {reason}"));
         }
-        println!("{line}");
+        println_out!("{line}");
     }
     let colored = color.enabled(std::io::stderr().is_terminal());
     let renderer = RunRenderer::new(OutputMode::Grouped, colored, std::time::Duration::ZERO);
@@ -139,7 +142,7 @@ fn unfinished(
         None
     };
     let Some(summary) = summary else {
-        eprintln!("error: cannot read {}: {error}", path.display());
+        println_err!("error: cannot read {}: {error}", path.display());
         return Exit::Usage;
     };
     let style = Style::new(color.enabled(std::io::stdout().is_terminal()));
@@ -150,14 +153,14 @@ fn unfinished(
             .flatten()
             .map(|(status, n)| (status.as_str(), *n)),
     );
-    println!(
+    println_out!(
         "run {run_id} of {} did not finish normally (wf was killed or the machine stopped): {}",
         summary.workflow,
         style.warn(summary.status.as_str())
     );
     if !counts.is_empty() {
-        println!("recorded before it stopped: {counts}");
+        println_out!("recorded before it stopped: {counts}");
     }
-    println!("logs: {}", run_dir.join("logs").display());
+    println_out!("logs: {}", run_dir.join("logs").display());
     Exit::Success
 }

@@ -58,9 +58,11 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
             let report_file = wf_engine::layout::run_path(root, &report.run_id).join(REPORT_FILE);
             renderer.summary(root, &report, shown(&report_file));
             match report.status {
+                RunStatus::Cancelled => Exit::Interrupted,
+                // A report asked for and not written: the caller must not find success.
+                _ if renderer.report_failed() => Exit::Usage,
                 RunStatus::Succeeded => Exit::Success,
                 RunStatus::Failed => Exit::Failure,
-                RunStatus::Cancelled => Exit::Interrupted,
             }
         }
         Err(error) => {

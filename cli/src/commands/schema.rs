@@ -8,14 +8,17 @@ use crate::exit::Exit;
 /// Prints the requested JSON Schema.
 pub fn run(args: &SchemaArgs) -> Exit {
     match args.kind {
-        SchemaKind::Manifest => print!("{}", wf_engine::schema::manifest_schema_text()),
-        SchemaKind::Report => print!("{}", wf_engine::report::report_schema_text()),
+        SchemaKind::Manifest => print_out!("{}", wf_engine::schema::manifest_schema_text()),
+        SchemaKind::Report => print_out!("{}", wf_engine::report::report_schema_text()),
     }
     Exit::Success
 }
 
 /// Prints completions for `shell`.
 pub fn completions(shell: clap_complete::Shell) -> Exit {
-    clap_complete::generate(shell, &mut Cli::command(), "wf", &mut std::io::stdout());
+    // Into memory first: clap_complete panics when its writer fails.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "wf", &mut script);
+    print_out!("{}", String::from_utf8_lossy(&script));
     Exit::Success
 }

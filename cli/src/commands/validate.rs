@@ -35,7 +35,7 @@ pub fn run(args: &ValidateArgs, color: ColorChoice) -> Exit {
                 let file = error.path.display().to_string();
                 let message = format!("cannot read manifest `{file}`: {}", error.source);
                 match args.format {
-                    FindingFormat::Human => eprintln!("error: {message}"),
+                    FindingFormat::Human => println_err!("error: {message}"),
                     FindingFormat::Json | FindingFormat::Github => {
                         json.push(diagnostics::json_file_error(
                             &file,
@@ -64,14 +64,14 @@ pub fn run(args: &ValidateArgs, color: ColorChoice) -> Exit {
     match args.format {
         FindingFormat::Human => {}
         FindingFormat::Json => {
-            println!(
+            println_out!(
                 "{}",
                 serde_json::to_string_pretty(&json).unwrap_or_else(|_| "[]".into())
             );
         }
         FindingFormat::Github => {
             for finding in &json {
-                println!("{}", diagnostics::github_line(finding));
+                println_out!("{}", diagnostics::github_line(finding));
             }
         }
     }
@@ -80,18 +80,18 @@ pub fn run(args: &ValidateArgs, color: ColorChoice) -> Exit {
 
 fn print_human(loaded: &Loaded, failed: bool, colored: bool) {
     for finding in &loaded.findings {
-        eprint!("{}", diagnostics::human(&loaded.source, finding, colored));
+        print_err!("{}", diagnostics::human(&loaded.source, finding, colored));
     }
     let name = loaded.source.name();
     if failed {
-        eprintln!("✗ {name}: {}", diagnostics::counts(&loaded.findings));
+        println_err!("✗ {name}: {}", diagnostics::counts(&loaded.findings));
     } else {
         let tasks = loaded.workflow.as_ref().map_or(0, |w| w.tasks.len());
         let noun = if tasks == 1 { "task" } else { "tasks" };
         if loaded.findings.is_empty() {
-            println!("✓ {name}: valid, {tasks} {noun}");
+            println_out!("✓ {name}: valid, {tasks} {noun}");
         } else {
-            println!(
+            println_out!(
                 "✓ {name}: valid, {tasks} {noun} ({})",
                 diagnostics::counts(&loaded.findings)
             );

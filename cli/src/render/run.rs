@@ -36,6 +36,8 @@ pub struct RunRenderer {
     mode: OutputMode,
     style: Style,
     grace: std::time::Duration,
+    /// Report files that could not be written: (the file, the error), shown after the summary.
+    report_failures: Vec<(std::path::PathBuf, String)>,
 }
 
 impl RunRenderer {
@@ -45,6 +47,7 @@ impl RunRenderer {
             mode,
             style: Style::new(color),
             grace,
+            report_failures: Vec::new(),
         }
     }
 
@@ -156,6 +159,9 @@ impl RunRenderer {
                     ))
                 );
             }
+            RunEvent::ReportFailed { path, message } => {
+                self.report_failures.push((path, message));
+            }
             RunEvent::Interrupted { signal, force } => {
                 let name = signal_name(signal);
                 if force {
@@ -263,10 +269,29 @@ impl RunRenderer {
                 ))
             );
         }
-        err!(
-            "{}",
-            style.dim(&format!("report: {}", report_file.display()))
-        );
+        if !self
+            .report_failures
+            .iter()
+            .any(|(path, _)| path.ends_with(report_file))
+        {
+            err!(
+                "{}",
+                style.dim(&format!("report: {}", report_file.display()))
+            );
+        }
+        for (_, message) in &self.report_failures {
+            err!(
+                "{}",
+                style.bad(&format!(
+                    "wf: error: {message} (the run itself is recorded in full)"
+                ))
+            );
+        }
+    }
+
+    /// True if a report file could not be written.
+    pub fn report_failed(&self) -> bool {
+        !self.report_failures.is_empty()
     }
 }
 

@@ -22,10 +22,20 @@ impl RunDir {
     pub fn create(root: &Path, manifest: &Path, started: Timestamp) -> io::Result<Self> {
         let wf = state_dir(root);
         std::fs::create_dir_all(runs_dir(root))?;
+        // Keep run data out of version control without asking the user to. Created only if
+        // nothing is there, not even a dangling link.
         let ignore = wf.join(".gitignore");
-        if !ignore.exists() {
-            // Keep run data out of version control without asking the user to.
-            std::fs::write(&ignore, "*\n")?;
+        if std::fs::symlink_metadata(&ignore).is_err() {
+            use std::io::Write;
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&ignore)
+            {
+                Ok(mut file) => file.write_all(b"*\n")?,
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(error) => return Err(error),
+            }
         }
         let mut salt = u64::from(std::process::id()) ^ started.millis().unsigned_abs();
         loop {
@@ -41,6 +51,7 @@ impl RunDir {
                         path.join(RUNNING_MARKER),
                         format!("{}\n{}\n", std::process::id(), manifest.display()),
                     )?;
+                    reserve(&path.join(RESERVE_FILE));
                     return Ok(Self { run_id, path });
                 }
                 Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -59,9 +70,41 @@ impl RunDir {
         self.path.join(GROUPS_FILE)
     }
 
+    /// Frees the space reserved when the run started, for recording its end and writing its
+    /// report even if its tasks filled the disk.
+    pub fn release_reserve(&self) {
+        let _ = std::fs::remove_file(self.path.join(RESERVE_FILE));
+    }
+
     /// Marks the run as ended normally: it no longer needs recovery.
     pub fn mark_ended(&self) {
         let _ = std::fs::remove_file(self.path.join(RUNNING_MARKER));
+    }
+}
+
+/// Space set aside in each run folder while the run lasts (see [`RunDir::release_reserve`]).
+const RESERVE_FILE: &str = ".reserve";
+
+/// How much space a run sets aside: enough for the end of the run in the state store and a
+/// report of a few hundred tasks.
+const RESERVE_BYTES: i64 = 256 * 1024;
+
+/// Allocates [`RESERVE_BYTES`] at `path`, as far as the disk allows (a disk already full when
+/// the run starts has nothing to set aside).
+fn reserve(path: &Path) {
+    use std::os::fd::AsRawFd;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    else {
+        return;
+    };
+    // SAFETY: fallocate on a descriptor we own, with a valid range.
+    let failed = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, RESERVE_BYTES) } != 0;
+    if failed {
+        drop(file);
+        let _ = std::fs::remove_file(path);
     }
 }
 

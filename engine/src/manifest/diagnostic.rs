@@ -412,6 +412,59 @@ pub enum ManifestError {
         #[label("nothing to run")]
         span: SourceSpan,
     },
+
+    /// A `{{ matrix.KEY }}` in a string `run` at a place where wf cannot be sure how the shell
+    /// would read what replaces it.
+    #[error("`{{{{ matrix.{key} }}}}` in the `run` of `{task}` is {place}")]
+    #[diagnostic(
+        code(wf::unsafe_placeholder),
+        help(
+            "there wf cannot pass the value safely; write \"${variable}\" there instead (the \
+             task's environment has the value), move the placeholder out of that construct, \
+             or use an array `run`"
+        )
+    )]
+    UnsafePlaceholder {
+        /// The task.
+        task: String,
+        /// The key used.
+        key: String,
+        /// Where it is, in words ("inside backquotes (`…`)").
+        place: &'static str,
+        /// `WF_MATRIX_KEY`.
+        variable: String,
+        /// The placeholder's span.
+        #[label("cannot be passed safely here")]
+        span: SourceSpan,
+    },
+
+    /// A `{{ matrix.KEY }}` in a string `run` while `[workflow].shell` is not a POSIX shell,
+    /// whose quoting wf does not know.
+    #[error(
+        "`{{{{ matrix.{key} }}}}` in the string `run` of `{task}`, but `{program}` is not a \
+         POSIX shell"
+    )]
+    #[diagnostic(
+        code(wf::placeholder_in_foreign_shell),
+        help(
+            "wf can pass matrix values into a string `run` only for sh, bash, dash, zsh, ksh, \
+             ash and busybox; use an array `run` (each placeholder stays inside its own \
+             argument), or read `{variable}` from the environment in the command"
+        )
+    )]
+    PlaceholderInForeignShell {
+        /// The task.
+        task: String,
+        /// The key used.
+        key: String,
+        /// The shell's program.
+        program: String,
+        /// `WF_MATRIX_KEY`.
+        variable: String,
+        /// The placeholder's span.
+        #[label("not passed to {program}")]
+        span: SourceSpan,
+    },
 }
 
 impl ManifestError {

@@ -1,9 +1,10 @@
 //! Matrix expansion and `{{ matrix.KEY }}` substitution.
 
-use crate::quote::shell_quote;
+use std::borrow::Cow;
 use std::ops::Range;
 
 use super::raw::RawMatrix;
+use super::shell_context::{Quoting, reference};
 
 /// One expansion of a matrix task: its key/value pairs in the order written, and the span of
 /// the record or last value that produced it (for pointing at duplicates).
@@ -108,10 +109,47 @@ pub fn placeholders(text: &str) -> Vec<Placeholder> {
     found
 }
 
-/// `text` with each placeholder replaced by its value in `expansion`; with `quote`, each value is
-/// shell-quoted so that it stays one literal word. Placeholders for missing keys stay as written
-/// (validation reports them).
-pub fn substitute(text: &str, expansion: &Expansion, quote: bool) -> String {
+/// `text` with each placeholder replaced by its raw value in `expansion`. Placeholders for
+/// missing keys stay as written (validation reports them).
+pub fn substitute(text: &str, expansion: &Expansion) -> String {
+    substitute_with(text, |placeholder| {
+        expansion.get(&placeholder.key).map(Cow::Borrowed)
+    })
+}
+
+/// A glob pattern with each placeholder replaced by its value, escaped so that the value
+/// matches only itself (`*`, `?` and `[` in a value are literal).
+pub fn substitute_in_glob(text: &str, expansion: &Expansion) -> String {
+    substitute_with(text, |placeholder| {
+        expansion
+            .get(&placeholder.key)
+            .map(|value| Cow::Owned(glob::Pattern::escape(value)))
+    })
+}
+
+/// The environment variable that carries a matrix key's value: `WF_MATRIX_<KEY>`.
+pub fn matrix_variable(key: &str) -> String {
+    format!("WF_MATRIX_{}", key.to_ascii_uppercase())
+}
+
+/// A string `run` with each placeholder replaced by a reference to its [`matrix_variable`],
+/// written for the placeholder's quoting context (`contexts`, one per placeholder of `text`,
+/// as [`shell_context::classify`] found them). The value itself never enters the command line.
+pub fn substitute_references(text: &str, contexts: &[Quoting]) -> String {
+    let mut contexts = contexts.iter();
+    substitute_with(text, |placeholder| {
+        contexts
+            .next()
+            .map(|&quoting| Cow::Owned(reference(&matrix_variable(&placeholder.key), quoting)))
+    })
+}
+
+/// `text` with each placeholder replaced by what `fill` gives for it (kept as written for
+/// `None`).
+fn substitute_with<'v>(
+    text: &str,
+    mut fill: impl FnMut(&Placeholder) -> Option<Cow<'v, str>>,
+) -> String {
     let found = placeholders(text);
     if found.is_empty() {
         return text.to_owned();
@@ -120,9 +158,8 @@ pub fn substitute(text: &str, expansion: &Expansion, quote: bool) -> String {
     let mut last = 0;
     for placeholder in found {
         out.push_str(&text[last..placeholder.range.start]);
-        match expansion.get(&placeholder.key) {
-            Some(value) if quote => out.push_str(&shell_quote(value)),
-            Some(value) => out.push_str(value),
+        match fill(&placeholder) {
+            Some(value) => out.push_str(&value),
             None => out.push_str(&text[placeholder.range.clone()]),
         }
         last = placeholder.range.end;
@@ -154,28 +191,29 @@ mod tests {
     }
 
     #[test]
-    fn quotes_values_in_shell_commands() {
-        let e = exp(&[("x", "a b; rm -rf / $(id) 'q'")]);
+    fn shell_commands_get_references_fitted_to_their_context() {
+        let line = "echo {{ matrix.x }} \"v={{ matrix.x }}\" 'w={{matrix.y}}'";
         assert_eq!(
-            substitute("echo {{ matrix.x }}", &e, true),
-            r#"echo 'a b; rm -rf / $(id) '\''q'\'''"#
+            substitute_references(line, &[Quoting::Unquoted, Quoting::Double, Quoting::Single]),
+            r#"echo "${WF_MATRIX_X}" "v=${WF_MATRIX_X}" 'w='"${WF_MATRIX_Y}"''"#
         );
+    }
+
+    #[test]
+    fn glob_values_match_only_themselves() {
+        let e = exp(&[("x", "a*[b]?")]);
         assert_eq!(
-            substitute("--lr={{ matrix.x }}", &exp(&[("x", "0.1")]), true),
-            "--lr=0.1"
+            substitute_in_glob("in/{{ matrix.x }}/*.csv", &e),
+            "in/a[*][[]b[]][?]/*.csv"
         );
-        assert_eq!(substitute("{{ matrix.x }}", &exp(&[("x", "")]), true), "''");
     }
 
     #[test]
     fn substitutes_raw_text_outside_shell_commands() {
         let e = exp(&[("x", "a b")]);
+        assert_eq!(substitute("out/{{ matrix.x }}.csv", &e), "out/a b.csv");
         assert_eq!(
-            substitute("out/{{ matrix.x }}.csv", &e, false),
-            "out/a b.csv"
-        );
-        assert_eq!(
-            substitute("{{ matrix.missing }}", &e, false),
+            substitute("{{ matrix.missing }}", &e),
             "{{ matrix.missing }}"
         );
     }

@@ -8,6 +8,7 @@ pub mod duration;
 mod expand;
 mod lint;
 pub mod raw;
+pub mod shell_context;
 pub mod source;
 pub(crate) mod spanned;
 mod validate;

@@ -9,11 +9,15 @@ use std::time::Duration;
 use miette::LabeledSpan;
 
 use super::diagnostic::{Findings, ManifestError, has_errors};
-use super::expand::{Expansion, expansions, placeholders, substitute};
+use super::expand::{
+    Expansion, expansions, matrix_variable, placeholders, substitute, substitute_in_glob,
+    substitute_references,
+};
 use super::lint::{TaskPaths, lint_races};
 use super::raw::{
     DurationValue, RawCommand, RawDefaults, RawManifest, RawMatrix, RawTask, RawWorkflow,
 };
+use super::shell_context::{self, Quoting};
 use super::spanned::Sp;
 use crate::graph::Dag;
 use crate::suggest::did_you_mean;
@@ -44,6 +48,7 @@ pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> 
     }
     let mut builder = TaskBuilder {
         origin,
+        shell: &settings.shell,
         defaults: &defaults,
         jobs: settings.jobs.as_ref(),
         findings,
@@ -276,6 +281,8 @@ struct TaskSource {
 
 struct TaskBuilder<'a, 'f> {
     origin: &'a Origin<'a>,
+    /// `[workflow].shell`, which runs string commands.
+    shell: &'a [String],
     defaults: &'a RawDefaults,
     jobs: Option<&'a (u32, Range<usize>)>,
     findings: &'f mut Findings,
@@ -404,28 +411,40 @@ impl TaskBuilder<'_, '_> {
         };
         let slurm = merge_slurm(raw, defaults);
         let first_of_table = self.tasks.len();
+        // A string `run` is the same for every expansion: values reach it only through the
+        // environment.
+        let shell_line = match &command.value {
+            // Without a matrix, a placeholder is already an error (`matrix_outside_matrix`).
+            RawCommand::Shell(line) if raw.matrix.is_none() => Some(line.clone()),
+            RawCommand::Shell(line) => Some(self.shell_line(&name.value, line, &command.span)),
+            RawCommand::Argv(_) => None,
+        };
         for combo in &combos {
-            let render = |text: &str| substitute(text, combo, false);
-            let render_all = |list: Option<&Sp<Vec<Sp<String>>>>| -> Vec<Sp<String>> {
+            let render = |text: &str| substitute(text, combo);
+            let render_list = |list: Option<&Sp<Vec<Sp<String>>>>,
+                               fill: fn(&str, &Expansion) -> String|
+             -> Vec<Sp<String>> {
                 list.map(|l| {
                     l.value
                         .iter()
-                        .map(|s| Sp::new(render(&s.value), s.span.clone()))
+                        .map(|s| Sp::new(fill(&s.value, combo), s.span.clone()))
                         .collect()
                 })
                 .unwrap_or_default()
             };
+            let render_all = |list| render_list(list, substitute);
             let mut task_env: Vec<(String, String)> = env
                 .iter()
                 .map(|(k, v)| (k.value.clone(), render(&v.value)))
                 .collect();
             for (key, value) in &combo.values {
-                task_env.push((
-                    format!("WF_MATRIX_{}", key.to_ascii_uppercase()),
-                    value.clone(),
-                ));
+                // The matrix's own variable wins over one the manifest sets: a string `run`
+                // refers to it for the value.
+                let variable = matrix_variable(key);
+                task_env.retain(|(k, _)| *k != variable);
+                task_env.push((variable, value.clone()));
             }
-            let inputs = render_all(inputs);
+            let inputs = render_list(inputs, substitute_in_glob);
             let outputs = render_all(outputs);
             self.tasks.push(Task {
                 name: combo.task_name(&name.value),
@@ -433,7 +452,9 @@ impl TaskBuilder<'_, '_> {
                 matrix: combo.values.clone(),
                 description: description.map(|d| render(&d.value)),
                 command: match &command.value {
-                    RawCommand::Shell(line) => Command::Shell(substitute(line, combo, true)),
+                    RawCommand::Shell(line) => {
+                        Command::Shell(shell_line.clone().unwrap_or_else(|| line.clone()))
+                    }
                     RawCommand::Argv(argv) => {
                         Command::Argv(argv.iter().map(|a| render(a)).collect())
                     }
@@ -483,6 +504,50 @@ impl TaskBuilder<'_, '_> {
                 outputs,
             });
         }
+    }
+
+    /// A string `run` with each placeholder replaced by a reference to its `WF_MATRIX_*`
+    /// variable fitted to its quoting context. A placeholder whose context is unclear, or any
+    /// placeholder when the shell is not a POSIX shell, is reported.
+    fn shell_line(&mut self, task: &str, line: &str, span: &Range<usize>) -> String {
+        let found = placeholders(line);
+        if found.is_empty() {
+            return line.to_owned();
+        }
+        let at = |placeholder: &super::expand::Placeholder| {
+            locate_nth(self.origin.text, span, line, &placeholder.range)
+        };
+        let program = self.shell.first().map_or("sh", String::as_str);
+        if !shell_context::is_posix_shell(program) {
+            let first = &found[0];
+            self.findings
+                .push(ManifestError::PlaceholderInForeignShell {
+                    task: task.to_owned(),
+                    key: first.key.clone(),
+                    program: program.to_owned(),
+                    variable: matrix_variable(&first.key),
+                    span: at(first).into(),
+                });
+            return line.to_owned();
+        }
+        let holes: Vec<Range<usize>> = found.iter().map(|p| p.range.clone()).collect();
+        let mut contexts = Vec::with_capacity(found.len());
+        for (placeholder, context) in found.iter().zip(shell_context::classify(line, &holes)) {
+            match context {
+                Ok(quoting) => contexts.push(quoting),
+                Err(unclear) => {
+                    self.findings.push(ManifestError::UnsafePlaceholder {
+                        task: task.to_owned(),
+                        key: placeholder.key.clone(),
+                        place: unclear.describe(),
+                        variable: matrix_variable(&placeholder.key),
+                        span: at(placeholder).into(),
+                    });
+                    contexts.push(Quoting::Unquoted);
+                }
+            }
+        }
+        substitute_references(line, &contexts)
     }
 
     /// Checks a matrix and returns its expansions (duplicates removed).
@@ -583,6 +648,25 @@ impl TaskBuilder<'_, '_> {
             }
         }
     }
+}
+
+/// The span of the placeholder at `range` of the string `value` inside the source range
+/// `within`: the same occurrence of the same text (the n-th, counted in `value`), or `within`
+/// itself when the string was written with escapes and cannot be found verbatim.
+fn locate_nth(
+    text: &str,
+    within: &Range<usize>,
+    value: &str,
+    range: &Range<usize>,
+) -> Range<usize> {
+    let needle = &value[range.clone()];
+    let nth = value[..range.start].matches(needle).count();
+    text.get(within.clone())
+        .and_then(|slice| slice.match_indices(needle).nth(nth))
+        .map_or_else(
+            || within.clone(),
+            |(offset, _)| within.start + offset..within.start + offset + needle.len(),
+        )
 }
 
 /// The span of `needle` inside the source range `within`, or `within` itself when the string was

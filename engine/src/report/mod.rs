@@ -4,21 +4,22 @@
 pub mod model;
 pub mod signals;
 pub mod time;
+pub mod write;
 
 pub use model::{RunReport, RunStatus, TaskReport, TaskStatus};
+pub use write::WriteError;
 
 use std::path::Path;
 
-/// Writes a report as pretty JSON (to a temporary file first, so a reader never sees half).
-pub fn write_json(report: &RunReport, path: &Path) -> std::io::Result<()> {
-    let mut text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
+/// Writes a report as pretty JSON (see [`write::write_file`]: never half-written, never through
+/// a planted link, directly into a pipe or device).
+pub fn write_json(report: &RunReport, path: &Path) -> Result<(), WriteError> {
+    let mut text = serde_json::to_string_pretty(report).map_err(|error| WriteError {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(error),
+    })?;
     text.push('\n');
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
-    }
-    let partial = path.with_extension("json.partial");
-    std::fs::write(&partial, text)?;
-    std::fs::rename(&partial, path)
+    write::write_file(path, text.as_bytes())
 }
 
 /// Reads a report written by [`write_json`].

@@ -291,6 +291,7 @@ pub(crate) fn run_on<E: Executor>(
         strays,
         up_to_date: &options.up_to_date,
     });
+    run_dir.release_reserve();
     let store_error = journal.map(|journal| journal.finish(&workflow, &options.selected, &report));
     drop(state);
     if let Some(Some(error)) = store_error {
@@ -301,16 +302,24 @@ pub(crate) fn run_on<E: Executor>(
             },
         );
     }
-    write_json(&report, &run_dir.report_path()).map_err(|source| RunError::Io {
-        what: "write report.json",
-        source,
-    })?;
+    // A report that cannot be written loses nothing else: the run has ended and is recorded,
+    // the other report is still written, and the caller hears of each failure.
+    let written = [Some(run_dir.report_path()), options.report_path.clone()];
+    let failures: Vec<_> = written
+        .iter()
+        .flatten()
+        .filter_map(|path| write_json(&report, path).err())
+        .collect();
     run_dir.mark_ended();
-    if let Some(path) = &options.report_path {
-        write_json(&report, path).map_err(|source| RunError::Io {
-            what: "write the --report file",
-            source,
-        })?;
+    for failure in failures {
+        let message = failure.to_string();
+        observer(
+            &workflow,
+            RunEvent::ReportFailed {
+                path: failure.path,
+                message,
+            },
+        );
     }
     Ok(report)
 }

@@ -65,6 +65,14 @@ pub enum RunEvent {
         /// What went wrong.
         message: String,
     },
+    /// A report file could not be written (after the run ended; the run's record in the state
+    /// store is complete). Sent once per file, before `run` returns.
+    ReportFailed {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The OS's reason, with the file: `failed to write PATH: No space left on device …`.
+        message: String,
+    },
     /// wf received a signal and is ending running tasks.
     Interrupted {
         /// The signal.

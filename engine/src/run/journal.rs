@@ -238,6 +238,10 @@ impl<'a> Journal<'a> {
         for (&task, entry) in run.iter().zip(&report.tasks) {
             self.settle(workflow, task, entry.status, entry.duration_s, end_ms);
         }
+        // Even after a failure during the run (a full disk that has room again, a busy
+        // moment), try to record the rest and the end: a run left `running` would later look
+        // killed. The first error is still the one reported.
+        let earlier = self.error.take();
         self.flush();
         // A cache that cannot be saved only costs re-reading files next time.
         let _ = self
@@ -251,11 +255,9 @@ impl<'a> Journal<'a> {
             duration_s: report.duration_s,
             counts: report.counts(),
         };
-        if self.error.is_none() {
-            if let Err(error) = self.recorder.store.finish_run(&end) {
-                self.error = Some(error);
-            }
+        if let Err(error) = self.recorder.store.finish_run(&end) {
+            self.error.get_or_insert(error);
         }
-        self.error
+        earlier.or(self.error)
     }
 }
