@@ -6,6 +6,7 @@ pub mod launch;
 pub mod local;
 pub mod logs;
 pub mod recover;
+pub mod slurm;
 pub mod spawn;
 pub mod stream;
 pub(crate) mod supervise;
