@@ -14,9 +14,11 @@ impl SlurmClient {
         self.scancel(&[], ids)
     }
 
-    /// Sends SIGKILL to every process of `ids` (batch script included) with one `scancel`.
+    /// Ends `ids` at once with SIGKILL to their batch step (the task's command, which the
+    /// script `exec`s), with one `scancel --batch --signal=KILL`; Slurm then ends what is left
+    /// of the job. (`--full --signal=KILL` would wait for `KillWait` like a plain cancel.)
     pub fn kill(&self, ids: &[JobId]) -> Result<(), SlurmError> {
-        self.scancel(&["--full".into(), "--signal=KILL".into()], ids)
+        self.scancel(&["--batch".into(), "--signal=KILL".into()], ids)
     }
 
     fn scancel(&self, flags: &[String], ids: &[JobId]) -> Result<(), SlurmError> {

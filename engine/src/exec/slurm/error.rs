@@ -9,7 +9,9 @@ pub enum SlurmError {
     #[error("`{program}` was not found: is Slurm installed and on PATH?")]
     #[diagnostic(
         code(wf::slurm::not_installed),
-        help("run wf where the Slurm client tools (sbatch, squeue, scontrol, scancel) are installed, e.g. on a login node")
+        help(
+            "run wf where the Slurm client tools (sbatch, squeue, scontrol, scancel) are installed, e.g. on a login node"
+        )
     )]
     NotInstalled {
         /// The program that was looked for.
@@ -50,7 +52,9 @@ pub enum SlurmError {
     #[error("Slurm rejected the partition: {stderr}")]
     #[diagnostic(
         code(wf::slurm::invalid_partition),
-        help("`sinfo -s` lists the partitions; set `partition` in the task's `slurm` table or in `[defaults]`")
+        help(
+            "`sinfo -s` lists the partitions; set `partition` in the task's `slurm` table or in `[defaults]`"
+        )
     )]
     InvalidPartition {
         /// What sbatch printed.
@@ -157,7 +161,9 @@ mod tests {
             1,
             "sbatch: error: invalid partition specified: nosuch\nsbatch: error: Batch job submission failed: Invalid partition name specified\n",
         );
-        assert!(matches!(&partition, SlurmError::InvalidPartition { stderr } if stderr.contains("nosuch")));
+        assert!(
+            matches!(&partition, SlurmError::InvalidPartition { stderr } if stderr.contains("nosuch"))
+        );
         let down = SlurmError::from_failure(
             "squeue",
             1,

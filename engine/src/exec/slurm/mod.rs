@@ -34,7 +34,7 @@ pub use error::SlurmError;
 pub use poll::{JobInfo, PollInterval};
 pub use script::{BatchScript, ScriptError};
 pub use state::{ExitCode, JobEnd, JobState};
-pub use submit::{Export, JobOptions, SubmitRequest, Submission};
+pub use submit::{Export, JobOptions, Submission, SubmitRequest};
 pub use track::{Finished, JobTracker};
 
 /// A Slurm job id.
@@ -118,7 +118,10 @@ impl SlurmClient {
     pub fn partitions(&self) -> Result<Vec<String>, SlurmError> {
         self.count(|c| &c.sinfo);
         let args = ["-h".to_owned(), "-o".to_owned(), "%P".to_owned()];
-        let stdout = self.tools.run("sinfo", &args, None)?.into_success("sinfo")?;
+        let stdout = self
+            .tools
+            .run("sinfo", &args, None)?
+            .into_success("sinfo")?;
         Ok(stdout
             .lines()
             .map(str::trim)

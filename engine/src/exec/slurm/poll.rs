@@ -140,9 +140,7 @@ pub fn parse_scontrol(stdout: &str) -> Vec<JobInfo> {
             Some(JobInfo {
                 id: JobId(fields.get("JobId")?.parse().ok()?),
                 state: JobState::parse(fields.get("JobState")?),
-                exit: fields
-                    .get("ExitCode")
-                    .and_then(|v| ExitCode::parse_pair(v)),
+                exit: fields.get("ExitCode").and_then(|v| ExitCode::parse_pair(v)),
                 nodes: field("NodeList"),
                 start: field("StartTime"),
                 end: field("EndTime"),
@@ -244,7 +242,12 @@ impl SlurmClient {
         }
         Ok(ids
             .iter()
-            .map(|id| known.get(id).cloned().unwrap_or_else(|| JobInfo::unknown(*id)))
+            .map(|id| {
+                known
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| JobInfo::unknown(*id))
+            })
             .collect())
     }
 

@@ -14,7 +14,9 @@ pub enum ScriptError {
     #[diagnostic(code(wf::slurm::script::empty_command))]
     EmptyCommand,
     /// An environment variable name a POSIX shell cannot export.
-    #[error("`{0}` is not a valid environment variable name (letters, digits and `_`, not starting with a digit)")]
+    #[error(
+        "`{0}` is not a valid environment variable name (letters, digits and `_`, not starting with a digit)"
+    )]
     #[diagnostic(code(wf::slurm::script::env_name))]
     InvalidEnvName(String),
     /// A value with a NUL byte, which no process argument or variable can hold.
@@ -192,12 +194,9 @@ mod tests {
         let script =
             BatchScript::new(&strings(&["sh", "-c", "exit 7"]), Path::new("/"), &[]).expect("ok");
         assert_eq!(run(&script).1, 7);
-        let missing_cwd = BatchScript::new(
-            &strings(&["true"]),
-            Path::new("/nonexistent/wf-cwd"),
-            &[],
-        )
-        .expect("ok");
+        let missing_cwd =
+            BatchScript::new(&strings(&["true"]), Path::new("/nonexistent/wf-cwd"), &[])
+                .expect("ok");
         assert_eq!(run(&missing_cwd).1, CWD_FAILED_STATUS);
     }
 
@@ -213,7 +212,11 @@ mod tests {
         assert_eq!(script.as_str().matches("export V=").count(), 1);
         for bad in ["", "1A", "A-B", "A B", "A=B", "$(x)", "Ä"] {
             assert_eq!(
-                BatchScript::new(&strings(&["true"]), Path::new("/"), &[(bad.into(), "v".into())]),
+                BatchScript::new(
+                    &strings(&["true"]),
+                    Path::new("/"),
+                    &[(bad.into(), "v".into())]
+                ),
                 Err(ScriptError::InvalidEnvName(bad.into())),
                 "{bad:?}"
             );
@@ -257,8 +260,32 @@ mod tests {
 
     fn hostile_string() -> impl Strategy<Value = String> {
         let pieces = prop::sample::select(vec![
-            "'", "\"", "\\", "$", "`", "$(", ")", "\n", "\r", "\r\n", ";", "&", "|", "*", "?",
-            "~", "#", " ", "\t", "{", "}", "!", "a", "é", "#SBATCH --x", "'\\''",
+            "'",
+            "\"",
+            "\\",
+            "$",
+            "`",
+            "$(",
+            ")",
+            "\n",
+            "\r",
+            "\r\n",
+            ";",
+            "&",
+            "|",
+            "*",
+            "?",
+            "~",
+            "#",
+            " ",
+            "\t",
+            "{",
+            "}",
+            "!",
+            "a",
+            "é",
+            "#SBATCH --x",
+            "'\\''",
         ]);
         prop_oneof![
             "[^\u{0}]{0,24}",

@@ -177,22 +177,20 @@ impl JobEnd {
             JobState::Failed if exit.signal != 0 => Self::Signalled(exit.signal),
             JobState::Failed if exit.status != 0 => Self::Exited(exit.status),
             JobState::Failed => Self::Failed("Slurm could not launch the job".into()),
-            JobState::Cancelled => {
-                Self::Cancelled(started.then_some(if exit.signal != 0 {
-                    exit.signal
-                } else {
-                    libc::SIGTERM
-                }))
-            }
+            JobState::Cancelled => Self::Cancelled(started.then_some(if exit.signal != 0 {
+                exit.signal
+            } else {
+                libc::SIGTERM
+            })),
             JobState::Timeout => Self::TimedOut,
             JobState::OutOfMemory => Self::OutOfMemory,
             JobState::NodeFail => Self::NodeFailed("its node failed".into()),
             JobState::BootFail => Self::NodeFailed("its node failed to boot".into()),
             JobState::Preempted => Self::NodeFailed("it was preempted".into()),
             JobState::Deadline => Self::Failed("it missed its deadline".into()),
-            JobState::Unknown => Self::Failed(
-                "Slurm no longer knows the job (purged before wf saw it end)".into(),
-            ),
+            JobState::Unknown => {
+                Self::Failed("Slurm no longer knows the job (purged before wf saw it end)".into())
+            }
             _ => return None,
         };
         Some(end)
@@ -233,7 +231,10 @@ mod tests {
         assert_eq!(JobState::parse("CANCELLED+"), JobState::Cancelled);
         assert_eq!(JobState::parse("out_of_memory"), JobState::OutOfMemory);
         assert_eq!(JobState::parse("CG"), JobState::Completing);
-        assert_eq!(JobState::parse("RESIZING"), JobState::Other("RESIZING".into()));
+        assert_eq!(
+            JobState::parse("RESIZING"),
+            JobState::Other("RESIZING".into())
+        );
         assert!(!JobState::parse("RESIZING").is_final());
         assert!(!JobState::Completing.is_final());
         assert!(JobState::NodeFail.is_final());
@@ -255,7 +256,10 @@ mod tests {
             ExitCode::parse_wait_status("768"),
             ExitCode::parse_pair("3:0")
         );
-        assert_eq!(ExitCode::parse_wait_status("9"), ExitCode::parse_pair("0:9"));
+        assert_eq!(
+            ExitCode::parse_wait_status("9"),
+            ExitCode::parse_pair("0:9")
+        );
         assert_eq!(ExitCode::parse_pair("N/A"), None);
         assert_eq!(ExitCode::parse_wait_status(""), None);
     }
@@ -264,31 +268,60 @@ mod tests {
     fn final_states_map_to_attempt_endings() {
         let code = |status, signal| Some(ExitCode { status, signal });
         let end = |state: JobState, exit, started| JobEnd::from_state(&state, exit, started);
-        assert_eq!(end(JobState::Completed, code(0, 0), true), Some(JobEnd::Exited(0)));
-        assert_eq!(end(JobState::Failed, code(3, 0), true), Some(JobEnd::Exited(3)));
-        assert_eq!(end(JobState::Failed, code(0, 9), true), Some(JobEnd::Signalled(9)));
-        assert!(matches!(end(JobState::Failed, code(0, 0), false), Some(JobEnd::Failed(_))));
+        assert_eq!(
+            end(JobState::Completed, code(0, 0), true),
+            Some(JobEnd::Exited(0))
+        );
+        assert_eq!(
+            end(JobState::Failed, code(3, 0), true),
+            Some(JobEnd::Exited(3))
+        );
+        assert_eq!(
+            end(JobState::Failed, code(0, 9), true),
+            Some(JobEnd::Signalled(9))
+        );
+        assert!(matches!(
+            end(JobState::Failed, code(0, 0), false),
+            Some(JobEnd::Failed(_))
+        ));
         assert_eq!(
             end(JobState::Cancelled, code(0, 15), true),
             Some(JobEnd::Cancelled(Some(15)))
         );
-        assert_eq!(end(JobState::Cancelled, code(0, 0), false), Some(JobEnd::Cancelled(None)));
-        assert_eq!(end(JobState::Timeout, code(0, 0), true), Some(JobEnd::TimedOut));
+        assert_eq!(
+            end(JobState::Cancelled, code(0, 0), false),
+            Some(JobEnd::Cancelled(None))
+        );
+        assert_eq!(
+            end(JobState::Timeout, code(0, 0), true),
+            Some(JobEnd::TimedOut)
+        );
         let node = end(JobState::NodeFail, None, true).expect("final");
         assert!(node.is_retryable_infrastructure_failure());
-        assert!(matches!(node.attempt_end(), AttemptEnd::NotStarted(m) if m.contains("node failed")));
-        assert!(end(JobState::Preempted, None, true)
-            .expect("final")
-            .is_retryable_infrastructure_failure());
+        assert!(
+            matches!(node.attempt_end(), AttemptEnd::NotStarted(m) if m.contains("node failed"))
+        );
+        assert!(
+            end(JobState::Preempted, None, true)
+                .expect("final")
+                .is_retryable_infrastructure_failure()
+        );
         assert_eq!(end(JobState::Running, None, true), None);
         assert_eq!(end(JobState::Pending, None, false), None);
         assert_eq!(
             JobEnd::TimedOut.attempt_end(),
-            AttemptEnd::TimedOut { signal: libc::SIGTERM }
+            AttemptEnd::TimedOut {
+                signal: libc::SIGTERM
+            }
         );
-        assert_eq!(JobEnd::OutOfMemory.attempt_end(), AttemptEnd::Signalled(libc::SIGKILL));
+        assert_eq!(
+            JobEnd::OutOfMemory.attempt_end(),
+            AttemptEnd::Signalled(libc::SIGKILL)
+        );
         assert!(matches!(
-            end(JobState::Unknown, None, false).expect("final").attempt_end(),
+            end(JobState::Unknown, None, false)
+                .expect("final")
+                .attempt_end(),
             AttemptEnd::NotStarted(_)
         ));
     }
