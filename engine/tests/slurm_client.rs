@@ -12,15 +12,21 @@ use wf_engine::exec::slurm::{
 };
 
 /// A client for the cluster, or `None` (after saying so) if there is none to test against.
+/// The first test asks the cluster; the others reuse its answer (`sinfo` takes about 10 s to
+/// give up on a controller that is down).
 fn cluster() -> Option<SlurmClient> {
+    static ANSWER: std::sync::OnceLock<Result<(), SlurmError>> = std::sync::OnceLock::new();
     let client = SlurmClient::new(Tools::default());
-    match client.partitions() {
-        Ok(_) => Some(client),
+    match ANSWER.get_or_init(|| client.partitions().map(drop)) {
+        Ok(()) => Some(client),
         Err(err) if std::env::var("WF_REQUIRE_SLURM").as_deref() == Ok("1") => {
             panic!("WF_REQUIRE_SLURM=1 but no Slurm cluster answers: {err}")
         }
         Err(err) => {
-            eprintln!(
+            // Straight to stderr, past the test harness's capture, so the skip is always seen.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
                 "\n*** SKIPPED: no Slurm cluster ({err}); run scripts/slurm-up.sh, \
                  or set WF_REQUIRE_SLURM=1 to make this a failure ***\n"
             );
