@@ -8,6 +8,7 @@
 
 pub mod local;
 pub mod logs;
+pub mod slurm;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
