@@ -9,7 +9,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::exec::recover::{GROUPS_FILE, RUNNING_MARKER};
+use crate::exec::recover::{RUNNING_MARKER, write_marker};
 use crate::report::time::Timestamp;
 
 /// The name of a run's JSON report inside its folder.
@@ -63,10 +63,7 @@ impl RunDir {
             match std::fs::create_dir(&path) {
                 Ok(()) => {
                     std::fs::create_dir(path.join("logs"))?;
-                    std::fs::write(
-                        path.join(RUNNING_MARKER),
-                        format!("{}\n{}\n", std::process::id(), manifest.display()),
-                    )?;
+                    write_marker(&path, manifest)?;
                     return Ok(Self { run_id, path });
                 }
                 Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -78,11 +75,6 @@ impl RunDir {
     /// The run's report file.
     pub fn report_path(&self) -> PathBuf {
         self.path.join(REPORT_FILE)
-    }
-
-    /// Where the run lists the process groups it started (see `exec::recover`).
-    pub fn groups_path(&self) -> PathBuf {
-        self.path.join(GROUPS_FILE)
     }
 
     /// Marks the run as ended normally: it no longer needs recovery.

@@ -16,12 +16,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::group::{end_leftovers, end_strays};
+use super::group::end_leftovers;
 use super::launch::{AttemptIdentity, BaseEnv, ProgramResolver, prepare};
 use super::logs::{log_path, open_log, write_attempt_header};
 use super::spawn::{SpawnError, SpawnRequest, SpawnStage, Spawner, pointer_vector};
 use super::stream::{Pipe, Sink, drain};
 use super::supervise::{StopSignals, eventfd, notify, supervise};
+use super::sweep::{RunMembership, end_run_processes};
 use super::{AttemptEnd, AttemptRequest, AttemptResult};
 use crate::report::time::Timestamp;
 use crate::state::missing_outputs;
@@ -30,8 +31,6 @@ use crate::workflow::Workflow;
 /// Everything the workers of one run share to run attempts locally.
 pub struct LocalRunner {
     workflow: Arc<Workflow>,
-    /// `groups`: every process group started, for cleaning up after a crash.
-    groups: File,
     run_id: String,
     run_dir: PathBuf,
     grace: Duration,
@@ -84,13 +83,11 @@ impl LocalRunner {
         workflow: Arc<Workflow>,
         run_id: String,
         run_dir: PathBuf,
-        groups: &Path,
         grace: Duration,
         output: TaskOutput,
     ) -> std::io::Result<Self> {
         Ok(Self {
             output,
-            groups: open_log(groups)?,
             base_env: BaseEnv::new(&workflow),
             workflow,
             run_id,
@@ -123,10 +120,18 @@ impl LocalRunner {
         }
     }
 
-    /// After the last attempt: ends processes that escaped their task's group; returns how
-    /// many there were.
-    pub fn end_strays(&self) -> u32 {
-        end_strays(self.grace)
+    /// After the last attempt, when no worker waits for a process any more: ends every
+    /// process of the run still alive (those that escaped their task's group: `setsid`,
+    /// daemons, wherever they were re-parented) and reaps wf's adopted children. `cut_short`
+    /// is asked while waiting the grace period; once it says true, SIGKILL goes at once.
+    /// Returns how many processes were ended.
+    pub fn end_strays(&self, cut_short: &mut dyn FnMut() -> bool) -> u32 {
+        let membership = RunMembership {
+            run_id: &self.run_id,
+            adopted: true,
+        };
+        let ended = end_run_processes(&membership, self.grace, cut_short);
+        u32::try_from(ended).unwrap_or(u32::MAX)
     }
 
     /// The log file of a task.
@@ -249,8 +254,6 @@ impl LocalRunner {
             }
         };
         let started_at = Instant::now();
-        // One small O_APPEND write per task: lines from different workers never interleave.
-        let _ = (&self.groups).write_all(format!("{pid}\n").as_bytes());
         let (end, ended_at, leftovers) = match pipes {
             None => self.wait(pid, task),
             Some((out, err, stop)) => {
@@ -311,7 +314,8 @@ impl LocalRunner {
     fn wait(&self, pid: libc::pid_t, task: &crate::workflow::Task) -> (AttemptEnd, Instant, u32) {
         let end = supervise(pid, task.timeout, self.grace, &self.stop);
         let ended_at = Instant::now();
-        let leftovers = end_leftovers(pid, self.grace);
+        // A second Ctrl-C while the leftovers have their grace period kills them at once.
+        let leftovers = end_leftovers(pid, self.grace, &|| self.stop.is_killed());
         // After a timeout or Ctrl-C wf signalled the whole group itself: members still exiting
         // are not processes the task left behind.
         let ended_by_wf = matches!(

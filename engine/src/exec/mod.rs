@@ -5,10 +5,12 @@ pub mod group;
 pub mod launch;
 pub mod local;
 pub mod logs;
+pub mod reaper;
 pub mod recover;
 pub mod spawn;
 pub mod stream;
 pub(crate) mod supervise;
+pub mod sweep;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -1,23 +1,36 @@
 //! Cleaning up after a run that did not end normally (wf was SIGKILLed, the machine lost
 //! power, …).
 //!
-//! A run writes the process group of every task it starts to `.wf/runs/RUN_ID/groups` and
-//! keeps a `.wf/runs/RUN_ID/running` marker until it ends. wf's direct children die with it (the
-//! parent-death signal), but their own children may not. The next run of the same manifest
-//! (holding the run lock, so the crashed run is certainly not alive) finds runs still marked
-//! running and ends whatever is left of their groups. A group id can be reused by an unrelated
-//! process after the crash, so a group is only signalled if one of its processes carries the
-//! crashed run's `WF_RUN_ID` in its environment.
+//! A run keeps a `.wf/runs/RUN_ID/running` marker until it ends, naming the manifest it runs.
+//! wf's direct children die with it (the parent-death signal), but their own children may not.
+//! The next run of the same manifest (holding the run lock, so the crashed run is certainly not
+//! alive) finds runs still marked running and ends every process that carries the crashed run's
+//! `WF_RUN_ID` in its environment, wherever it is: in a task's process group, in a session of
+//! its own (`setsid`), re-parented to init (see [`super::sweep`]).
+//!
+//! # The marker's format
+//!
+//! ```text
+//! wf-running 2 NUL PID NUL MANIFEST-PATH-BYTES
+//! ```
+//!
+//! A path may contain any byte but NUL (newlines, bytes that are not UTF-8), so the manifest's
+//! path is stored as its raw bytes after the last NUL. Markers of older wf versions (`PID\n
+//! PATH\n`) are still read.
 
+use std::ffi::OsStr;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::group::{ProcessInfo, processes, signal_group};
+use super::sweep::{RunMembership, end_run_processes};
 
 /// Name of the marker file that exists while a run is in progress.
 pub const RUNNING_MARKER: &str = "running";
-/// Name of the file listing the process groups a run started.
-pub const GROUPS_FILE: &str = "groups";
+
+/// The first field of the current marker format.
+const MARKER_MAGIC: &[u8] = b"wf-running 2";
 
 /// What was found of a crashed run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,16 +41,38 @@ pub struct Recovered {
     pub ended: usize,
 }
 
-/// True if the process's environment says it belongs to run `run_id`.
-fn belongs_to(pid: libc::pid_t, run_id: &str) -> bool {
-    let needle = format!("WF_RUN_ID={run_id}");
-    std::fs::read(format!("/proc/{pid}/environ"))
-        .map(|environ| {
-            environ
-                .split(|&b| b == 0)
-                .any(|entry| entry == needle.as_bytes())
-        })
-        .unwrap_or(false)
+/// The contents of a `running` marker for run process `pid` of `manifest` (absolute path).
+pub fn marker_contents(pid: u32, manifest: &Path) -> Vec<u8> {
+    let mut bytes = MARKER_MAGIC.to_vec();
+    bytes.push(0);
+    bytes.extend_from_slice(pid.to_string().as_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(manifest.as_os_str().as_bytes());
+    bytes
+}
+
+/// Writes the `running` marker into `run_dir`.
+pub fn write_marker(run_dir: &Path, manifest: &Path) -> io::Result<()> {
+    std::fs::write(
+        run_dir.join(RUNNING_MARKER),
+        marker_contents(std::process::id(), manifest),
+    )
+}
+
+/// The manifest path a marker names, in either format; `None` if it is unreadable.
+pub fn marker_manifest(contents: &[u8]) -> Option<PathBuf> {
+    if let Some(rest) = contents
+        .strip_prefix(MARKER_MAGIC)
+        .and_then(|r| r.strip_prefix(b"\0"))
+    {
+        let (_pid, path) = rest.split_at(rest.iter().position(|&b| b == 0)?);
+        return Some(PathBuf::from(OsStr::from_bytes(&path[1..])));
+    }
+    // The old format: `PID\nPATH\n` (a path holding a newline could not be written in it).
+    let mut lines = contents.split(|&b| b == b'\n');
+    let _pid = lines.next()?;
+    let path = lines.next().filter(|p| !p.is_empty())?;
+    Some(PathBuf::from(OsStr::from_bytes(path)))
 }
 
 /// Ends what is left of every run of `manifest` (absolute path) under `runs_dir` that is still
@@ -51,8 +86,10 @@ pub fn recover_crashed_runs(runs_dir: &Path, manifest: &Path, grace: Duration) -
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| {
-            std::fs::read_to_string(p.join(RUNNING_MARKER))
-                .is_ok_and(|marker| marker.lines().nth(1) == Some(&*manifest.to_string_lossy()))
+            std::fs::read(p.join(RUNNING_MARKER))
+                .ok()
+                .and_then(|marker| marker_manifest(&marker))
+                .is_some_and(|named| named == manifest)
         })
         .collect();
     let mut recovered = Vec::new();
@@ -61,12 +98,11 @@ pub fn recover_crashed_runs(runs_dir: &Path, manifest: &Path, grace: Duration) -
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let groups: Vec<libc::pid_t> = std::fs::read_to_string(run_dir.join(GROUPS_FILE))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| line.trim().parse().ok())
-            .collect();
-        let ended = end_groups_of_run(&groups, &run_id, grace);
+        let membership = RunMembership {
+            run_id: &run_id,
+            adopted: false,
+        };
+        let ended = end_run_processes(&membership, grace, &mut || false);
         let _ = std::fs::remove_file(run_dir.join(RUNNING_MARKER));
         recovered.push(Recovered { run_id, ended });
     }
@@ -74,30 +110,20 @@ pub fn recover_crashed_runs(runs_dir: &Path, manifest: &Path, grace: Duration) -
     recovered
 }
 
-fn end_groups_of_run(groups: &[libc::pid_t], run_id: &str, grace: Duration) -> usize {
-    let live = |all: &[ProcessInfo]| -> Vec<ProcessInfo> {
-        all.iter()
-            .filter(|p| p.state != 'Z' && groups.contains(&p.pgid) && belongs_to(p.pid, run_id))
-            .copied()
-            .collect()
-    };
-    let found = live(&processes());
-    if found.is_empty() {
-        return 0;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_marker_round_trips_any_path_and_old_markers_are_read() {
+        let odd = PathBuf::from(OsStr::from_bytes(b"/tmp/a\nb\xff c/wf.toml"));
+        let marker = marker_contents(42, &odd);
+        assert_eq!(marker_manifest(&marker), Some(odd));
+        assert_eq!(
+            marker_manifest(b"42\n/home/me/project/wf.toml\n"),
+            Some(PathBuf::from("/home/me/project/wf.toml"))
+        );
+        assert_eq!(marker_manifest(b""), None);
+        assert_eq!(marker_manifest(b"wf-running 2\x0042"), None);
     }
-    let mut targets: Vec<libc::pid_t> = found.iter().map(|p| p.pgid).collect();
-    targets.sort_unstable();
-    targets.dedup();
-    for &pgid in &targets {
-        signal_group(pgid, libc::SIGTERM);
-    }
-    let until = Instant::now() + grace;
-    while Instant::now() < until && !live(&processes()).is_empty() {
-        // Not our children: there is nothing to wait on but the process table.
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    for &pgid in &targets {
-        signal_group(pgid, libc::SIGKILL);
-    }
-    found.len()
 }

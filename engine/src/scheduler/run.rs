@@ -15,6 +15,7 @@
 //! variable, the coordinator on its channel (with a timeout only while a retry is pending).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -29,6 +30,7 @@ use super::journal::{Journal, Recorder};
 use super::summary::{RunFacts, build_report};
 use crate::exec::group;
 use crate::exec::local::{LocalRunner, TaskOutput};
+use crate::exec::reaper::Reaper;
 use crate::exec::recover::recover_crashed_runs;
 use crate::report::time::Timestamp;
 use crate::report::{RunReport, write_json};
@@ -155,11 +157,14 @@ pub fn run(
         what: "install signal handlers",
         source,
     })?;
+    // Adopted orphans are reaped as they die (see exec::reaper). Without it (no socket could be
+    // made), they are reaped by the end-of-run cleanup, as zombies until then.
+    let mut reaper = Reaper::start().ok();
+    let worker_threads = reaper.as_ref().map(|r| Arc::clone(&r.workers));
     let runner = LocalRunner::new(
         Arc::clone(&workflow),
         run_dir.run_id.clone(),
         run_dir.path.clone(),
-        &run_dir.groups_path(),
         options.grace,
         options.output,
     )
@@ -216,9 +221,16 @@ pub fn run(
     let spawned = std::thread::scope(|scope| -> std::io::Result<()> {
         for me in 0..workers {
             let shared = &shared;
+            let worker_threads = worker_threads.clone();
             let started = std::thread::Builder::new()
                 .name(format!("wf-worker-{}", me + 1))
-                .spawn_scoped(scope, move || worker(me, shared));
+                .spawn_scoped(scope, move || {
+                    // Before its first spawn: the reaper must never touch this thread's children.
+                    if let Some(threads) = worker_threads {
+                        threads.register_current_thread();
+                    }
+                    worker(me, shared);
+                });
             if let Err(error) = started {
                 let mut state = shared.lock();
                 state.core.cancel();
@@ -240,8 +252,13 @@ pub fn run(
         what: "start the worker threads",
         source,
     })?;
-    signals.close();
-    let strays = shared.runner.end_strays();
+    // Every worker has exited: no task's main process is left to be waited for, so from here on
+    // this thread reaps (the reaper would race the cleanup's own reaping).
+    if let Some(reaper) = reaper.as_mut() {
+        reaper.stop();
+    }
+    let strays = end_of_run_cleanup(&shared, &messages, &signals, observer, &mut interrupts);
+    signals.handle.close();
     let finished_at = Timestamp::now();
     let state = shared.lock();
     let report = build_report(&RunFacts {
@@ -370,9 +387,78 @@ fn coordinate(
     }
 }
 
+/// After the last task: ends every process the run left running (see
+/// [`LocalRunner::end_strays`]) while still listening to signals. A signal now (including one
+/// that arrived as the last task ended, after the coordinator stopped reading) is not lost: it
+/// ends the grace period at once (SIGKILL to what is left) and the run counts as interrupted.
+/// Returns how many processes were ended.
+fn end_of_run_cleanup(
+    shared: &Shared<'_>,
+    messages: &std::sync::mpsc::Receiver<Message>,
+    signals: &SignalWatch,
+    observer: &mut dyn FnMut(&Workflow, RunEvent),
+    interrupts: &mut u32,
+) -> u32 {
+    let mut interrupted = false;
+    let mut take_signals = |interrupts: &mut u32, interrupted: &mut bool| {
+        while let Ok(message) = messages.try_recv() {
+            // Only signals can follow `Done`.
+            if let Message::Signal(signal) = message {
+                *interrupts += 1;
+                *interrupted = true;
+                observer(shared.workflow, RunEvent::InterruptedCleanup { signal });
+            }
+        }
+    };
+    let strays = shared.runner.end_strays(&mut || {
+        take_signals(interrupts, &mut interrupted);
+        interrupted
+    });
+    // A signal that came during the last round, or that wf received (its handler ran) but
+    // the signal thread has not forwarded yet: wait for it briefly, and count it regardless.
+    let until = Instant::now() + SIGNAL_FORWARD_WAIT;
+    loop {
+        take_signals(interrupts, &mut interrupted);
+        let arrived = u32::try_from(signals.arrived.load(Ordering::SeqCst)).unwrap_or(u32::MAX);
+        if *interrupts >= arrived {
+            break;
+        }
+        if Instant::now() >= until {
+            *interrupts = arrived;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    strays
+}
+
+/// How long the end of a run waits for the signal thread to forward a signal that has already
+/// arrived (only when one has).
+const SIGNAL_FORWARD_WAIT: Duration = Duration::from_millis(500);
+
+/// The run's signal watch: the forwarding thread's handle, and how many signals arrived
+/// (counted in the signal handler itself, so none is missed while the thread is not yet
+/// scheduled).
+struct SignalWatch {
+    handle: signal_hook::iterator::Handle,
+    arrived: Arc<AtomicUsize>,
+}
+
 /// Forwards SIGINT, SIGTERM and SIGHUP to the coordinator while the run lasts.
-fn watch_signals(sender: &Sender<Message>) -> std::io::Result<signal_hook::iterator::Handle> {
+fn watch_signals(sender: &Sender<Message>) -> std::io::Result<SignalWatch> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let arrived = Arc::new(AtomicUsize::new(0));
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        let arrived = Arc::clone(&arrived);
+        // SAFETY: the action only increments an atomic integer, which is async-signal-safe
+        // (no allocation, no lock); the Arc keeps the integer alive for as long as the action
+        // is registered (the rest of the process's life).
+        unsafe {
+            signal_hook::low_level::register(signal, move || {
+                arrived.fetch_add(1, Ordering::SeqCst);
+            })?;
+        }
+    }
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let handle = signals.handle();
     let sender = sender.clone();
@@ -385,5 +471,5 @@ fn watch_signals(sender: &Sender<Message>) -> std::io::Result<signal_hook::itera
                 }
             }
         })?;
-    Ok(handle)
+    Ok(SignalWatch { handle, arrived })
 }
