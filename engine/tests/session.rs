@@ -65,7 +65,7 @@ impl Executor for Scripted {
 
     fn cancel_all(&self, _force: bool) {}
 
-    fn finish(&self) -> u32 {
+    fn finish(&self, _cut_short: &mut dyn FnMut() -> bool) -> u32 {
         0
     }
 }

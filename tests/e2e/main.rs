@@ -3,6 +3,7 @@
 
 mod support;
 
+mod cleanup;
 mod examples;
 mod injection;
 mod inspect;

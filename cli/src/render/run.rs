@@ -179,6 +179,15 @@ impl RunRenderer {
                     );
                 }
             }
+            RunEvent::InterruptedCleanup { signal } => {
+                let name = signal_name(signal);
+                err!(
+                    "{}",
+                    style.bad(&format!(
+                        "wf: {name}: not waiting any longer; killing what the tasks left running now"
+                    ))
+                );
+            }
         }
     }
 

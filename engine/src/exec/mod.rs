@@ -83,9 +83,10 @@ pub trait Executor: Sync + Sized {
     /// with `force`. Later attempts do not start.
     fn cancel_all(&self, force: bool);
 
-    /// After the last attempt: ends whatever the run's attempts left running; returns how
-    /// many there were.
-    fn finish(&self) -> u32;
+    /// After the last attempt (every worker has returned): ends whatever the run's attempts
+    /// left running and returns how many there were. `cut_short` is asked while waiting a
+    /// grace period; once it says true, what is left is killed at once.
+    fn finish(&self, cut_short: &mut dyn FnMut() -> bool) -> u32;
 }
 
 /// What was found of a run that did not end normally.

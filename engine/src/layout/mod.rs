@@ -7,9 +7,10 @@
 //! .wf/runs/RUN_ID/report.json     the run report
 //! .wf/runs/RUN_ID/logs/TASK.log   stdout and stderr of every attempt
 //! .wf/runs/RUN_ID/running         present while the run is in progress
-//! .wf/runs/RUN_ID/groups          the process groups the run started (for crash recovery)
+//! .wf/runs/RUN_ID/.reserve        space set aside while the run lasts (see `rundir`)
 //! ```
 
+pub mod marker;
 pub mod rundir;
 pub mod runlock;
 
@@ -21,8 +22,6 @@ pub use rundir::RunDir;
 pub const STATE_FILE: &str = "state.db";
 /// Name of the marker file that exists while a run is in progress.
 pub const RUNNING_MARKER: &str = "running";
-/// Name of the file listing the process groups a run started.
-pub const GROUPS_FILE: &str = "groups";
 
 /// The name of a run's JSON report inside its folder.
 pub const REPORT_FILE: &str = "report.json";

@@ -4,7 +4,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{GROUPS_FILE, REPORT_FILE, RUNNING_MARKER, run_path, runs_dir, state_dir};
+use super::marker::write_marker;
+use super::{REPORT_FILE, RUNNING_MARKER, run_path, runs_dir, state_dir};
 use crate::report::time::Timestamp;
 
 /// A run's folder, created.
@@ -47,10 +48,7 @@ impl RunDir {
             match std::fs::create_dir(&path) {
                 Ok(()) => {
                     std::fs::create_dir(path.join("logs"))?;
-                    std::fs::write(
-                        path.join(RUNNING_MARKER),
-                        format!("{}\n{}\n", std::process::id(), manifest.display()),
-                    )?;
+                    write_marker(&path, manifest)?;
                     reserve(&path.join(RESERVE_FILE));
                     return Ok(Self { run_id, path });
                 }
@@ -63,11 +61,6 @@ impl RunDir {
     /// The run's report file.
     pub fn report_path(&self) -> PathBuf {
         self.path.join(REPORT_FILE)
-    }
-
-    /// Where the run lists the process groups it started (see `exec::local::recover`).
-    pub fn groups_path(&self) -> PathBuf {
-        self.path.join(GROUPS_FILE)
     }
 
     /// Frees the space reserved when the run started, for recording its end and writing its

@@ -15,6 +15,7 @@
 //! variable, the coordinator on its channel (with a timeout only while a retry is pending).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -269,10 +270,16 @@ pub(crate) fn run_on<E: Executor>(
         what: "start the worker threads",
         source,
     })?;
+    let strays = end_of_run_cleanup(
+        &shared,
+        &messages,
+        signals.as_ref(),
+        observer,
+        &mut interrupts,
+    );
     if let Some(signals) = signals {
-        signals.close();
+        signals.handle.close();
     }
-    let strays = shared.executor.finish();
     let finished_at = Timestamp::now();
     let state = shared.lock();
     let report = build_report(&RunFacts {
@@ -411,9 +418,81 @@ fn coordinate<E: Executor>(
     }
 }
 
+/// After the last task: ends whatever the run left running (see [`Executor::finish`]) while
+/// still listening to signals. A signal now (including one
+/// that arrived as the last task ended, after the coordinator stopped reading) is not lost: it
+/// ends the grace period at once (SIGKILL to what is left) and the run counts as interrupted.
+/// Returns how many processes were ended.
+fn end_of_run_cleanup<E: Executor>(
+    shared: &Shared<'_, E>,
+    messages: &std::sync::mpsc::Receiver<Message>,
+    signals: Option<&SignalWatch>,
+    observer: &mut dyn FnMut(&Workflow, RunEvent),
+    interrupts: &mut u32,
+) -> u32 {
+    let mut interrupted = false;
+    let mut take_signals = |interrupts: &mut u32, interrupted: &mut bool| {
+        while let Ok(message) = messages.try_recv() {
+            // Only signals can follow `Done`.
+            if let Message::Signal(signal) = message {
+                *interrupts += 1;
+                *interrupted = true;
+                observer(shared.workflow, RunEvent::InterruptedCleanup { signal });
+            }
+        }
+    };
+    let strays = shared.executor.finish(&mut || {
+        take_signals(interrupts, &mut interrupted);
+        interrupted
+    });
+    let Some(signals) = signals else {
+        return strays;
+    };
+    // A signal that came during the last round, or that wf received (its handler ran) but
+    // the signal thread has not forwarded yet: wait for it briefly, and count it regardless.
+    let until = Instant::now() + SIGNAL_FORWARD_WAIT;
+    loop {
+        take_signals(interrupts, &mut interrupted);
+        let arrived = u32::try_from(signals.arrived.load(Ordering::SeqCst)).unwrap_or(u32::MAX);
+        if *interrupts >= arrived {
+            break;
+        }
+        if Instant::now() >= until {
+            *interrupts = arrived;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    strays
+}
+
+/// How long the end of a run waits for the signal thread to forward a signal that has already
+/// arrived (only when one has).
+const SIGNAL_FORWARD_WAIT: Duration = Duration::from_millis(500);
+
+/// The run's signal watch: the forwarding thread's handle, and how many signals arrived
+/// (counted in the signal handler itself, so none is missed while the thread is not yet
+/// scheduled).
+struct SignalWatch {
+    handle: signal_hook::iterator::Handle,
+    arrived: Arc<AtomicUsize>,
+}
+
 /// Forwards SIGINT, SIGTERM and SIGHUP to the coordinator while the run lasts.
-fn watch_signals(sender: &Sender<Message>) -> std::io::Result<signal_hook::iterator::Handle> {
+fn watch_signals(sender: &Sender<Message>) -> std::io::Result<SignalWatch> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let arrived = Arc::new(AtomicUsize::new(0));
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        let arrived = Arc::clone(&arrived);
+        // SAFETY: the action only increments an atomic integer, which is async-signal-safe
+        // (no allocation, no lock); the Arc keeps the integer alive for as long as the action
+        // is registered (the rest of the process's life).
+        unsafe {
+            signal_hook::low_level::register(signal, move || {
+                arrived.fetch_add(1, Ordering::SeqCst);
+            })?;
+        }
+    }
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let handle = signals.handle();
     let sender = sender.clone();
@@ -426,5 +505,5 @@ fn watch_signals(sender: &Sender<Message>) -> std::io::Result<signal_hook::itera
                 }
             }
         })?;
-    Ok(handle)
+    Ok(SignalWatch { handle, arrived })
 }

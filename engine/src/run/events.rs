@@ -80,4 +80,10 @@ pub enum RunEvent {
         /// True on the second signal: tasks are killed at once.
         force: bool,
     },
+    /// wf received a signal after the last task ended, while ending the processes tasks left
+    /// running: they get SIGKILL at once, and the run counts as interrupted.
+    InterruptedCleanup {
+        /// The signal.
+        signal: i32,
+    },
 }

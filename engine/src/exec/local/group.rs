@@ -2,8 +2,9 @@
 //! it started outlives it.
 //!
 //! wf makes itself a child subreaper at the start of a run: a process a task orphans (a
-//! daemonised grandchild) is re-parented to wf instead of init, so wf can reap it and, at the
-//! end of the run, find and end those that escaped their task's process group with `setsid`.
+//! daemonised grandchild) is re-parented to wf instead of init, so wf can reap it as soon as it
+//! exits (see [`super::reaper`]) and, at the end of the run, find and end those that escaped
+//! their task's process group (see [`super::sweep`]).
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -45,8 +46,9 @@ pub fn reap_group(pgid: libc::pid_t) {
 }
 
 /// Ends whatever is left of a task's group after its main process exited: SIGTERM, up to
-/// `grace` for it to go, then SIGKILL. Returns how many processes were found.
-pub fn end_leftovers(pgid: libc::pid_t, grace: Duration) -> u32 {
+/// `grace` for it to go, then SIGKILL. `kill_now` is asked while waiting: once it says true
+/// (a second Ctrl-C), SIGKILL goes at once. Returns how many processes were found.
+pub fn end_leftovers(pgid: libc::pid_t, grace: Duration, kill_now: &dyn Fn() -> bool) -> u32 {
     reap_group(pgid);
     if !group_exists(pgid) {
         return 0;
@@ -55,22 +57,23 @@ pub fn end_leftovers(pgid: libc::pid_t, grace: Duration) -> u32 {
         .unwrap_or(u32::MAX)
         .max(1);
     signal_group(pgid, libc::SIGTERM);
-    if !wait_for_group_end(pgid, grace) {
+    if !wait_for_group_end(pgid, grace, kill_now) {
         signal_group(pgid, libc::SIGKILL);
-        wait_for_group_end(pgid, Duration::from_secs(5));
+        wait_for_group_end(pgid, Duration::from_secs(5), &|| false);
     }
     found
 }
 
-/// Waits until the group is gone, reaping its members; false if it is still there at `limit`.
-fn wait_for_group_end(pgid: libc::pid_t, limit: Duration) -> bool {
+/// Waits until the group is gone, reaping its members; false if it is still there at `limit`
+/// or once `give_up` says true.
+fn wait_for_group_end(pgid: libc::pid_t, limit: Duration, give_up: &dyn Fn() -> bool) -> bool {
     let until = Instant::now() + limit;
     loop {
         reap_group(pgid);
         if !group_exists(pgid) {
             return true;
         }
-        if Instant::now() >= until {
+        if Instant::now() >= until || give_up() {
             return false;
         }
         std::thread::sleep(LEFTOVER_POLL);
@@ -137,47 +140,4 @@ pub fn become_subreaper() -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
-}
-
-/// Ends every process re-parented to wf (strays that left their task's group), after the last
-/// task has finished: SIGTERM to each and its group, `grace`, then SIGKILL. Reaps them all.
-/// Returns how many live strays were found.
-pub fn end_strays(grace: Duration) -> u32 {
-    // SAFETY: getpid has no preconditions.
-    let me = unsafe { libc::getpid() };
-    let strays: Vec<ProcessInfo> = processes().into_iter().filter(|p| p.ppid == me).collect();
-    let live: Vec<&ProcessInfo> = strays.iter().filter(|p| p.state != 'Z').collect();
-    for stray in &live {
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe { libc::kill(stray.pid, libc::SIGTERM) };
-        if stray.pgid == stray.pid {
-            signal_group(stray.pgid, libc::SIGTERM);
-        }
-    }
-    let until = Instant::now() + grace;
-    let mut pending: Vec<libc::pid_t> = strays.iter().map(|p| p.pid).collect();
-    while !pending.is_empty() {
-        pending.retain(|&pid| {
-            let mut status = 0;
-            // SAFETY: pid is our child (re-parented to us); status is a valid out pointer.
-            unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) == 0 }
-        });
-        if pending.is_empty() {
-            break;
-        }
-        if Instant::now() >= until {
-            for &pid in &pending {
-                // SAFETY: as above.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::killpg(pid, libc::SIGKILL);
-                    let mut status = 0;
-                    libc::waitpid(pid, &mut status, 0);
-                }
-            }
-            break;
-        }
-        std::thread::sleep(LEFTOVER_POLL);
-    }
-    u32::try_from(live.len()).unwrap_or(u32::MAX)
 }

@@ -13,21 +13,25 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 pub mod group;
 pub mod launch;
+pub mod reaper;
 pub mod recover;
 pub mod spawn;
 pub mod stream;
 pub(crate) mod supervise;
+pub mod sweep;
 
-use self::group::{end_leftovers, end_strays};
+use self::group::end_leftovers;
 use self::launch::{AttemptIdentity, BaseEnv, ProgramResolver, prepare};
+use self::reaper::{Reaper, Workers};
 use self::spawn::{SpawnError, SpawnRequest, SpawnStage, Spawner, pointer_vector};
 use self::stream::{Pipe, Sink, drain};
 use self::supervise::{StopSignals, eventfd, notify, supervise};
+use self::sweep::{RunMembership, end_run_processes};
 use crate::exec::logs::{log_path, open_log, write_attempt_header};
 use crate::exec::{
     AttemptEnd, AttemptRequest, AttemptResult, Executor, Placement, Recovered, RunContext,
@@ -41,12 +45,14 @@ use crate::workflow::Workflow;
 /// workers of one run share to run attempts locally.
 pub struct LocalExecutor {
     workflow: Arc<Workflow>,
-    /// `groups`: every process group started, for cleaning up after a crash.
-    groups: File,
     run_id: String,
     run_dir: PathBuf,
     grace: Duration,
     own_process: bool,
+    /// Reaps the orphans tasks leave while the run lasts (when the run owns the process).
+    reaper: Mutex<Option<Reaper>>,
+    /// The worker threads, whose children the reaper leaves alone.
+    workers: Option<Arc<Workers>>,
     output: TaskOutput,
     base_env: BaseEnv,
     stop: StopSignals,
@@ -86,14 +92,19 @@ impl Executor for LocalExecutor {
     const KIND: ExecutorKind = ExecutorKind::Local;
 
     fn start(context: RunContext) -> std::io::Result<Self> {
-        if context.own_process {
-            // Orphans of tasks come to us, so they can be reaped and ended (see `group`).
+        // Orphans of tasks come to us, so they can be reaped as they die and ended at the end
+        // (see `group` and `reaper`). Without a reaper (no socket could be made) they are
+        // reaped by the end-of-run clean-up, as zombies until then.
+        let reaper = if context.own_process {
             let _ = group::become_subreaper();
-        }
-        let groups = context.run_dir.join(crate::layout::GROUPS_FILE);
+            Reaper::start().ok()
+        } else {
+            None
+        };
         Ok(Self {
+            workers: reaper.as_ref().map(|r| Arc::clone(&r.workers)),
+            reaper: Mutex::new(reaper),
             output: context.output,
-            groups: open_log(&groups)?,
             base_env: BaseEnv::new(&context.workflow),
             workflow: context.workflow,
             run_id: context.run_id,
@@ -111,6 +122,10 @@ impl Executor for LocalExecutor {
     /// Make slots after installing signal handlers: the spawner resets the handlers that
     /// exist when it is made.
     fn slot(&self, worker: usize) -> WorkerKit {
+        // Before this worker's first spawn: the reaper must never touch its children.
+        if let Some(workers) = &self.workers {
+            workers.register_current_thread();
+        }
         WorkerKit {
             spawner: Spawner::new(),
             resolver: ProgramResolver::default(),
@@ -131,13 +146,29 @@ impl Executor for LocalExecutor {
         }
     }
 
-    fn finish(&self) -> u32 {
-        // Only a subreaper has the run's orphans as its children.
-        if self.own_process {
-            end_strays(self.grace)
-        } else {
-            0
+    /// After the last attempt, when no worker waits for a process any more: ends every
+    /// process of the run still alive (those that escaped their task's group: `setsid`,
+    /// daemons, wherever they were re-parented) and, when the run owns the process, reaps
+    /// wf's adopted children. `cut_short` is asked while waiting the grace period; once it
+    /// says true, SIGKILL goes at once. Returns how many processes were ended.
+    fn finish(&self, cut_short: &mut dyn FnMut() -> bool) -> u32 {
+        // No task's main process is left to be waited for, so from here on this thread reaps
+        // (the reaper would race the clean-up's own reaping).
+        if let Some(mut reaper) = self
+            .reaper
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            reaper.stop();
         }
+        let membership = RunMembership {
+            run_id: &self.run_id,
+            // Only a subreaper has the run's orphans as its children.
+            adopted: self.own_process,
+        };
+        let ended = end_run_processes(&membership, self.grace, cut_short);
+        u32::try_from(ended).unwrap_or(u32::MAX)
     }
 
     fn run(&self, request: AttemptRequest, kit: &mut WorkerKit) -> AttemptResult {
@@ -254,8 +285,6 @@ impl LocalExecutor {
             }
         };
         let started_at = Instant::now();
-        // One small O_APPEND write per task: lines from different workers never interleave.
-        let _ = (&self.groups).write_all(format!("{pid}\n").as_bytes());
         let (end, ended_at, leftovers) = match pipes {
             None => self.wait(pid, task),
             Some((out, err, stop)) => {
@@ -320,7 +349,8 @@ impl LocalExecutor {
     fn wait(&self, pid: libc::pid_t, task: &crate::workflow::Task) -> (AttemptEnd, Instant, u32) {
         let end = supervise(pid, task.timeout, self.grace, &self.stop);
         let ended_at = Instant::now();
-        let leftovers = end_leftovers(pid, self.grace);
+        // A second Ctrl-C while the leftovers have their grace period kills them at once.
+        let leftovers = end_leftovers(pid, self.grace, &|| self.stop.is_killed());
         // After a timeout or Ctrl-C wf signalled the whole group itself: members still exiting
         // are not processes the task left behind.
         let ended_by_wf = matches!(

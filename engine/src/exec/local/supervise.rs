@@ -60,6 +60,11 @@ impl StopSignals {
         notify(&self.kill);
     }
 
+    /// True once [`StopSignals::kill`] was called (a second Ctrl-C).
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::SeqCst)
+    }
+
     /// True once [`StopSignals::cancel`] or [`StopSignals::kill`] was called.
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
