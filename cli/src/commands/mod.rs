@@ -78,14 +78,7 @@ pub fn select_or_explain(
 /// Prints an engine error (a miette diagnostic without source code) to stderr.
 pub fn report_error(error: &dyn miette::Diagnostic, color: ColorChoice) {
     let colored = color.enabled(std::io::stderr().is_terminal());
-    let mut out = String::new();
-    if diagnostics::human_handler(colored)
-        .render_report(&mut out, error)
-        .is_err()
-    {
-        out = format!("error: {error}\n");
-    }
-    eprint!("{out}");
+    eprint!("{}", diagnostics::human_error(error, colored));
 }
 
 /// Loads the manifest named by a command's target arguments and marks the tasks selected;
