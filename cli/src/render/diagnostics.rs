@@ -163,7 +163,10 @@ pub fn human_handler(color: bool) -> GraphicalReportHandler {
 pub fn human(source: &SourceFile, finding: &ManifestError, color: bool) -> String {
     let shown = Shown::new(finding, Some(source));
     let mut out = String::new();
-    if human_handler(color).render_report(&mut out, &shown).is_err() {
+    if human_handler(color)
+        .render_report(&mut out, &shown)
+        .is_err()
+    {
         out = format!("{}: {shown}\n", severity_word(finding));
     }
     out
@@ -173,7 +176,10 @@ pub fn human(source: &SourceFile, finding: &ManifestError, color: bool) -> Strin
 pub fn human_error(error: &dyn Diagnostic, color: bool) -> String {
     let shown = Shown::new(error, None);
     let mut out = String::new();
-    if human_handler(color).render_report(&mut out, &shown).is_err() {
+    if human_handler(color)
+        .render_report(&mut out, &shown)
+        .is_err()
+    {
         out = format!("error: {shown}\n");
     }
     out

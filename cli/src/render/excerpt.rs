@@ -109,29 +109,28 @@ impl Excerpt {
         if text[real.clone()].ends_with('\r') {
             real.end -= 1;
         }
-        let window = if real.len() <= LONG_LINE
-            || text[real.clone()].chars().nth(LONG_LINE).is_none()
-        {
-            real.clone()
-        } else {
-            let focus = spans
-                .iter()
-                .filter(|s| s.start <= real.end && s.end >= real.start)
-                .map(|s| s.start.max(real.start))
-                .min()
-                .unwrap_or(real.start);
-            let start = text[real.start..focus]
-                .char_indices()
-                .rev()
-                .take(MARGIN)
-                .last()
-                .map_or(focus, |(i, _)| real.start + i);
-            let end = text[start..real.end]
-                .char_indices()
-                .nth(WINDOW)
-                .map_or(real.end, |(i, _)| start + i);
-            start..end
-        };
+        let window =
+            if real.len() <= LONG_LINE || text[real.clone()].chars().nth(LONG_LINE).is_none() {
+                real.clone()
+            } else {
+                let focus = spans
+                    .iter()
+                    .filter(|s| s.start <= real.end && s.end >= real.start)
+                    .map(|s| s.start.max(real.start))
+                    .min()
+                    .unwrap_or(real.start);
+                let start = text[real.start..focus]
+                    .char_indices()
+                    .rev()
+                    .take(MARGIN)
+                    .last()
+                    .map_or(focus, |(i, _)| real.start + i);
+                let end = text[start..real.end]
+                    .char_indices()
+                    .nth(WINDOW)
+                    .map_or(real.end, |(i, _)| start + i);
+                start..end
+            };
         let start = self.text.len();
         if window.start > real.start {
             self.text.push('…');
@@ -236,11 +235,7 @@ impl SourceCode for Excerpt {
             .max(group_first);
         let last = (last_line + context_lines_after).min(group_last);
         let bare = context_lines_before == 0 && context_lines_after == 0;
-        let data_start = if bare {
-            start
-        } else {
-            self.lines[first].start
-        };
+        let data_start = if bare { start } else { self.lines[first].start };
         let mut data_end = self.lines[last].end;
         let newline = self.text[data_end..].starts_with('\n');
         if newline {
@@ -272,12 +267,18 @@ mod tests {
 
     #[test]
     fn a_long_line_is_cut_around_its_label() {
-        let text = format!("[tasks.a]\n{}timeout = \"5\"\nrun = \"x\"\n", " ".repeat(70_000));
+        let text = format!(
+            "[tasks.a]\n{}timeout = \"5\"\nrun = \"x\"\n",
+            " ".repeat(70_000)
+        );
         let source = SourceFile::new("wf.toml", text.as_str());
         let at = text.find("\"5\"").expect("value");
-        let excerpt = Excerpt::new(&source, &[at..at + 3]);
+        let excerpt = Excerpt::new(&source, std::slice::from_ref(&(at..at + 3)));
         let span = excerpt.span_of(&(at..at + 3));
-        assert_eq!(&excerpt.text[span.offset()..span.offset() + span.len()], "\"5\"");
+        assert_eq!(
+            &excerpt.text[span.offset()..span.offset() + span.len()],
+            "\"5\""
+        );
         assert!(excerpt.text.len() < 1_000, "{}", excerpt.text.len());
         let contents = excerpt.read_span(&span, 0, 0).expect("read");
         assert_eq!(contents.line(), 1);
@@ -288,7 +289,7 @@ mod tests {
     fn control_characters_are_escaped_and_labels_follow() {
         let text = "a = \"\u{1b}[31m\"\nb = 1\n";
         let source = SourceFile::new("wf.toml", text);
-        let excerpt = Excerpt::new(&source, &[16..17]);
+        let excerpt = Excerpt::new(&source, std::slice::from_ref(&(16..17)));
         assert!(excerpt.text.contains("\\x1b[31m"));
         assert!(!excerpt.text.contains('\u{1b}'));
         let span = excerpt.span_of(&(16..17));

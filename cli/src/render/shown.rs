@@ -47,7 +47,9 @@ impl<'a> Shown<'a> {
         Self {
             inner,
             message: escape_control(&inner.to_string()).into_owned(),
-            help: inner.help().map(|h| escape_control(&h.to_string()).into_owned()),
+            help: inner
+                .help()
+                .map(|h| escape_control(&h.to_string()).into_owned()),
             labels,
             excerpt,
         }
@@ -92,9 +94,7 @@ impl Diagnostic for Shown<'_> {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        if self.excerpt.is_none() {
-            return None;
-        }
+        self.excerpt.as_ref()?;
         Some(Box::new(self.labels.iter().cloned()))
     }
 }

@@ -94,7 +94,9 @@ mod tests {
                 .enumerate()
                 .map(|(i, &n)| MatrixAxis {
                     key: Sp::new(format!("k{i}"), 0..0),
-                    values: (0..n).map(|v| Sp::new(Scalar(v.to_string()), 0..0)).collect(),
+                    values: (0..n)
+                        .map(|v| Sp::new(Scalar(v.to_string()), 0..0))
+                        .collect(),
                     span: 0..0,
                 })
                 .collect(),
@@ -113,6 +115,9 @@ mod tests {
     #[test]
     fn the_first_expansion_has_every_key() {
         let first = first_expansion(&product(&[3, 2]));
-        assert_eq!(first.values, [("k0".into(), "0".into()), ("k1".into(), "0".into())]);
+        assert_eq!(
+            first.values,
+            [("k0".into(), "0".into()), ("k1".into(), "0".into())]
+        );
     }
 }

@@ -84,7 +84,10 @@ pub fn not_utf8(path: &Path, bytes: &[u8]) -> Loaded {
     // replaced text too; the replacement character is what the label covers.
     let source = SourceFile::new(path, String::from_utf8_lossy(bytes).into_owned());
     let at = source.line_col(offset);
-    let width = source.text[offset..].chars().next().map_or(0, char::len_utf8);
+    let width = source.text[offset..]
+        .chars()
+        .next()
+        .map_or(0, char::len_utf8);
     Loaded {
         findings: vec![ManifestError::InvalidUtf8 {
             byte: bytes.get(offset).copied().unwrap_or(0),

@@ -168,9 +168,12 @@ impl Settings {
                 raw.env.as_ref().map(|e| e.0.as_slice()).unwrap_or_default(),
                 findings,
             ),
-            max_expansions: raw.max_expansions.as_ref().map_or(DEFAULT_MAX_EXPANSIONS, |max| {
-                u64::try_from(at_least("max_expansions", max, 1, findings)).unwrap_or(1)
-            }),
+            max_expansions: raw
+                .max_expansions
+                .as_ref()
+                .map_or(DEFAULT_MAX_EXPANSIONS, |max| {
+                    u64::try_from(at_least("max_expansions", max, 1, findings)).unwrap_or(1)
+                }),
         };
         // `[workflow].env` belongs to no task: a matrix placeholder there cannot be filled.
         for (_, value) in raw.env.iter().flat_map(|e| e.0.iter()) {
@@ -277,8 +280,16 @@ fn check_defaults(
     if let Some(cwd) = &defaults.cwd {
         check_nul("the `cwd` of [defaults]", cwd, findings);
     }
-    check_nul_list("the `inputs` of [defaults]", defaults.inputs.as_ref(), findings);
-    check_nul_list("the `outputs` of [defaults]", defaults.outputs.as_ref(), findings);
+    check_nul_list(
+        "the `inputs` of [defaults]",
+        defaults.inputs.as_ref(),
+        findings,
+    );
+    check_nul_list(
+        "the `outputs` of [defaults]",
+        defaults.outputs.as_ref(),
+        findings,
+    );
     check_env(
         "[defaults]",
         defaults
@@ -385,7 +396,11 @@ impl TaskBuilder<'_, '_> {
             });
         }
         if let Some(cwd) = &raw.cwd {
-            check_nul(&format!("the `cwd` of task `{}`", name.value), cwd, self.findings);
+            check_nul(
+                &format!("the `cwd` of task `{}`", name.value),
+                cwd,
+                self.findings,
+            );
         }
         check_nul_list(
             &format!("the `inputs` of task `{}`", name.value),
@@ -866,7 +881,7 @@ struct Suggestions<'a> {
 
 impl<'a> Suggestions<'a> {
     /// Name comparisons allowed per manifest.
-    const BUDGET: usize = 2_000_000;
+    const BUDGET: usize = 100_000;
 
     fn new(mut names: Vec<&'a str>) -> Self {
         names.sort_unstable();
