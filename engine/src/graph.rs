@@ -1,9 +1,12 @@
 //! The task DAG: cycles, topological order, reachability and the critical path.
 //!
 //! Node `i` of the graph is task `i`; an edge goes from a dependency to its dependent.
+//!
+//! Every walk here is iterative (explicit stacks and queues, Kahn's algorithm, Kosaraju's
+//! strongly connected components): a chain of a million tasks must not overflow the stack.
 
 use petgraph::Direction;
-use petgraph::algo::{DfsSpace, has_path_connecting, tarjan_scc};
+use petgraph::algo::{DfsSpace, has_path_connecting, kosaraju_scc};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
@@ -87,7 +90,13 @@ impl Dag {
     /// along it (the first task is not repeated at the end). Self-loops are not included.
     pub fn cycles(&self) -> Vec<Vec<TaskId>> {
         let mut cycles = Vec::new();
-        for component in tarjan_scc(&self.graph) {
+        // Kahn's algorithm orders every task of an acyclic graph: then there is nothing to find.
+        if self.compute_topological_order().len() == self.len() {
+            return cycles;
+        }
+        // Kosaraju's algorithm walks with explicit stacks; Tarjan's in petgraph recurses once
+        // per task of a chain.
+        for component in kosaraju_scc(&self.graph) {
             if component.len() < 2 {
                 continue;
             }
@@ -236,6 +245,42 @@ mod tests {
         let weights = [1.0, 5.0, 1.0, 1.0];
         assert_eq!(g.critical_path(&weights), vec![0, 1, 3]);
         assert_eq!(g.remaining_path_weights(&weights), vec![7.0, 6.0, 2.0, 1.0]);
+    }
+
+    /// A chain of `count` tasks, each depending on the one before.
+    fn chain(count: usize) -> Dag {
+        let deps: Vec<Vec<TaskId>> = (0..count)
+            .map(|i| if i == 0 { Vec::new() } else { vec![i - 1] })
+            .collect();
+        Dag::new(count, &deps)
+    }
+
+    #[test]
+    fn a_chain_of_a_million_tasks_does_not_overflow_the_stack() {
+        const COUNT: usize = 1_000_000;
+        let g = chain(COUNT);
+        assert!(g.cycles().is_empty());
+        assert_eq!(g.topological_order().len(), COUNT);
+        let weights = vec![1.0; COUNT];
+        assert_eq!(g.critical_path(&weights).len(), COUNT);
+        assert_eq!(g.remaining_path_weights(&weights)[0], COUNT as f64);
+        let mut reach = g.reachability();
+        assert!(reach.has_path(0, COUNT - 1));
+        assert!(!reach.has_path(COUNT - 1, 0));
+    }
+
+    #[test]
+    fn a_cycle_through_a_million_tasks_is_found_without_recursion() {
+        const COUNT: usize = 1_000_000;
+        let mut deps: Vec<Vec<TaskId>> = (0..COUNT)
+            .map(|i| if i == 0 { Vec::new() } else { vec![i - 1] })
+            .collect();
+        deps[0].push(COUNT - 1);
+        let g = Dag::new(COUNT, &deps);
+        let cycles = g.cycles();
+        assert_eq!(cycles.len(), 1);
+        assert_eq!(cycles[0].len(), COUNT);
+        assert_eq!(cycles[0][..3], [0, COUNT - 1, COUNT - 2]);
     }
 
     #[test]

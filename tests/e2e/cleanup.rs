@@ -332,7 +332,7 @@ run = "setsid sh -c 'trap \"\" TERM; sleep {stubborn}; true' & sleep 0.5; touch 
         ));
         assert!(wait_for_file(
             &project.path().join("ended"),
-            Duration::from_secs(10)
+            Duration::from_secs(30)
         ));
         assert!(wait_for(&stubborn, 1, Duration::from_secs(5)));
         // The task has ended: wf is waiting the grace period for the stubborn leftover.
@@ -372,7 +372,7 @@ run = "sh -c 'trap \"\" TERM; sleep {stubborn}; true' & sleep 0.5; touch ended"
     ));
     assert!(wait_for_file(
         &project.path().join("ended"),
-        Duration::from_secs(10)
+        Duration::from_secs(30)
     ));
     assert!(wait_for(&stubborn, 1, Duration::from_secs(5)));
     std::thread::sleep(Duration::from_millis(500));

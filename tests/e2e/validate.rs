@@ -170,3 +170,24 @@ fn color_is_off_with_no_color_and_on_when_forced() {
         .expect("wf runs");
     assert!(stderr_of(&forced).contains('\u{1b}'));
 }
+
+/// Every finding code that a fixture shows is documented in docs/validation.md's table.
+#[test]
+fn every_finding_code_is_documented() {
+    let docs = std::fs::read_to_string(repo_root().join("docs/validation.md")).expect("docs");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(fixtures())
+        .expect("fixtures folder")
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix(".toml") else {
+            continue;
+        };
+        let code = stem.split("__").next().unwrap_or(stem);
+        if !docs.contains(&format!("| `wf::{code}` |")) {
+            missing.push(code.to_owned());
+        }
+    }
+    assert!(missing.is_empty(), "undocumented codes: {missing:?}");
+}

@@ -6,6 +6,7 @@ use wf_engine::{TaskId, Workflow};
 use super::open_workflow;
 use crate::args::{ColorChoice, ListArgs};
 use crate::exit::Exit;
+use crate::render::text::{escape_control, shown_name};
 
 /// One `[tasks.NAME]` table and its expansions.
 #[derive(Debug, Serialize)]
@@ -85,11 +86,16 @@ fn lock_names(workflow: &Workflow, task: TaskId) -> Vec<String> {
         .collect()
 }
 
+/// The names, each escaped and elided, or `-` for none.
 fn or_dash(items: &[String]) -> String {
     if items.is_empty() {
         "-".to_owned()
     } else {
-        items.join(", ")
+        items
+            .iter()
+            .map(|item| shown_name(item))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -110,8 +116,8 @@ pub fn run(args: &ListArgs, color: ColorChoice) -> Exit {
     let names: Vec<String> = entries
         .iter()
         .map(|e| match e.expansions.len() {
-            0 => e.name.clone(),
-            n => format!("{} (×{n})", e.name),
+            0 => shown_name(&e.name),
+            n => format!("{} (×{n})", shown_name(&e.name)),
         })
         .collect();
     let deps: Vec<String> = entries.iter().map(|e| or_dash(&e.deps)).collect();
@@ -141,7 +147,7 @@ pub fn run(args: &ListArgs, color: ColorChoice) -> Exit {
             names[i],
             deps[i],
             locks[i],
-            entry.description.as_deref().unwrap_or("")
+            escape_control(entry.description.as_deref().unwrap_or(""))
         );
         println_out!("{}", line.trim_end());
         // Matrix values may make each expansion's locks or description its own: then they
@@ -153,10 +159,13 @@ pub fn run(args: &ListArgs, color: ColorChoice) -> Exit {
         for expansion in &entry.expansions {
             if varies {
                 let locks = or_dash(&expansion.locks);
-                let description = expansion.description.as_deref().unwrap_or("");
-                println_out!("  {}  locks: {locks}  {description}", expansion.name);
+                let description = escape_control(expansion.description.as_deref().unwrap_or(""));
+                println_out!(
+                    "  {}  locks: {locks}  {description}",
+                    shown_name(&expansion.name)
+                );
             } else {
-                println_out!("  {}", expansion.name);
+                println_out!("  {}", shown_name(&expansion.name));
             }
         }
     }

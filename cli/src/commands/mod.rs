@@ -66,14 +66,7 @@ pub fn open_workflow(path: &Path, color: ColorChoice) -> Result<Workflow, Exit> 
 /// Prints an engine error (a miette diagnostic without source code) to stderr.
 pub fn report_error(error: &dyn miette::Diagnostic, color: ColorChoice) {
     let colored = color.enabled(std::io::stderr().is_terminal());
-    let mut out = String::new();
-    if diagnostics::human_handler(colored)
-        .render_report(&mut out, error)
-        .is_err()
-    {
-        out = format!("error: {error}\n");
-    }
-    print_err!("{out}");
+    print_err!("{}", diagnostics::human_error(error, colored));
 }
 
 /// Prints an error of the session, with the command line's own help where it has one.

@@ -11,6 +11,7 @@ use super::{open_session, report_session_error};
 use crate::args::{ColorChoice, PlanArgs};
 use crate::exit::Exit;
 use crate::render::style::{Style, plural, seconds};
+use crate::render::text::{escape_control, shown_name};
 
 /// Prints the plan of the selected tasks.
 pub fn run(args: &PlanArgs, color: ColorChoice) -> Exit {
@@ -82,10 +83,10 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
             plural(jobs as usize, "slot")
         ))
     );
-    let names: Vec<&str> = plan
+    let names: Vec<String> = plan
         .order
         .iter()
-        .map(|p| workflow.tasks[p.task].name.as_str())
+        .map(|p| shown_name(&workflow.tasks[p.task].name))
         .collect();
     let name_width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
     let number_width = plan.order.len().to_string().len();
@@ -93,17 +94,17 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
         let task = &workflow.tasks[planned.task];
         let reason = prepared.reasons[planned.task]
             .as_ref()
-            .map(ToString::to_string)
+            .map(|r| escape_control(&r.to_string()).into_owned())
             .unwrap_or_default();
         let mut notes = vec![estimate(planned.task)];
         if task.cpus > 1 {
             notes.push(format!("{} slots", task.cpus));
         }
         if !task.locks.is_empty() {
-            let locks: Vec<&str> = task
+            let locks: Vec<String> = task
                 .locks
                 .iter()
-                .map(|&l| workflow.locks[l].name.as_str())
+                .map(|&l| shown_name(&workflow.locks[l].name))
                 .collect();
             notes.push(format!("locks {}", locks.join(", ")));
         }
@@ -113,7 +114,7 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
         println_out!(
             "{:>number_width$}. {:name_width$}  {reason}  {}",
             index + 1,
-            task.name,
+            names[index],
             style.dim(&format!("({})", notes.join("; ")))
         );
     }
@@ -126,20 +127,20 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
         for task in skipped_tasks {
             let reason = prepared.reasons[task]
                 .as_ref()
-                .map(ToString::to_string)
+                .map(|r| escape_control(&r.to_string()).into_owned())
                 .unwrap_or_default();
             println_out!(
                 "  {} {}  {reason}",
                 style.good("✓"),
-                workflow.tasks[task].name
+                shown_name(&workflow.tasks[task].name)
             );
         }
     }
     if !plan.critical_path.is_empty() {
-        let path: Vec<&str> = plan
+        let path: Vec<String> = plan
             .critical_path
             .iter()
-            .map(|&t| workflow.tasks[t].name.as_str())
+            .map(|&t| shown_name(&workflow.tasks[t].name))
             .collect();
         println_out!(
             "{}",

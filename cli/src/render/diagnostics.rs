@@ -2,9 +2,11 @@
 
 use std::fmt::Write as _;
 
-use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, NamedSource};
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
 use serde::Serialize;
 use wf_engine::manifest::{LineCol, ManifestError, SourceFile};
+
+use super::shown::Shown;
 
 /// One finding as `--format json` prints it.
 #[derive(Debug, Serialize)]
@@ -156,16 +158,29 @@ pub fn human_handler(color: bool) -> GraphicalReportHandler {
         .with_links(false)
 }
 
-/// A finding rendered for people, with the annotated source excerpt.
+/// A finding rendered for people, with the annotated source excerpt: only the lines it points
+/// at, long lines cut around the labels, control characters escaped.
 pub fn human(source: &SourceFile, finding: &ManifestError, color: bool) -> String {
-    let named = NamedSource::new(source.name(), source.text.clone());
-    let report = miette::Report::new(finding.clone()).with_source_code(named);
+    let shown = Shown::new(finding, Some(source));
     let mut out = String::new();
     if human_handler(color)
-        .render_report(&mut out, report.as_ref())
+        .render_report(&mut out, &shown)
         .is_err()
     {
-        out = format!("{}: {finding}\n", severity_word(finding));
+        out = format!("{}: {shown}\n", severity_word(finding));
+    }
+    out
+}
+
+/// A diagnostic without source code (an engine error) rendered for people, its text escaped.
+pub fn human_error(error: &dyn Diagnostic, color: bool) -> String {
+    let shown = Shown::new(error, None);
+    let mut out = String::new();
+    if human_handler(color)
+        .render_report(&mut out, &shown)
+        .is_err()
+    {
+        out = format!("error: {shown}\n");
     }
     out
 }

@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 
 use wf_engine::{TaskId, Workflow};
 
+use super::text::escape_control;
+
 /// Consecutive runs of tasks from the same `[tasks.NAME]` table.
 fn tables(workflow: &Workflow) -> Vec<(String, Vec<TaskId>)> {
     let mut groups: Vec<(String, Vec<TaskId>)> = Vec::new();
@@ -16,7 +18,9 @@ fn tables(workflow: &Workflow) -> Vec<(String, Vec<TaskId>)> {
     groups
 }
 
+/// A dot string: control characters escaped (so they never reach a terminal), then quoted.
 fn dot_quote(text: &str) -> String {
+    let text = escape_control(text);
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
@@ -55,8 +59,9 @@ pub fn dot(workflow: &Workflow) -> String {
     out
 }
 
+/// A Mermaid label: control characters escaped, then quoted.
 fn mermaid_label(text: &str) -> String {
-    format!("\"{}\"", text.replace('"', "#quot;"))
+    format!("\"{}\"", escape_control(text).replace('"', "#quot;"))
 }
 
 /// The graph as a Mermaid flowchart; nodes are `t0`, `t1`, … labelled with task names.

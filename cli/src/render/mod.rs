@@ -1,7 +1,10 @@
 //! Turning engine values into text: diagnostics, run progress and summaries, tables, graphs.
 
 pub mod diagnostics;
+pub mod excerpt;
 pub mod graph;
 pub mod hints;
 pub mod run;
+pub mod shown;
 pub mod style;
+pub mod text;

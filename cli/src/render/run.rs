@@ -25,6 +25,7 @@ use wf_engine::report::{RunReport, RunStatus, TaskStatus};
 use wf_engine::run::RunEvent;
 
 use super::style::{Style, plural, seconds};
+use super::text::{escape_control, shown_name};
 use crate::args::OutputMode;
 
 /// How many log lines a failure shows in the summary.
@@ -81,7 +82,7 @@ impl RunRenderer {
                 if self.mode == OutputMode::Quiet {
                     return;
                 }
-                let name = &workflow.tasks[task].name;
+                let name = &shown_name(&workflow.tasks[task].name);
                 let failed = status != TaskStatus::Succeeded;
                 let mark = match (failed, retry_in) {
                     (false, _) => style.good("✓"),
@@ -97,7 +98,7 @@ impl RunRenderer {
                     line.push_str(&style.dim(&format!(" (attempt {attempt})")));
                 }
                 if let Some(reason) = reason {
-                    line.push_str(&format!(": {reason}"));
+                    line.push_str(&format!(": {}", escape_control(&reason.to_string())));
                 }
                 if let Some(delay) = retry_in {
                     line.push_str(
@@ -119,9 +120,11 @@ impl RunRenderer {
                 if self.mode == OutputMode::Quiet || status == TaskStatus::NotRun {
                     return;
                 }
-                let name = &workflow.tasks[task].name;
+                let name = &shown_name(&workflow.tasks[task].name);
                 let word = status.as_str().replace('_', " ");
-                let reason = reason.map(|r| format!(": {r}")).unwrap_or_default();
+                let reason = reason
+                    .map(|r| format!(": {}", escape_control(&r.to_string())))
+                    .unwrap_or_default();
                 out!(
                     "{} {} {}{reason}",
                     style.warn("-"),
@@ -215,8 +218,8 @@ impl RunRenderer {
             err!();
             err!(
                 "{label} {}: {}",
-                style.bold(&task.name),
-                task.reason.as_deref().unwrap_or(task.status.as_str())
+                style.bold(&shown_name(&task.name)),
+                escape_control(task.reason.as_deref().unwrap_or(task.status.as_str()))
             );
             if let Some(log) = &task.log {
                 let path = root.join(log);
@@ -264,7 +267,12 @@ impl RunRenderer {
                 "{}",
                 style.dim(&format!(
                     "critical path: {}",
-                    report.critical_path.join(" → ")
+                    report
+                        .critical_path
+                        .iter()
+                        .map(|name| shown_name(name))
+                        .collect::<Vec<_>>()
+                        .join(" → ")
                 ))
             );
         }

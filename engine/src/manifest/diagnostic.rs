@@ -8,7 +8,7 @@ use std::ops::Range;
 use miette::{Diagnostic, LabeledSpan, SourceSpan};
 use thiserror::Error;
 
-use crate::suggest::{did_you_mean, nearest_key};
+use crate::suggest::nearest_key;
 
 /// The findings of one manifest, errors and warnings, in the order they were found.
 pub type Findings = Vec<ManifestError>;
@@ -400,6 +400,78 @@ pub enum ManifestError {
         output_span: SourceSpan,
     },
 
+    /// A matrix whose expansions, alone or with the rest of the manifest, pass the limit.
+    #[error("{message}")]
+    #[diagnostic(
+        code(wf::matrix_too_large),
+        help(
+            "split the matrix, or raise the limit with `max_expansions = N` in [workflow] (default 5000000)"
+        )
+    )]
+    MatrixTooLarge {
+        /// The product, the total and the limit in words.
+        message: String,
+        /// The whole matrix.
+        #[label("too many expansions")]
+        span: SourceSpan,
+    },
+
+    /// A NUL byte in a value that becomes a process's argument, environment, folder or path.
+    #[error("{place} contains a NUL byte")]
+    #[diagnostic(
+        code(wf::nul_byte),
+        help("a NUL byte cannot be passed to a process or used in a path: remove the `\\u0000`")
+    )]
+    NulByte {
+        /// The value, in words: "the `run` of task `a`".
+        place: String,
+        /// The value's span.
+        #[label("contains a NUL byte")]
+        span: SourceSpan,
+    },
+
+    /// Two matrix keys that set the same `WF_MATRIX_*` variable.
+    #[error("matrix keys `{first}` and `{second}` both set `{variable}`")]
+    #[diagnostic(
+        code(wf::matrix_key_collision),
+        help(
+            "each key sets WF_MATRIX_ and the key in upper case: rename one of them so they differ in more than case"
+        )
+    )]
+    MatrixKeyCollision {
+        /// The key written first.
+        first: String,
+        /// The later key.
+        second: String,
+        /// The variable both set.
+        variable: String,
+        /// The later key's span.
+        #[label("`{second}` sets `{variable}`")]
+        span: SourceSpan,
+        /// The first key's span.
+        #[label("and so does `{first}`")]
+        first_span: SourceSpan,
+    },
+
+    /// A manifest that is not UTF-8 text.
+    #[error(
+        "the manifest is not valid UTF-8: byte 0x{byte:02x} at line {line}, column {column} (byte offset {offset})"
+    )]
+    #[diagnostic(code(wf::invalid_utf8), help("save the manifest as UTF-8"))]
+    InvalidUtf8 {
+        /// The first invalid byte.
+        byte: u8,
+        /// Its line (1-based).
+        line: usize,
+        /// Its column (1-based, in characters).
+        column: usize,
+        /// Its byte offset in the file (0-based).
+        offset: usize,
+        /// Where it is, in the text with invalid bytes replaced.
+        #[label("not UTF-8")]
+        span: SourceSpan,
+    },
+
     /// A manifest that declares no task.
     #[error("the manifest declares no tasks")]
     #[diagnostic(
@@ -486,21 +558,6 @@ impl ManifestError {
     /// A finding for a value that must be a table.
     pub fn expected_table(span: Range<usize>) -> Self {
         ManifestError::ExpectedTable { span: span.into() }
-    }
-
-    /// A finding for a dependency on an unknown task, suggesting the nearest task name.
-    pub fn unknown_dependency<'a>(
-        task: &str,
-        dep: &str,
-        span: Range<usize>,
-        names: impl Iterator<Item = &'a str>,
-    ) -> Self {
-        ManifestError::UnknownDependency {
-            task: task.to_owned(),
-            dep: dep.to_owned(),
-            span: span.into(),
-            help: did_you_mean(dep, names).map(|near| format!("did you mean `{near}`?")),
-        }
     }
 
     /// The byte offset of the finding's primary (first) label, for ordering findings as they

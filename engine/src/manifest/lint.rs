@@ -48,26 +48,40 @@ pub fn lint_races(
     let mut reach = dag.reachability();
     let mut reported = HashSet::new();
 
+    // Writers of one file race unless they form a chain of dependencies. Sorted in topological
+    // order, they form a chain if and only if each one reaches the next: one path query per
+    // writer instead of one per pair.
+    let mut position = vec![usize::MAX; tasks.len()];
+    for (at, &task) in dag.topological_order().iter().enumerate() {
+        position[task] = at;
+    }
     let mut shared: Vec<(&PathBuf, &Writers<'_>)> =
         writers.iter().filter(|(_, w)| w.len() > 1).collect();
     shared.sort_by_key(|(_, w)| w[0].0);
     for (path, list) in shared {
-        'pairs: for (i, &(a, a_span)) in list.iter().enumerate() {
-            for &(b, b_span) in &list[i + 1..] {
-                if a != b && !reach.ordered(a, b) {
-                    findings.push(ManifestError::OutputRace {
-                        path: shown(path),
-                        first: tasks[a].name.clone(),
-                        second: tasks[b].name.clone(),
-                        first_span: a_span.span.clone().into(),
-                        second_span: b_span.span.clone().into(),
-                    });
-                    break 'pairs;
-                }
-            }
+        let mut sorted: Vec<&(TaskId, &Sp<String>)> = list.iter().collect();
+        sorted.sort_by_key(|&&(task, _)| (position[task], task));
+        sorted.dedup_by_key(|writer| writer.0);
+        let race = sorted
+            .windows(2)
+            .find(|pair| !reach.ordered(pair[0].0, pair[1].0));
+        if let Some(pair) = race {
+            let (first, second) = if pair[0].0 < pair[1].0 {
+                (pair[0], pair[1])
+            } else {
+                (pair[1], pair[0])
+            };
+            findings.push(ManifestError::OutputRace {
+                path: shown(path),
+                first: tasks[first.0].name.clone(),
+                second: tasks[second.0].name.clone(),
+                first_span: first.1.span.clone().into(),
+                second_span: second.1.span.clone().into(),
+            });
         }
     }
 
+    let mut ancestors = Ancestors::new(dag);
     for (reader, task_paths) in paths.iter().enumerate() {
         for input in task_paths.inputs {
             let path = normalize(&task_paths.cwd.join(&input.value));
@@ -84,13 +98,13 @@ pub fn lint_races(
             };
             for (out, list) in matches {
                 for &(writer, output) in list {
-                    if writer == reader || reach.has_path(writer, reader) {
+                    if writer == reader || ancestors.of(reader)[writer] {
                         continue;
                     }
                     let key = (
-                        tasks[reader].base.clone(),
-                        tasks[writer].base.clone(),
-                        out.clone(),
+                        tasks[reader].base.as_str(),
+                        tasks[writer].base.as_str(),
+                        out,
                     );
                     if reported.insert(key) {
                         findings.push(ManifestError::UndeclaredInputDependency {
@@ -104,5 +118,44 @@ pub fn lint_races(
                 }
             }
         }
+    }
+}
+
+/// Everything one task depends on, directly or not: computed with one walk per reading task
+/// (not one per reader and writer), and kept for the next query about the same task.
+struct Ancestors<'a> {
+    dag: &'a Dag,
+    task: Option<TaskId>,
+    marks: Vec<bool>,
+    stack: Vec<TaskId>,
+}
+
+impl<'a> Ancestors<'a> {
+    fn new(dag: &'a Dag) -> Self {
+        Self {
+            dag,
+            task: None,
+            marks: vec![false; dag.len()],
+            stack: Vec::new(),
+        }
+    }
+
+    /// `marks[t]` is true if and only if `task` depends on `t`, directly or not.
+    fn of(&mut self, task: TaskId) -> &[bool] {
+        if self.task != Some(task) {
+            self.marks.iter_mut().for_each(|m| *m = false);
+            self.stack.clear();
+            self.stack.push(task);
+            while let Some(current) = self.stack.pop() {
+                for dep in self.dag.dependencies(current) {
+                    if !self.marks[dep] {
+                        self.marks[dep] = true;
+                        self.stack.push(dep);
+                    }
+                }
+            }
+            self.task = Some(task);
+        }
+        &self.marks
     }
 }

@@ -6,6 +6,7 @@
 pub mod diagnostic;
 pub mod duration;
 mod expand;
+mod limits;
 mod lint;
 pub mod raw;
 pub mod shell_context;
@@ -20,6 +21,7 @@ use toml::de::DeTable;
 use toml::de::DeValue;
 
 pub use diagnostic::{Findings, ManifestError, has_errors};
+pub use limits::DEFAULT_MAX_EXPANSIONS;
 pub use source::{LineCol, SourceFile};
 
 use crate::workflow::Workflow;
@@ -55,16 +57,48 @@ pub struct ReadError {
     pub source: std::io::Error,
 }
 
-/// Reads and checks the manifest at `path`.
+/// Reads and checks the manifest at `path`. A file that is not UTF-8 is read, not refused: it
+/// gets one finding at its first invalid byte.
 pub fn load(path: &Path) -> Result<Loaded, ReadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ReadError {
+    let bytes = std::fs::read(path).map_err(|source| ReadError {
         path: path.to_path_buf(),
         source,
     })?;
-    Ok(parse(
-        SourceFile::new(path, text),
-        &crate::layout::manifest_root(path),
-    ))
+    Ok(match String::from_utf8(bytes) {
+        Ok(text) => parse(
+            SourceFile::new(path, text),
+            &crate::layout::manifest_root(path),
+        ),
+        Err(error) => not_utf8(path, error.as_bytes()),
+    })
+}
+
+/// The outcome for bytes that are not UTF-8: the text with invalid sequences replaced (so the
+/// excerpt can be shown) and one finding at the first invalid byte.
+pub fn not_utf8(path: &Path, bytes: &[u8]) -> Loaded {
+    let offset = match std::str::from_utf8(bytes) {
+        Ok(_) => bytes.len(),
+        Err(error) => error.valid_up_to(),
+    };
+    // Everything before the first invalid byte is unchanged, so its offset holds in the
+    // replaced text too; the replacement character is what the label covers.
+    let source = SourceFile::new(path, String::from_utf8_lossy(bytes).into_owned());
+    let at = source.line_col(offset);
+    let width = source.text[offset..]
+        .chars()
+        .next()
+        .map_or(0, char::len_utf8);
+    Loaded {
+        findings: vec![ManifestError::InvalidUtf8 {
+            byte: bytes.get(offset).copied().unwrap_or(0),
+            line: at.line,
+            column: at.column,
+            offset,
+            span: (offset..offset + width).into(),
+        }],
+        source,
+        workflow: None,
+    }
 }
 
 /// Checks manifest text; relative paths in it are taken from `root`.

@@ -51,6 +51,9 @@ toml_table! {
         grace: Sp<DurationValue>,
         /// Environment added to every task, on top of the caller's.
         env: Named<Sp<String>>,
+        /// The most tasks the manifest may expand to, matrices included; default 5000000.
+        #[schemars(range(min = 1))]
+        max_expansions: Sp<i64>,
     }
 }
 

@@ -13,6 +13,10 @@ use super::expand::{
     Expansion, expansions, matrix_variable, placeholders, substitute, substitute_in_glob,
     substitute_references,
 };
+use super::limits::{
+    DEFAULT_MAX_EXPANSIONS, expansion_count, first_expansion, has_nul, matrix_span,
+    too_large_message,
+};
 use super::lint::{TaskPaths, lint_races};
 use super::raw::{
     DurationValue, RawCommand, RawDefaults, RawManifest, RawMatrix, RawTask, RawWorkflow,
@@ -51,6 +55,8 @@ pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> 
         shell: &settings.shell,
         defaults: &defaults,
         jobs: settings.jobs.as_ref(),
+        max_expansions: settings.max_expansions,
+        expanded: 0,
         findings,
         tasks: Vec::new(),
         sources: Vec::new(),
@@ -120,6 +126,7 @@ struct Settings {
     shell: Vec<String>,
     grace: Duration,
     env: Vec<(String, String)>,
+    max_expansions: u64,
 }
 
 impl Settings {
@@ -144,7 +151,12 @@ impl Settings {
                 });
                 Vec::new()
             }
-            Some(shell) => shell.value.iter().map(|s| s.value.clone()).collect(),
+            Some(shell) => {
+                for part in &shell.value {
+                    check_nul("`[workflow].shell`", part, findings);
+                }
+                shell.value.iter().map(|s| s.value.clone()).collect()
+            }
             None => vec!["sh".to_owned(), "-c".to_owned()],
         };
         let settings = Settings {
@@ -157,9 +169,16 @@ impl Settings {
                 .as_ref()
                 .map_or(Duration::from_secs(5), |g| g.value.0),
             env: check_env(
+                "[workflow].env",
                 raw.env.as_ref().map(|e| e.0.as_slice()).unwrap_or_default(),
                 findings,
             ),
+            max_expansions: raw
+                .max_expansions
+                .as_ref()
+                .map_or(DEFAULT_MAX_EXPANSIONS, |max| {
+                    u64::try_from(at_least("max_expansions", max, 1, findings)).unwrap_or(1)
+                }),
         };
         // `[workflow].env` belongs to no task: a matrix placeholder there cannot be filled.
         for (_, value) in raw.env.iter().flat_map(|e| e.0.iter()) {
@@ -204,10 +223,36 @@ fn at_least(key: &'static str, value: &Sp<i64>, min: i64, findings: &mut Finding
     }
 }
 
+/// Reports a NUL byte in a value that reaches a process or a path; `place` says which value.
+fn check_nul(place: &str, value: &Sp<String>, findings: &mut Findings) {
+    if has_nul(&value.value) {
+        findings.push(ManifestError::NulByte {
+            place: place.to_owned(),
+            span: value.span.clone().into(),
+        });
+    }
+}
+
+/// Reports a NUL byte in each entry of a list of paths (`inputs`, `outputs`).
+fn check_nul_list(place: &str, list: Option<&Sp<Vec<Sp<String>>>>, findings: &mut Findings) {
+    for item in list.iter().flat_map(|l| l.value.iter()) {
+        check_nul(place, item, findings);
+    }
+}
+
+/// Checks the names (and the values, for NUL bytes) of an `env` table in `place`.
 fn check_env(
+    place: &str,
     entries: &[(Sp<String>, Sp<String>)],
     findings: &mut Findings,
 ) -> Vec<(String, String)> {
+    for (name, value) in entries {
+        check_nul(
+            &format!("the value of `{}` in the `env` of {place}", name.value),
+            value,
+            findings,
+        );
+    }
     entries
         .iter()
         .filter(|(name, _)| {
@@ -237,7 +282,21 @@ fn check_defaults(
         at_least("retries", retries, 0, findings);
     }
     check_timeout(defaults.timeout.as_ref(), findings);
+    if let Some(cwd) = &defaults.cwd {
+        check_nul("the `cwd` of [defaults]", cwd, findings);
+    }
+    check_nul_list(
+        "the `inputs` of [defaults]",
+        defaults.inputs.as_ref(),
+        findings,
+    );
+    check_nul_list(
+        "the `outputs` of [defaults]",
+        defaults.outputs.as_ref(),
+        findings,
+    );
     check_env(
+        "[defaults]",
         defaults
             .env
             .as_ref()
@@ -285,6 +344,10 @@ struct TaskBuilder<'a, 'f> {
     shell: &'a [String],
     defaults: &'a RawDefaults,
     jobs: Option<&'a (u32, Range<usize>)>,
+    /// The most tasks the manifest may expand to.
+    max_expansions: u64,
+    /// How many tasks the tables seen so far expand to.
+    expanded: u64,
     findings: &'f mut Findings,
     tasks: Vec<Task>,
     sources: Vec<TaskSource>,
@@ -329,6 +392,33 @@ impl TaskBuilder<'_, '_> {
                 span: command.span.clone().into(),
             });
         }
+        let nul_in_run = match &command.value {
+            RawCommand::Shell(line) => has_nul(line),
+            RawCommand::Argv(argv) => argv.iter().any(|a| has_nul(a)),
+        };
+        if nul_in_run {
+            self.findings.push(ManifestError::NulByte {
+                place: format!("the `run` of task `{}`", name.value),
+                span: command.span.clone().into(),
+            });
+        }
+        if let Some(cwd) = &raw.cwd {
+            check_nul(
+                &format!("the `cwd` of task `{}`", name.value),
+                cwd,
+                self.findings,
+            );
+        }
+        check_nul_list(
+            &format!("the `inputs` of task `{}`", name.value),
+            raw.inputs.as_ref(),
+            self.findings,
+        );
+        check_nul_list(
+            &format!("the `outputs` of task `{}`", name.value),
+            raw.outputs.as_ref(),
+            self.findings,
+        );
         let cpus = raw
             .cpus
             .as_ref()
@@ -352,7 +442,7 @@ impl TaskBuilder<'_, '_> {
             .map(|e| e.0.clone())
             .unwrap_or_default();
         if let Some(own) = &raw.env {
-            check_env(&own.0, self.findings);
+            check_env(&format!("task `{}`", name.value), &own.0, self.findings);
             for (key, value) in &own.0 {
                 env.retain(|(k, _)| k.value != key.value);
                 env.push((key.clone(), value.clone()));
@@ -379,10 +469,13 @@ impl TaskBuilder<'_, '_> {
         }
         let combos = match &raw.matrix {
             Some(matrix) => self.check_matrix(&name.value, matrix),
-            None => vec![Expansion {
-                values: Vec::new(),
-                span: name.span.clone(),
-            }],
+            None => {
+                self.expanded = self.expanded.saturating_add(1);
+                vec![Expansion {
+                    values: Vec::new(),
+                    span: name.span.clone(),
+                }]
+            }
         };
         let cwd = raw.cwd.as_ref().or(defaults.cwd.as_ref());
         let inputs = raw.inputs.as_ref().or(defaults.inputs.as_ref());
@@ -550,7 +643,8 @@ impl TaskBuilder<'_, '_> {
         substitute_references(line, &contexts)
     }
 
-    /// Checks a matrix and returns its expansions (duplicates removed).
+    /// Checks a matrix and returns its expansions (duplicates removed). A matrix over the
+    /// expansion limit is reported and not expanded: its first combination stands in for it.
     fn check_matrix(&mut self, task: &str, matrix: &RawMatrix) -> Vec<Expansion> {
         let keys: Vec<&Sp<String>> = match matrix {
             RawMatrix::Product { axes, .. } => axes.iter().map(|a| &a.key).collect(),
@@ -559,6 +653,38 @@ impl TaskBuilder<'_, '_> {
                 .flat_map(|r| r.value.iter().map(|(k, _)| k))
                 .collect(),
         };
+        let values: Vec<(&Sp<String>, &Sp<super::raw::Scalar>)> = match matrix {
+            RawMatrix::Product { axes, .. } => axes
+                .iter()
+                .flat_map(|a| a.values.iter().map(move |v| (&a.key, v)))
+                .collect(),
+            RawMatrix::Records { records, .. } => records
+                .iter()
+                .flat_map(|r| r.value.iter().map(|(k, v)| (k, v)))
+                .collect(),
+        };
+        for (key, value) in values {
+            if has_nul(&value.value.0) {
+                self.findings.push(ManifestError::NulByte {
+                    place: format!("a value of matrix key `{}` of task `{task}`", key.value),
+                    span: value.span.clone().into(),
+                });
+            }
+        }
+        self.check_key_collisions(&keys);
+        let count = expansion_count(matrix);
+        let before = self.expanded;
+        let total = count.and_then(|count| before.checked_add(count));
+        if total.is_none_or(|total| total > self.max_expansions) {
+            self.findings.push(ManifestError::MatrixTooLarge {
+                message: too_large_message(task, count, before, self.max_expansions),
+                span: matrix_span(matrix).into(),
+            });
+            // Counted as one task, so that later matrices are judged on their own size.
+            self.expanded = before.saturating_add(1);
+            return vec![first_expansion(matrix)];
+        }
+        self.expanded = total.unwrap_or(u64::MAX);
         let mut reported = HashSet::new();
         for key in keys {
             let valid = key
@@ -592,6 +718,33 @@ impl TaskBuilder<'_, '_> {
             }
         }
         unique
+    }
+
+    /// Reports two matrix keys that set the same `WF_MATRIX_*` variable (`a` and `A`), once per
+    /// pair of spellings.
+    fn check_key_collisions(&mut self, keys: &[&Sp<String>]) {
+        let mut first_by_variable: HashMap<String, &Sp<String>> = HashMap::new();
+        let mut reported = HashSet::new();
+        for &key in keys {
+            let variable = format!("WF_MATRIX_{}", key.value.to_ascii_uppercase());
+            match first_by_variable.get(&variable) {
+                Some(first) if first.value != key.value => {
+                    if reported.insert((first.value.clone(), key.value.clone())) {
+                        self.findings.push(ManifestError::MatrixKeyCollision {
+                            first: first.value.clone(),
+                            second: key.value.clone(),
+                            variable,
+                            span: key.span.clone().into(),
+                            first_span: first.span.clone().into(),
+                        });
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    first_by_variable.insert(variable, key);
+                }
+            }
+        }
     }
 
     /// Checks every `{{ matrix.KEY }}` in a task's templated values (`texts`, each with the span
@@ -755,6 +908,7 @@ fn resolve_deps(tasks: &mut [Task], sources: &[TaskSource], findings: &mut Findi
             by_full.insert(task.name.as_str(), id);
         }
     }
+    let mut suggestions = Suggestions::new(by_base.keys().copied().collect());
     let mut resolved: Vec<Vec<TaskId>> = Vec::with_capacity(tasks.len());
     for (id, source) in sources.iter().enumerate() {
         let task = &tasks[id];
@@ -770,12 +924,14 @@ fn resolve_deps(tasks: &mut [Task], sources: &[TaskSource], findings: &mut Findi
                 None => match by_full.get(dep.value.as_str()) {
                     Some(&target) => vec![target],
                     None => {
-                        findings.push(ManifestError::unknown_dependency(
-                            &task.base,
-                            &dep.value,
-                            dep.span.clone(),
-                            by_base.keys().copied(),
-                        ));
+                        findings.push(ManifestError::UnknownDependency {
+                            task: task.base.clone(),
+                            dep: dep.value.clone(),
+                            span: dep.span.clone().into(),
+                            help: suggestions
+                                .nearest(&dep.value)
+                                .map(|near| format!("did you mean `{near}`?")),
+                        });
                         continue;
                     }
                 },
@@ -795,6 +951,42 @@ fn resolve_deps(tasks: &mut [Task], sources: &[TaskSource], findings: &mut Findi
     }
     for (task, deps) in tasks.iter_mut().zip(resolved) {
         task.deps = deps;
+    }
+}
+
+/// "Did you mean" hints for unknown dependencies: each misspelling is compared with every task
+/// name once, and the comparisons of a whole manifest have a budget, so ten thousand unknown
+/// names among ten thousand tasks stay fast (the hints stop when the budget is spent).
+struct Suggestions<'a> {
+    names: Vec<&'a str>,
+    known: HashMap<String, Option<&'a str>>,
+    budget: usize,
+}
+
+impl<'a> Suggestions<'a> {
+    /// Name comparisons allowed per manifest.
+    const BUDGET: usize = 100_000;
+
+    fn new(mut names: Vec<&'a str>) -> Self {
+        names.sort_unstable();
+        Self {
+            names,
+            known: HashMap::new(),
+            budget: Self::BUDGET,
+        }
+    }
+
+    fn nearest(&mut self, word: &str) -> Option<&'a str> {
+        if let Some(&near) = self.known.get(word) {
+            return near;
+        }
+        if self.budget < self.names.len() {
+            return None;
+        }
+        self.budget -= self.names.len();
+        let near = did_you_mean(word, self.names.iter().copied());
+        self.known.insert(word.to_owned(), near);
+        near
     }
 }
 
