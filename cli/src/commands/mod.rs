@@ -4,6 +4,7 @@ mod freshness;
 mod graph;
 mod history;
 mod list;
+mod outputs;
 mod plan;
 mod report;
 mod run;

@@ -9,9 +9,11 @@ use wf_engine::scheduler::{Recorder, RunOptions, run as run_workflow};
 use wf_engine::state::Freshness;
 
 use super::freshness::{open_store, prepare};
+use super::outputs::write_outputs;
 use super::{open_selection, plan, report_error};
 use crate::args::{ColorChoice, OutputMode, RunArgs};
 use crate::exit::Exit;
+use crate::render::progress::{Progress, heartbeat_interval};
 use crate::render::run::{RunRenderer, shown};
 
 /// Runs the selected tasks; the exit code follows the run's status.
@@ -45,6 +47,12 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
         Err(exit) => return exit,
     };
     let grace = args.grace.unwrap_or(workflow.grace);
+    let progress = Progress::new(
+        &selected,
+        prepared.weights.clone(),
+        jobs,
+        prepared.learnt.iter().any(|&learnt| learnt),
+    );
     let options = RunOptions {
         selected,
         jobs,
@@ -61,6 +69,11 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
     };
     let colored = color.enabled(std::io::stderr().is_terminal());
     let mut renderer = RunRenderer::new(args.output, colored, grace);
+    renderer.show_progress(
+        progress,
+        std::io::stderr().is_terminal(),
+        heartbeat_interval(),
+    );
     let workflow = Arc::new(workflow);
     let recorder = Recorder {
         store: &mut store,
@@ -77,14 +90,19 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
         Ok(report) => {
             let report_file =
                 wf_engine::rundir::run_path(&workflow.root, &report.run_id).join(REPORT_FILE);
+            renderer.end_progress();
             renderer.summary(&workflow.root, &report, shown(&report_file));
+            let written = write_outputs(&report, &workflow.root, &args.outputs, color);
             match report.status {
-                wf_engine::report::RunStatus::Succeeded => Exit::Success,
-                wf_engine::report::RunStatus::Failed => Exit::Failure,
+                wf_engine::report::RunStatus::Succeeded if written => Exit::Success,
+                wf_engine::report::RunStatus::Succeeded | wf_engine::report::RunStatus::Failed => {
+                    Exit::Failure
+                }
                 wf_engine::report::RunStatus::Cancelled => Exit::Interrupted,
             }
         }
         Err(error) => {
+            renderer.end_progress();
             report_error(&error, color);
             Exit::Usage
         }

@@ -2,5 +2,6 @@
 
 pub mod diagnostics;
 pub mod graph;
+pub mod progress;
 pub mod run;
 pub mod style;
