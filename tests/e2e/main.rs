@@ -6,6 +6,7 @@ mod support;
 mod examples;
 mod inspect;
 mod lifecycle;
+mod reports;
 mod run;
 mod state;
 mod validate;

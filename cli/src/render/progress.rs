@@ -139,22 +139,19 @@ impl Progress {
             let budget = width.saturating_sub(console::measure_text_width(&tail) + 2);
             for (index, r) in running.iter().enumerate() {
                 let item = format!(
-                    "{} {} {}",
-                    if index == 0 { "" } else { "," },
+                    "{}{} {}",
+                    if index == 0 { " " } else { ", " },
                     style.bold(&r.name),
                     short(now.duration_since(r.since).as_secs_f64())
                 );
-                let item = if index == 0 {
-                    item[1..].to_owned()
-                } else {
-                    item
-                };
                 let room = budget.saturating_sub(console::measure_text_width(&line));
-                if console::measure_text_width(&item) + 1 > room {
+                // Room for the item, and for ` …` should a later one not fit.
+                let last = index + 1 == running.len();
+                let needed = console::measure_text_width(&item) + if last { 0 } else { 2 };
+                if needed > room {
                     line.push_str(" …");
                     break;
                 }
-                line.push(' ');
                 line.push_str(&item);
             }
         }
@@ -358,7 +355,8 @@ mod tests {
         let line = p.line(t0 + Duration::from_secs(1), 60, Style::new(true));
         assert!(console::measure_text_width(&line) <= 60, "{line}");
         assert!(line.contains(" …"), "{line}");
-        assert!(line.ends_with("ETA 30s"), "{line}");
+        // Left: 9s + 19s + 29s running, 40s waiting, on 2 slots.
+        assert!(line.ends_with("ETA 49s"), "{line}");
     }
 
     #[test]
