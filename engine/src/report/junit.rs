@@ -125,13 +125,7 @@ fn test_case(
             let mut status = TestCaseStatus::skipped();
             status
                 .set_type(task.status.as_str())
-                .set_message(match reason {
-                    Some(reason) if task.status == TaskStatus::UpToDate => {
-                        format!("{word}: {reason}")
-                    }
-                    Some(reason) => reason.to_owned(),
-                    None => word,
-                });
+                .set_message(reason.map_or(word, str::to_owned));
             status
         }
     };
