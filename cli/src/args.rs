@@ -112,6 +112,20 @@ pub struct RunArgs {
     /// SIGTERM → SIGKILL grace for timeouts and Ctrl-C (overrides `[workflow].grace`).
     #[arg(long, value_name = "DURATION", value_parser = parse_grace)]
     pub grace: Option<std::time::Duration>,
+    /// Files made from the run's report.
+    #[command(flatten)]
+    pub outputs: ReportOutputs,
+}
+
+/// The report files `wf run` and `wf report` can write besides report.json.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ReportOutputs {
+    /// Also write the run as JUnit XML here (one test case per task), for CI test tabs.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Also write the run as a self-contained HTML timeline here.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
 }
 
 /// How `wf run` shows task output.
@@ -173,6 +187,9 @@ pub struct ReportArgs {
     /// Print the JSON report instead of the summary.
     #[arg(long)]
     pub json: bool,
+    /// Files made from the run's report.
+    #[command(flatten)]
+    pub outputs: ReportOutputs,
 }
 
 /// `wf validate`.

@@ -10,6 +10,7 @@ mod injection;
 mod inspect;
 mod lifecycle;
 mod output;
+mod reports;
 mod run;
 mod state;
 mod validate;

@@ -578,6 +578,11 @@ fn the_report_has_every_field_and_matches_its_schema() {
         ".tasks[].lock_wait_s" => "[seconds]",
         ".tasks[].log" => "[log]",
         ".tasks[].worker" => "[worker]",
+        ".tasks[].attempts_detail[].start_s" => "[seconds]",
+        ".tasks[].attempts_detail[].end_s" => "[seconds]",
+        ".tasks[].attempts_detail[].duration_s" => "[seconds]",
+        ".tasks[].attempts_detail[].lock_wait_s" => "[seconds]",
+        ".tasks[].attempts_detail[].worker" => "[worker]",
     });
 }
 

@@ -3,6 +3,7 @@
 mod graph;
 mod history;
 mod list;
+mod outputs;
 mod plan;
 mod report;
 mod run;

@@ -7,6 +7,7 @@ use wf_engine::layout::{REPORT_FILE, manifest_key, manifest_root, runs_dir};
 use wf_engine::report::{TaskStatus, read_json};
 use wf_engine::state::{StateStore, store_path};
 
+use super::outputs::write_outputs;
 use crate::args::{ColorChoice, OutputMode, ReportArgs};
 use crate::exit::Exit;
 use crate::render::run::RunRenderer;
@@ -71,6 +72,22 @@ pub fn run(args: &ReportArgs, color: ColorChoice) -> Exit {
         }
     };
     let path = run_dir.join(REPORT_FILE);
+    let wants_files = args.outputs.junit.is_some() || args.outputs.html.is_some();
+    if wants_files {
+        let report = match read_json(&path) {
+            Ok(report) => report,
+            Err(error) => {
+                eprintln!("error: cannot read {}: {error}", path.display());
+                return Exit::Usage;
+            }
+        };
+        if !write_outputs(&report, &root, &args.outputs, color) {
+            return Exit::Failure;
+        }
+        if !args.json {
+            return Exit::Success;
+        }
+    }
     if args.json {
         return match std::fs::read_to_string(&path) {
             Ok(text) => {

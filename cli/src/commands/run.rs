@@ -8,9 +8,11 @@ use wf_engine::report::RunStatus;
 use wf_engine::session::{Intent, RunSettings};
 use wf_engine::state::Freshness;
 
+use super::outputs::write_outputs;
 use super::{open_session, plan, report_session_error};
 use crate::args::{ColorChoice, OutputMode, RunArgs};
 use crate::exit::Exit;
+use crate::render::progress::{Progress, heartbeat_interval};
 use crate::render::run::{RunRenderer, shown};
 
 /// Runs the selected tasks; the exit code follows the run's status.
@@ -49,6 +51,17 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
     let grace = settings.grace.unwrap_or(session.workflow().grace);
     let colored = color.enabled(std::io::stderr().is_terminal());
     let mut renderer = RunRenderer::new(args.output, colored, grace);
+    let progress = Progress::new(
+        &prepared.selected,
+        prepared.expected.clone(),
+        session.jobs(&settings),
+        prepared.learnt.iter().any(|&learnt| learnt),
+    );
+    renderer.show_progress(
+        progress,
+        std::io::stderr().is_terminal(),
+        heartbeat_interval(),
+    );
     let result = session.run(prepared, &settings, &mut |w: &_, event| {
         renderer.on_event(w, event);
     });
@@ -56,16 +69,19 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
         Ok(report) => {
             let root = &session.workflow().root;
             let report_file = wf_engine::layout::run_path(root, &report.run_id).join(REPORT_FILE);
+            renderer.end_progress();
             renderer.summary(root, &report, shown(&report_file));
+            let written = write_outputs(&report, root, &args.outputs, color);
             match report.status {
                 RunStatus::Cancelled => Exit::Interrupted,
                 // A report asked for and not written: the caller must not find success.
-                _ if renderer.report_failed() => Exit::Usage,
+                _ if renderer.report_failed() || !written => Exit::Usage,
                 RunStatus::Succeeded => Exit::Success,
                 RunStatus::Failed => Exit::Failure,
             }
         }
         Err(error) => {
+            renderer.end_progress();
             report_session_error(&error, color);
             Exit::Usage
         }

@@ -4,6 +4,7 @@ pub mod diagnostics;
 pub mod excerpt;
 pub mod graph;
 pub mod hints;
+pub mod progress;
 pub mod run;
 pub mod shown;
 pub mod style;

@@ -17,6 +17,8 @@ macro_rules! err {
     }};
 }
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use wf_engine::Workflow;
 use wf_engine::exec::logs::tail;
@@ -24,6 +26,7 @@ use wf_engine::report::signals::signal_name;
 use wf_engine::report::{RunReport, RunStatus, TaskStatus};
 use wf_engine::run::RunEvent;
 
+use super::progress::{Heartbeat, Progress, SharedProgress, StatusLine};
 use super::style::{Style, plural, seconds};
 use super::text::{escape_control, shown_name};
 use crate::args::OutputMode;
@@ -39,6 +42,18 @@ pub struct RunRenderer {
     grace: std::time::Duration,
     /// Report files that could not be written: (the file, the error), shown after the summary.
     report_failures: Vec<(std::path::PathBuf, String)>,
+    progress: Option<SharedProgress>,
+    live: Live,
+}
+
+/// How progress is shown between task lines.
+enum Live {
+    /// Not at all.
+    Off,
+    /// A status line at the bottom of the terminal.
+    Line(StatusLine),
+    /// A heartbeat line during long silent stretches.
+    Heartbeat(Heartbeat),
 }
 
 impl RunRenderer {
@@ -49,13 +64,76 @@ impl RunRenderer {
             style: Style::new(color),
             grace,
             report_failures: Vec::new(),
+            progress: None,
+            live: Live::Off,
         }
     }
 
-    /// Handles one event of the run.
+    /// Shows `progress` as the run goes: a status line on stderr when `terminal`, else a
+    /// heartbeat every `heartbeat` of silence. Does nothing for `--output quiet` (nothing but
+    /// the summary is shown) and, on a terminal, for `--output stream` (tasks print their
+    /// lines themselves, which a status line would tear).
+    pub fn show_progress(&mut self, progress: Progress, terminal: bool, heartbeat: Duration) {
+        let shared = Arc::new(Mutex::new(progress));
+        self.live = match (self.mode, terminal) {
+            (OutputMode::Quiet, _) | (OutputMode::Stream, true) => return,
+            (OutputMode::Grouped, true) => {
+                Live::Line(StatusLine::start(Arc::clone(&shared), self.style))
+            }
+            (_, false) => {
+                Live::Heartbeat(Heartbeat::start(Arc::clone(&shared), heartbeat, self.style))
+            }
+        };
+        self.progress = Some(shared);
+    }
+
+    /// Stops showing progress (before the summary).
+    pub fn end_progress(&mut self) {
+        match std::mem::replace(&mut self.live, Live::Off) {
+            Live::Off => {}
+            Live::Line(line) => line.finish(),
+            Live::Heartbeat(mut beat) => beat.stop(),
+        }
+    }
+
+    /// Handles one event of the run: updates the progress, then prints what it says (with the
+    /// status line out of the way, and no heartbeat in the middle).
     pub fn on_event(&mut self, workflow: &Workflow, event: RunEvent) {
+        if let Some(progress) = &self.progress {
+            let mut progress = progress.lock().unwrap_or_else(PoisonError::into_inner);
+            match &event {
+                RunEvent::TaskStarted { task, .. } => {
+                    progress.started(*task, &workflow.tasks[*task].name, Instant::now());
+                }
+                RunEvent::TaskFinished {
+                    task,
+                    status,
+                    retry_in,
+                    ..
+                } => progress.finished(*task, *status, retry_in.is_some()),
+                RunEvent::TaskSettled { task, .. } => progress.settled(*task),
+                _ => {}
+            }
+        }
+        match event {
+            RunEvent::TaskStarted { .. } => return,
+            RunEvent::ReportFailed { path, message } => {
+                self.report_failures.push((path, message));
+                return;
+            }
+            _ => {}
+        }
+        match &self.live {
+            Live::Off => self.print_event(workflow, event),
+            Live::Line(line) => line.suspend(|| self.print_event(workflow, event)),
+            Live::Heartbeat(beat) => beat.print(|| self.print_event(workflow, event)),
+        }
+    }
+
+    fn print_event(&self, workflow: &Workflow, event: RunEvent) {
         let style = self.style;
         match event {
+            RunEvent::TaskStarted { .. } => {}
             RunEvent::Started {
                 run_id,
                 jobs,
@@ -162,9 +240,8 @@ impl RunRenderer {
                     ))
                 );
             }
-            RunEvent::ReportFailed { path, message } => {
-                self.report_failures.push((path, message));
-            }
+            // Kept for after the summary (see `on_event`).
+            RunEvent::ReportFailed { .. } => {}
             RunEvent::Interrupted { signal, force } => {
                 let name = signal_name(signal);
                 if force {
@@ -309,6 +386,12 @@ impl RunRenderer {
     /// True if a report file could not be written.
     pub fn report_failed(&self) -> bool {
         !self.report_failures.is_empty()
+    }
+}
+
+impl Drop for RunRenderer {
+    fn drop(&mut self) {
+        self.end_progress();
     }
 }
 

@@ -1,12 +1,17 @@
 //! The run report: what happened to every task, for people (the CLI renders it) and programs
 //! (`report.json`, whose JSON Schema is in `schemas/`).
 
+pub mod error;
+pub mod html;
+pub mod junit;
+pub mod logtext;
 pub mod model;
 pub mod signals;
 pub mod time;
 pub mod write;
 
-pub use model::{RunReport, RunStatus, TaskReport, TaskStatus};
+pub use error::ReportError;
+pub use model::{AttemptReport, RunReport, RunStatus, TaskReport, TaskStatus};
 pub use write::WriteError;
 
 use std::path::Path;

@@ -96,6 +96,44 @@ pub struct TaskReport {
     /// `allow_failure`: its failure is reported but does not fail the run.
     #[serde(default)]
     pub allow_failure: bool,
+    /// The command, as one line (an argv command shell-quoted); absent in reports of older
+    /// versions of wf.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// The task's `description`, if it has one.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Every attempt, in order (empty if it never started); `attempts` is its length.
+    #[serde(default)]
+    pub attempts_detail: Vec<AttemptReport>,
+}
+
+/// One attempt of a task: when and where it ran, and how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AttemptReport {
+    /// Attempt number, from 1.
+    pub number: u32,
+    /// Seconds from the start of the run to the start of its process; null if it could not
+    /// start.
+    pub start_s: Option<f64>,
+    /// Seconds from the start of the run to its end.
+    pub end_s: f64,
+    /// Seconds its process ran (0 if it could not start).
+    pub duration_s: f64,
+    /// The slot it ran on (local, from 1).
+    pub worker: u64,
+    /// Its exit code; null when ended by a signal or never started.
+    pub exit_code: Option<i32>,
+    /// The signal that ended it, e.g. "SIGTERM".
+    pub signal: Option<String>,
+    /// How it ended: `succeeded`, `failed`, `timed_out`, `cancelled` or `not_run`.
+    pub status: TaskStatus,
+    /// Why it failed, in words.
+    pub reason: Option<String>,
+    /// Seconds the task was ready for this attempt but waited for a lock.
+    pub lock_wait_s: f64,
+    /// Seconds of retry delay before this attempt (0 for the first).
+    pub retry_delay_s: f64,
 }
 
 /// A whole run.

@@ -202,6 +202,7 @@ impl<'w> Dispatch<'w> {
                 };
                 let record = &mut self.records[task];
                 record.attempts += 1;
+                record.dispatched(self.core.lock_wait(task));
                 let request = AttemptRequest {
                     task,
                     attempt: record.attempts,
@@ -209,6 +210,11 @@ impl<'w> Dispatch<'w> {
                 };
                 self.assigned[worker] = Some(request);
                 shared.wake[worker].notify_one();
+                shared.event(|| RunEvent::TaskStarted {
+                    task,
+                    attempt: request.attempt,
+                    worker: worker + 1,
+                });
             }
             for task in self.core.take_resolved() {
                 if let Some(outcome) = self.core.outcome(task) {

@@ -20,6 +20,15 @@ pub enum RunEvent {
         /// Tasks selected.
         tasks: usize,
     },
+    /// An attempt was given to a worker slot and is starting.
+    TaskStarted {
+        /// The task.
+        task: TaskId,
+        /// Attempt number, from 1.
+        attempt: u32,
+        /// The slot, from 1.
+        worker: usize,
+    },
     /// An attempt ended.
     TaskFinished {
         /// The task.

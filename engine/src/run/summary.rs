@@ -3,12 +3,13 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::dispatch::retry_delay;
 use crate::exec::{AttemptEnd, AttemptResult};
 use crate::paths::shown;
 use crate::report::model::seconds;
 use crate::report::signals::signal_name;
 use crate::report::time::Timestamp;
-use crate::report::{RunReport, RunStatus, TaskReport, TaskStatus};
+use crate::report::{AttemptReport, RunReport, RunStatus, TaskReport, TaskStatus};
 use crate::scheduler::core::{Core, NOT_STARTED_CANCELLED, Outcome};
 use crate::workflow::{ExecutorKind, Task, TaskId, Workflow};
 
@@ -24,11 +25,40 @@ pub struct AttemptRecord {
     last: Option<AttemptEnd>,
     leftovers: u32,
     log: Option<PathBuf>,
+    /// Lock wait of the task already given to earlier attempts.
+    lock_wait_counted: f64,
+    /// Lock wait before the attempt now running.
+    lock_wait_pending: f64,
+    history: Vec<AttemptSpan>,
+}
+
+/// One finished attempt, as the report's per-attempt detail is made from it.
+#[derive(Debug, Clone)]
+struct AttemptSpan {
+    start: Option<Instant>,
+    end: Instant,
+    worker: usize,
+    how: AttemptEnd,
+    lock_wait: f64,
 }
 
 impl AttemptRecord {
+    /// An attempt was dispatched; `lock_wait_total` is the task's lock wait so far (the part
+    /// not yet given to an earlier attempt is this attempt's).
+    pub fn dispatched(&mut self, lock_wait_total: f64) {
+        self.lock_wait_pending = (lock_wait_total - self.lock_wait_counted).max(0.0);
+        self.lock_wait_counted = lock_wait_total;
+    }
+
     /// An attempt on `worker` ended.
     pub fn finished(&mut self, result: &AttemptResult, worker: usize) {
+        self.history.push(AttemptSpan {
+            start: result.started_at,
+            end: result.ended_at,
+            worker,
+            how: result.end.clone(),
+            lock_wait: std::mem::take(&mut self.lock_wait_pending),
+        });
         if let Some(start) = result.started_at {
             self.first_start.get_or_insert(start);
             self.worker = Some(worker);
@@ -67,29 +97,69 @@ impl AttemptRecord {
 
     /// The status and reason of the last attempt, as a task status.
     pub fn attempt_status(&self) -> (TaskStatus, Option<String>) {
-        match &self.last {
-            None => (TaskStatus::NotRun, None),
-            Some(AttemptEnd::Exited(0)) => (TaskStatus::Succeeded, None),
-            Some(AttemptEnd::Exited(code)) => {
-                (TaskStatus::Failed, Some(format!("exited with code {code}")))
-            }
-            Some(AttemptEnd::Signalled(signal)) => (
-                TaskStatus::Failed,
-                Some(format!("killed by {}", signal_name(*signal))),
-            ),
-            Some(AttemptEnd::TimedOut { signal }) => (
-                TaskStatus::TimedOut,
-                Some(format!("timed out; ended with {}", signal_name(*signal))),
-            ),
-            Some(AttemptEnd::Cancelled { .. }) => {
-                (TaskStatus::Cancelled, Some("the run was cancelled".into()))
-            }
-            Some(AttemptEnd::NotStarted(reason)) => (TaskStatus::Failed, Some(reason.clone())),
-            Some(AttemptEnd::OutputsMissing(paths)) => (
-                TaskStatus::Failed,
-                Some(format!("exited 0 but did not create {}", paths.join(", "))),
-            ),
+        end_status(self.last.as_ref())
+    }
+
+    /// Every finished attempt for the report, times as seconds since `epoch`; retry delays
+    /// from the task's `retry_delay`, doubled per retry as they were scheduled.
+    fn attempts_detail(&self, epoch: Instant, base_delay: Duration) -> Vec<AttemptReport> {
+        let since = |at: Instant| seconds(at.saturating_duration_since(epoch).as_secs_f64());
+        self.history
+            .iter()
+            .enumerate()
+            .map(|(index, span)| {
+                let number = index as u32 + 1;
+                let (status, reason) = end_status(Some(&span.how));
+                let (exit_code, signal) = span.how.exit_code_and_signal();
+                let ran = span
+                    .start
+                    .map_or(Duration::ZERO, |s| span.end.saturating_duration_since(s));
+                AttemptReport {
+                    number,
+                    start_s: span.start.map(since),
+                    end_s: since(span.end),
+                    duration_s: seconds(ran.as_secs_f64()),
+                    worker: span.worker as u64 + 1,
+                    exit_code,
+                    signal,
+                    status,
+                    reason,
+                    lock_wait_s: seconds(span.lock_wait),
+                    retry_delay_s: if number > 1 {
+                        seconds(retry_delay(base_delay, number - 1).as_secs_f64())
+                    } else {
+                        0.0
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
+/// The status and reason of an attempt that ended as `end` (not run when there is none).
+fn end_status(end: Option<&AttemptEnd>) -> (TaskStatus, Option<String>) {
+    match end {
+        None => (TaskStatus::NotRun, None),
+        Some(AttemptEnd::Exited(0)) => (TaskStatus::Succeeded, None),
+        Some(AttemptEnd::Exited(code)) => {
+            (TaskStatus::Failed, Some(format!("exited with code {code}")))
         }
+        Some(AttemptEnd::Signalled(signal)) => (
+            TaskStatus::Failed,
+            Some(format!("killed by {}", signal_name(*signal))),
+        ),
+        Some(AttemptEnd::TimedOut { signal }) => (
+            TaskStatus::TimedOut,
+            Some(format!("timed out; ended with {}", signal_name(*signal))),
+        ),
+        Some(AttemptEnd::Cancelled { .. }) => {
+            (TaskStatus::Cancelled, Some("the run was cancelled".into()))
+        }
+        Some(AttemptEnd::NotStarted(reason)) => (TaskStatus::Failed, Some(reason.clone())),
+        Some(AttemptEnd::OutputsMissing(paths)) => (
+            TaskStatus::Failed,
+            Some(format!("exited 0 but did not create {}", paths.join(", "))),
+        ),
     }
 }
 
@@ -173,6 +243,9 @@ pub fn build_report(facts: &RunFacts<'_>) -> RunReport {
             reason,
             leftover_processes: record.leftovers,
             allow_failure: task.allow_failure,
+            command: Some(task.command.display()),
+            description: task.description.clone(),
+            attempts_detail: record.attempts_detail(facts.epoch, task.retry_delay),
         });
     }
     let status = if facts.cancelled {
