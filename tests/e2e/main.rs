@@ -4,6 +4,7 @@
 mod support;
 
 mod examples;
+mod gc;
 mod inspect;
 mod lifecycle;
 mod run;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use wf_engine::Workflow;
 use wf_engine::state::{
     FileCache, Fingerprints, Freshness, History, Reason, StateStore, decide, fingerprint_tasks,
+    fingerprint_tasks_with,
 };
 
 use super::report_error;
@@ -75,9 +76,8 @@ pub fn prepare(
         Exit::Usage
     };
     let manifest = workflow.manifest_path().display().to_string();
-    let (mut cache, history, durations) = match &store {
+    let (history, durations) = match &store {
         Some(store) => {
-            let cache = store.load_file_cache().map_err(|e| fail(&e))?;
             let previous_run = if freshness.resume {
                 store.previous_run(&manifest, "").map_err(|e| fail(&e))?
             } else {
@@ -90,11 +90,27 @@ pub fn prepare(
             let durations = store
                 .learnt_durations(&manifest, RECENT_DURATIONS)
                 .map_err(|e| fail(&e))?;
-            (cache, history, durations)
+            (history, durations)
         }
         None => Default::default(),
     };
-    let fingerprints = fingerprint_tasks(workflow, selected, &mut cache).map_err(|e| fail(&e))?;
+    // Only the digests of the files this run fingerprints are read from the store.
+    let mut cache = FileCache::new();
+    let mut lookup_error = None;
+    let fingerprints = match &store {
+        Some(store) => {
+            fingerprint_tasks_with(workflow, selected, &mut cache, &mut |paths, cache| {
+                if let Err(error) = store.load_file_digests(paths, cache) {
+                    lookup_error.get_or_insert(error);
+                }
+            })
+        }
+        None => fingerprint_tasks(workflow, selected, &mut cache),
+    }
+    .map_err(|e| fail(&e))?;
+    if let Some(error) = lookup_error {
+        return Err(fail(&error));
+    }
     if let Some(store) = store {
         // A cache that cannot be saved only costs re-reading files next time.
         let _ = store.save_file_cache(&mut cache);

@@ -50,6 +50,9 @@ toml_table! {
         grace: Sp<DurationValue>,
         /// Environment added to every task, on top of the caller's.
         env: Named<Sp<String>>,
+        /// How many runs of this manifest `.wf/` keeps, folders and history; default 20.
+        #[schemars(range(min = 1))]
+        keep_runs: Sp<i64>,
     }
 }
 

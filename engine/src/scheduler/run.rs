@@ -199,6 +199,7 @@ pub fn run(
             options.jobs,
         );
         journal.close_abandoned_runs(&workflow);
+        journal.prune_old_runs(&workflow);
         journal.settle_up_to_date(&workflow, &options.up_to_date);
         journal
     });
