@@ -144,7 +144,7 @@ fn gc_keep_one_leaves_only_the_latest_run() {
         "{}",
         stderr_of(&output)
     );
-    assert_eq!(folders(&project), [latest.clone()]);
+    assert_eq!(folders(&project), std::slice::from_ref(&latest));
     assert_eq!(history(&project), [latest]);
 
     let again = project
@@ -230,7 +230,7 @@ fn gc_removes_orphan_folders_but_not_a_run_in_progress() {
         .and_then(|f| f.set_modified(std::time::SystemTime::now() - Duration::from_secs(3_600)))
         .expect("age the orphan");
 
-    let mut live = wf_process(project.path(), &["run", "--output", "quiet", "slow"])
+    let live = wf_process(project.path(), &["run", "--output", "quiet", "slow"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

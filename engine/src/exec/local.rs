@@ -11,7 +11,7 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use super::group::{end_leftovers, end_strays};
 use super::launch::{AttemptIdentity, BaseEnv, ProgramResolver, prepare};
 use super::logs::{log_path, open_log, write_attempt_header};
-use super::spawn::{SpawnError, SpawnRequest, SpawnStage, Spawner, pointer_vector};
+use super::spawn::{SpawnError, SpawnRequest, SpawnStage, Spawner};
 use super::stream::{Pipe, Sink, drain};
 use super::supervise::{StopSignals, eventfd, notify, supervise};
 use super::{AttemptEnd, AttemptRequest, AttemptResult};
@@ -216,7 +216,7 @@ impl LocalRunner {
         let Some(null) = &kit.null else {
             return failed_to_start(log, "cannot open /dev/null".into());
         };
-        let argv = pointer_vector(&launch.argv);
+        let argv = launch.argv();
         let envp = launch.envp(&self.base_env);
         let pipes = match self.output {
             TaskOutput::Log => None,
@@ -228,15 +228,15 @@ impl LocalRunner {
             },
         };
         let (stdout, stderr) = match &pipes {
-            Some((out, err, _)) => (out.write.as_raw_fd(), err.write.as_raw_fd()),
-            None => (log.as_raw_fd(), log.as_raw_fd()),
+            Some((out, err, _)) => (out.write.as_fd(), err.write.as_fd()),
+            None => (log.as_fd(), log.as_fd()),
         };
         let spawned = kit.spawner.spawn(&SpawnRequest {
             program: &launch.program,
             argv: &argv,
             envp: &envp,
             cwd: &launch.cwd,
-            stdin: null.as_raw_fd(),
+            stdin: null.as_fd(),
             stdout,
             stderr,
         });

@@ -1,13 +1,13 @@
 //! Executors: where and how task attempts run. The scheduler decides *when*; a worker thread
 //! runs what it is given with the run's [`local::LocalRunner`] and reports the completion.
 
-pub mod group;
-pub mod launch;
+pub(crate) mod group;
+pub(crate) mod launch;
 pub mod local;
 pub mod logs;
 pub mod recover;
-pub mod spawn;
-pub mod stream;
+pub(crate) mod spawn;
+pub(crate) mod stream;
 pub(crate) mod supervise;
 
 use std::path::PathBuf;
