@@ -29,6 +29,8 @@ pub enum Command {
     Report(ReportArgs),
     /// List past runs of a workflow, newest first.
     History(HistoryArgs),
+    /// Remove old runs (folders and history), keeping the newest; compact the state store.
+    Gc(GcArgs),
     /// Check manifests; run nothing.
     Validate(ValidateArgs),
     /// List the tasks with their descriptions, dependencies and locks.
@@ -168,6 +170,29 @@ pub struct HistoryArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_keep(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1: the latest run is what `--resume` reads".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a number of runs")),
+    }
+}
+
+/// `wf gc`.
+#[derive(Debug, clap::Args)]
+pub struct GcArgs {
+    /// The manifest (default: wf.toml).
+    #[arg(value_name = "MANIFEST", default_value = "wf.toml")]
+    pub manifest: PathBuf,
+    /// How many of the manifest's newest runs to keep (default: `[workflow].keep_runs`, else
+    /// 20).
+    #[arg(long, value_name = "N", value_parser = parse_keep)]
+    pub keep: Option<usize>,
+    /// Say what would be removed, and remove nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
 }
 
 /// `wf report`.

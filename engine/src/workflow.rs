@@ -14,6 +14,9 @@ pub use crate::graph::{Dag, TaskId};
 /// Index of a lock in [`Workflow::locks`].
 pub type LockId = usize;
 
+/// How many runs of a manifest `.wf/` keeps when `[workflow].keep_runs` is not set.
+pub const DEFAULT_KEEP_RUNS: u32 = 20;
+
 /// A workflow ready to plan and run.
 #[derive(Debug, Clone)]
 pub struct Workflow {
@@ -27,6 +30,8 @@ pub struct Workflow {
     pub jobs: Option<u32>,
     /// Keep starting independent tasks after a failure.
     pub keep_going: bool,
+    /// How many runs of this manifest `.wf/` keeps (`[workflow].keep_runs`, at least 1).
+    pub keep_runs: u32,
     /// Program and arguments a string command is appended to.
     pub shell: Vec<String>,
     /// SIGTERM → SIGKILL grace for timeouts and cancellation.

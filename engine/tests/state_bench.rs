@@ -9,6 +9,9 @@
 //! - `fingerprint_10k_files_1gb`: `fingerprint_tasks` over 10,000 input files of 100 KB (1 GB)
 //!   in 100 tasks: cold from disk, cold from the page cache, and warm (file-hash cache filled).
 //!   Needs 1 GB free in the temp folder; the files are removed at the end.
+//! - `small_workflow_beside_100k_cached_files`: the start of a run of a 10-file workflow whose
+//!   store also caches 100,000 files of another workflow: reading the digests it needs by path
+//!   (what `wf run` does) against reading the whole cache, and against an empty store.
 
 use std::fs::File;
 use std::io::Write;
@@ -17,9 +20,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
 use wf_engine::report::model::TaskStatus;
+use wf_engine::state::file_cache::CachedDigest;
 use wf_engine::state::records::{AttemptRecord, OutcomeRecord, SuccessRecord};
 use wf_engine::state::{
     FileCache, FingerprintParts, RunStart, StateEvent, StateStore, fingerprint_tasks,
+    fingerprint_tasks_with,
 };
 use wf_engine::{SourceFile, Workflow, parse};
 
@@ -222,4 +227,86 @@ fn fingerprint_10k_files_1gb() {
     );
     timed("warm (cache from the store)", &workflow, &mut loaded);
     dir.close().expect("remove the files");
+}
+
+/// Fingerprints `workflow` the way `wf run` does, reading digests by path; returns the time
+/// taken and the cache hits.
+fn start_of_run(store: &StateStore, workflow: &Workflow) -> (Duration, usize) {
+    let selected = vec![true; workflow.tasks.len()];
+    let started = Instant::now();
+    let mut cache = FileCache::new();
+    let fingerprints = fingerprint_tasks_with(workflow, &selected, &mut cache, &mut |paths, c| {
+        store.load_file_digests(paths, c).expect("lookup");
+    })
+    .expect("fingerprints");
+    (started.elapsed(), fingerprints.stats.cache_hits)
+}
+
+#[test]
+#[ignore = "benchmark"]
+fn small_workflow_beside_100k_cached_files() {
+    const OTHERS: u64 = 100_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let mut text = String::new();
+    for t in 0..10 {
+        std::fs::write(root.join(format!("in{t}.csv")), format!("data {t}")).expect("input");
+        text.push_str(&format!(
+            "[tasks.t{t}]\nrun = \"true\"\ninputs = [\"in{t}.csv\"]\n"
+        ));
+    }
+    let old = SystemTime::now() - Duration::from_secs(60);
+    for t in 0..10 {
+        let file = File::options()
+            .write(true)
+            .open(root.join(format!("in{t}.csv")))
+            .expect("open");
+        file.set_modified(old).expect("mtime");
+    }
+    let loaded = parse(SourceFile::new(root.join("wf.toml"), text), root);
+    let workflow = loaded.workflow.expect("valid manifest");
+
+    let mut store = StateStore::open(&root.join(".wf/state.db")).expect("open");
+    let mut cache = FileCache::new();
+    fingerprint_tasks(&workflow, &[true; 10], &mut cache).expect("fingerprints");
+    store.save_file_cache(&mut cache).expect("save");
+    let (empty, hits) = start_of_run(&store, &workflow);
+    assert_eq!(hits, 10);
+
+    let mut others = FileCache::new();
+    for n in 0..OTHERS {
+        let entry = CachedDigest {
+            size: n,
+            mtime_ns: 1,
+            digest: "d".repeat(64),
+        };
+        others.insert(
+            format!("/elsewhere/project/data/part-{n:06}.bin").into(),
+            entry,
+        );
+    }
+    store.save_file_cache(&mut others).expect("save");
+    drop(store);
+    let store = StateStore::open(&root.join(".wf/state.db")).expect("reopen");
+
+    let runs = 20;
+    let mut by_path = Duration::ZERO;
+    for _ in 0..runs {
+        let (took, hits) = start_of_run(&store, &workflow);
+        assert_eq!(hits, 10);
+        by_path += took;
+    }
+    let started = Instant::now();
+    for _ in 0..runs {
+        let whole = store.load_file_cache().expect("load");
+        assert_eq!(whole.len() as u64, OTHERS + 10);
+    }
+    let whole = started.elapsed();
+    println!(
+        "10-file workflow, store caching {OTHERS} other files: fingerprints by path {:.3} ms \
+         (empty store: {:.3} ms); reading the whole cache alone {:.1} ms",
+        by_path.as_secs_f64() * 1e3 / f64::from(runs),
+        empty.as_secs_f64() * 1e3,
+        whole.as_secs_f64() * 1e3 / f64::from(runs),
+    );
 }

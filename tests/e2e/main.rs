@@ -5,6 +5,7 @@ mod support;
 
 mod cleanup;
 mod examples;
+mod gc;
 mod hardening;
 mod injection;
 mod inspect;

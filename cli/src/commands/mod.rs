@@ -1,5 +1,6 @@
 //! One module per subcommand; this one routes and holds what they share.
 
+mod gc;
 mod graph;
 mod history;
 mod list;
@@ -28,6 +29,7 @@ pub fn dispatch(cli: Cli) -> Exit {
         Command::Plan(args) => plan::run(&args, color),
         Command::Report(args) => report::run(&args, color),
         Command::History(args) => history::run(&args, color),
+        Command::Gc(args) => gc::run(&args, color),
         Command::Validate(args) => validate::run(&args, color),
         Command::List(args) => list::run(&args, color),
         Command::Graph(args) => graph::run(&args, color),

@@ -54,6 +54,9 @@ toml_table! {
         /// The most tasks the manifest may expand to, matrices included; default 5000000.
         #[schemars(range(min = 1))]
         max_expansions: Sp<i64>,
+        /// How many runs of this manifest `.wf/` keeps, folders and history; default 20.
+        #[schemars(range(min = 1))]
+        keep_runs: Sp<i64>,
     }
 }
 

@@ -99,6 +99,7 @@ pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> 
         root: origin.root.to_path_buf(),
         jobs: settings.jobs.map(|(jobs, _)| jobs),
         keep_going: settings.keep_going,
+        keep_runs: settings.keep_runs,
         shell: settings.shell,
         grace: settings.grace,
         env: settings.env,
@@ -123,6 +124,7 @@ struct Settings {
     name: String,
     jobs: Option<(u32, Range<usize>)>,
     keep_going: bool,
+    keep_runs: u32,
     shell: Vec<String>,
     grace: Duration,
     env: Vec<(String, String)>,
@@ -163,6 +165,12 @@ impl Settings {
             name,
             jobs,
             keep_going: raw.keep_going.as_ref().is_some_and(|k| k.value),
+            keep_runs: raw
+                .keep_runs
+                .as_ref()
+                .map_or(crate::workflow::DEFAULT_KEEP_RUNS, |keep| {
+                    u32::try_from(at_least("keep_runs", keep, 1, findings)).unwrap_or(u32::MAX)
+                }),
             shell,
             grace: raw
                 .grace

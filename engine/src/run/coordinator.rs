@@ -229,6 +229,7 @@ pub(crate) fn run_on<E: Executor>(
             options.jobs,
         );
         journal.close_abandoned_runs(&workflow);
+        journal.prune_old_runs(&workflow);
         journal.settle_up_to_date(&workflow, &options.up_to_date);
         journal
     });

@@ -13,8 +13,8 @@ use crate::report::time::Timestamp;
 use crate::report::{RunReport, TaskStatus};
 use crate::state::records::{AttemptRecord as StoredAttempt, OutcomeRecord};
 use crate::state::{
-    FileCache, Fingerprints, RunEnd, RunStart, StateError, StateEvent, StateStore, SuccessRecord,
-    TaskFingerprint, fingerprint_one,
+    FileCache, Fingerprints, PruneOptions, RunEnd, RunStart, StateError, StateEvent, StateStore,
+    SuccessRecord, TaskFingerprint, fingerprint_one, prune,
 };
 use crate::workflow::Workflow;
 
@@ -108,6 +108,21 @@ impl<'a> Journal<'a> {
                 self.error.get_or_insert(error);
             }
         }
+    }
+
+    /// Removes the runs of this manifest beyond the newest `[workflow].keep_runs` (this one
+    /// included), folders and rows, after crash recovery and [`Self::close_abandoned_runs`].
+    /// Housekeeping only: a failure leaves the old runs for the next run or `wf gc`, and never
+    /// stops this one.
+    pub fn prune_old_runs(&mut self, workflow: &Workflow) {
+        let options = PruneOptions {
+            keep: workflow.keep_runs as usize,
+            dry_run: false,
+            sweep: false,
+            protect: Some(self.run_id.clone()),
+        };
+        let manifest = workflow.manifest_path().display().to_string();
+        let _ = prune(self.recorder.store, &workflow.root, &manifest, &options);
     }
 
     /// Records the tasks that will not run because they are up to date, at once: a run killed

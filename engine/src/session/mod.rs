@@ -29,6 +29,7 @@ use crate::report::RunReport;
 use crate::run::{Recorder, RunError, RunEvent, RunOptions, check_slots};
 use crate::scheduler::plan::{Simulation, simulate};
 use crate::scheduler::{UnknownTarget, select};
+use crate::state::prune::{PruneOptions, PruneReport, prune};
 use crate::state::{FingerprintError, Freshness, StateError, StateStore, store_path};
 use crate::workflow::{ExecutorKind, Workflow};
 
@@ -138,6 +139,35 @@ impl Session {
             _ => Some(StateStore::open(&path)?),
         };
         prepare::prepare(&self.workflow, selected, freshness, store)
+    }
+
+    /// How many runs of the workflow `.wf/` keeps: `keep`, else `[workflow].keep_runs`.
+    pub fn keep_runs(&self, keep: Option<usize>) -> usize {
+        keep.unwrap_or(self.workflow.keep_runs as usize).max(1)
+    }
+
+    /// Removes the workflow's runs beyond the newest `keep`, run folders without a record,
+    /// records whose folder is gone and cached digests of deleted files (with `dry_run`, only
+    /// says what it would remove). `None` when the workflow has never run (nothing is created).
+    pub fn gc(&self, keep: usize, dry_run: bool) -> Result<Option<PruneReport>, SessionError> {
+        let path = store_path(&self.workflow.root);
+        if !path.exists() && !crate::layout::runs_dir(&self.workflow.root).exists() {
+            return Ok(None);
+        }
+        let mut store = StateStore::open(&path)?;
+        let options = PruneOptions {
+            keep,
+            dry_run,
+            sweep: true,
+            protect: None,
+        };
+        let manifest = self.workflow.manifest_path().display().to_string();
+        Ok(Some(prune(
+            &mut store,
+            &self.workflow.root,
+            &manifest,
+            &options,
+        )?))
     }
 
     /// The job slots a run with `settings` uses.

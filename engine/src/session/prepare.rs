@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use super::SessionError;
 use crate::state::{
     FileCache, Fingerprints, Freshness, History, Reason, StateStore, decide, fingerprint_tasks,
+    fingerprint_tasks_with,
 };
 use crate::workflow::Workflow;
 
@@ -58,9 +59,8 @@ pub(super) fn prepare(
     mut store: Option<StateStore>,
 ) -> Result<Plan, SessionError> {
     let manifest = workflow.manifest_path().display().to_string();
-    let (mut cache, history, durations) = match &store {
+    let (history, durations) = match &store {
         Some(store) => {
-            let cache = store.load_file_cache()?;
             let previous_run = if freshness.resume {
                 store.previous_run(&manifest, "")?
             } else {
@@ -71,11 +71,26 @@ pub(super) fn prepare(
                 previous_run,
             };
             let durations = store.learnt_durations(&manifest, RECENT_DURATIONS)?;
-            (cache, history, durations)
+            (history, durations)
         }
         None => Default::default(),
     };
-    let fingerprints = fingerprint_tasks(workflow, &selected, &mut cache)?;
+    // Only the digests of the files this run fingerprints are read from the store.
+    let mut cache = FileCache::new();
+    let mut lookup_error = None;
+    let fingerprints = match &store {
+        Some(store) => {
+            fingerprint_tasks_with(workflow, &selected, &mut cache, &mut |paths, cache| {
+                if let Err(error) = store.load_file_digests(paths, cache) {
+                    lookup_error.get_or_insert(error);
+                }
+            })
+        }
+        None => fingerprint_tasks(workflow, &selected, &mut cache),
+    }?;
+    if let Some(error) = lookup_error {
+        return Err(error.into());
+    }
     if let Some(store) = &mut store {
         // A cache that cannot be saved only costs re-reading files next time.
         let _ = store.save_file_cache(&mut cache);

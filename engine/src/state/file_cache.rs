@@ -62,13 +62,11 @@ impl FileCache {
     }
 
     /// Number of files known.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// True if no file is known.
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -17,7 +17,7 @@
 //! stored success can be compared part by part to say *what* changed.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -180,6 +180,18 @@ pub fn fingerprint_tasks(
     selected: &[bool],
     cache: &mut FileCache,
 ) -> Result<Fingerprints, FingerprintError> {
+    fingerprint_tasks_with(workflow, selected, cache, &mut |_, _| {})
+}
+
+/// [`fingerprint_tasks`], with `preload` called once the input files are known and before
+/// any is hashed, to add to `cache` what is known of those files (and only of those): the
+/// state store is read for the files a run needs, not for every file it ever hashed.
+pub fn fingerprint_tasks_with(
+    workflow: &Workflow,
+    selected: &[bool],
+    cache: &mut FileCache,
+    preload: &mut dyn FnMut(&[&Path], &mut FileCache),
+) -> Result<Fingerprints, FingerprintError> {
     let count = workflow.tasks.len();
     let needed = workflow.with_dependencies(selected);
     let root = normalize(&workflow.root);
@@ -208,6 +220,8 @@ pub fn fingerprint_tasks(
         }
     }
 
+    let paths: Vec<&Path> = files.iter().map(|(path, _)| path.as_path()).collect();
+    preload(&paths, cache);
     let (digests, stats) = hash_all(workflow, &files, cache)?;
 
     let mut tasks: Vec<Option<TaskFingerprint>> = vec![None; count];

@@ -10,6 +10,7 @@
 //! inputs.rs       a task's `inputs` → the files they match, and hashing those files
 //! fingerprint.rs  a task's fingerprint: command, environment, cwd, inputs, deps
 //! why.rs          why a task will run, from its fingerprint and its last success
+//! prune.rs        removing old runs (folders and rows) so that `.wf/` stops growing
 //! ```
 //!
 //! The store only holds history and caches: losing it costs re-running tasks, never
@@ -21,6 +22,7 @@ pub mod error;
 pub mod file_cache;
 pub mod fingerprint;
 pub mod inputs;
+pub mod prune;
 pub mod records;
 pub mod schema;
 pub mod store;
@@ -31,8 +33,9 @@ pub use error::StateError;
 pub use file_cache::FileCache;
 pub use fingerprint::{
     FingerprintError, FingerprintParts, Fingerprints, TaskFingerprint, fingerprint_one,
-    fingerprint_tasks,
+    fingerprint_tasks, fingerprint_tasks_with,
 };
+pub use prune::{PruneOptions, PruneReport, prune};
 pub use records::{
     PreviousRun, RunEnd, RunStart, RunState, RunSummary, StateEvent, Success, SuccessRecord,
 };

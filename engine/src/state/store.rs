@@ -23,12 +23,15 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// An open state store.
 #[derive(Debug)]
 pub struct StateStore {
-    conn: Connection,
-    path: PathBuf,
+    pub(super) conn: Connection,
+    pub(super) path: PathBuf,
 }
 
 /// Turns a SQLite error met while doing `action` into a [`StateError`].
-fn fail<'a>(path: &'a Path, action: &'static str) -> impl Fn(rusqlite::Error) -> StateError + 'a {
+pub(super) fn fail<'a>(
+    path: &'a Path,
+    action: &'static str,
+) -> impl Fn(rusqlite::Error) -> StateError + 'a {
     move |error| StateError::sqlite(path, action, error)
 }
 
@@ -397,7 +400,7 @@ impl StateStore {
     }
 
     /// For each task of `manifest`, the median duration of its last `recent` successful
-    /// attempts.
+    /// attempts; for a task whose attempts were all pruned, the duration of its last success.
     pub fn learnt_durations(
         &self,
         manifest: &str,
@@ -426,10 +429,29 @@ impl StateStore {
             let (task, duration) = row.map_err(&failed)?;
             samples.entry(task).or_default().push(duration);
         }
-        Ok(samples
+        let mut learnt: HashMap<String, f64> = samples
             .into_iter()
             .map(|(task, mut durations)| (task, median(&mut durations)))
-            .collect())
+            .collect();
+        // A task up to date in every run still kept has no attempt left once the run it last
+        // ran in is pruned: its last success still says how long it took.
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT task, duration_s FROM successes \
+                 WHERE manifest = ?1 AND duration_s IS NOT NULL",
+            )
+            .map_err(&failed)?;
+        let rows = statement
+            .query_map(params![manifest], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, f64>(1)?))
+            })
+            .map_err(&failed)?;
+        for row in rows {
+            let (task, duration) = row.map_err(&failed)?;
+            learnt.entry(task).or_insert(duration);
+        }
+        Ok(learnt)
     }
 
     /// The latest `limit` runs, of `manifest` or of every manifest, newest first.
@@ -485,26 +507,49 @@ impl StateStore {
         raw.map(|r| r.parse(&self.path)).transpose()
     }
 
-    /// Every file digest the store knows.
+    /// Adds to `cache` what the store knows of `paths` (and only of those): a store shared
+    /// with other workflows may know many more files, and reading them all would make every
+    /// run start slower. Looked up by key, [`LOOKUP_BATCH`] paths per query. Returns how many
+    /// entries were found. Paths that are not UTF-8 are never stored, so never found.
+    pub fn load_file_digests(
+        &self,
+        paths: &[&Path],
+        cache: &mut FileCache,
+    ) -> Result<usize, StateError> {
+        let failed = fail(&self.path, "read the file hashes from");
+        let texts: Vec<&str> = paths.iter().filter_map(|p| p.to_str()).collect();
+        let mut found = 0;
+        for batch in texts.chunks(LOOKUP_BATCH) {
+            let placeholders = vec!["?"; batch.len()].join(", ");
+            // At most two texts per call (full batches and the last one), so the statement
+            // cache keeps both prepared.
+            let mut statement = self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT path, size, mtime_ns, digest FROM file_hashes \
+                     WHERE path IN ({placeholders})"
+                ))
+                .map_err(&failed)?;
+            let rows = statement
+                .query_map(rusqlite::params_from_iter(batch), cached_digest)
+                .map_err(&failed)?;
+            for row in rows {
+                let (path, entry) = row.map_err(&failed)?;
+                cache.insert_saved(path, entry);
+                found += 1;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Every file digest the store knows, whatever workflow it was recorded for.
     pub fn load_file_cache(&self) -> Result<FileCache, StateError> {
         let failed = fail(&self.path, "read the file hashes from");
         let mut statement = self
             .conn
             .prepare_cached("SELECT path, size, mtime_ns, digest FROM file_hashes")
             .map_err(&failed)?;
-        let rows = statement
-            .query_map([], |row| {
-                Ok((
-                    PathBuf::from(row.get::<_, String>(0)?),
-                    CachedDigest {
-                        // A size that does not fit only makes the entry miss.
-                        size: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(u64::MAX),
-                        mtime_ns: row.get(2)?,
-                        digest: row.get(3)?,
-                    },
-                ))
-            })
-            .map_err(&failed)?;
+        let rows = statement.query_map([], cached_digest).map_err(&failed)?;
         let mut cache = FileCache::new();
         for row in rows {
             let (path, entry) = row.map_err(&failed)?;
@@ -550,6 +595,23 @@ impl StateStore {
         cache.mark_saved();
         Ok(())
     }
+}
+
+/// How many paths [`StateStore::load_file_digests`] looks up per query (well under SQLite's
+/// limit on parameters).
+pub const LOOKUP_BATCH: usize = 500;
+
+/// A `file_hashes` row.
+fn cached_digest(row: &Row<'_>) -> rusqlite::Result<(PathBuf, CachedDigest)> {
+    Ok((
+        PathBuf::from(row.get::<_, String>(0)?),
+        CachedDigest {
+            // A size that does not fit only makes the entry miss.
+            size: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(u64::MAX),
+            mtime_ns: row.get(2)?,
+            digest: row.get(3)?,
+        },
+    ))
 }
 
 fn to_json<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Result<String, StateError> {

@@ -426,3 +426,41 @@ fn medians() {
     assert_eq!(median(&mut [4.0, 1.0]), 2.5);
     assert_eq!(median(&mut []), 0.0);
 }
+
+#[test]
+fn file_digests_are_read_only_for_the_paths_asked() {
+    let (_dir, mut store) = temp_store();
+    let mut cache = FileCache::new();
+    for n in 0..1_200 {
+        let entry = CachedDigest {
+            size: n,
+            mtime_ns: 7,
+            digest: format!("d{n}"),
+        };
+        cache.insert(PathBuf::from(format!("/other/f{n}")), entry);
+    }
+    store.save_file_cache(&mut cache).expect("save");
+    // More than one batch, with paths the store does not know mixed in.
+    let wanted: Vec<PathBuf> = (0..1_100)
+        .step_by(2)
+        .map(|n| PathBuf::from(format!("/other/f{n}")))
+        .chain([PathBuf::from("/mine/new.csv")])
+        .collect();
+    let paths: Vec<&Path> = wanted.iter().map(PathBuf::as_path).collect();
+    let mut loaded = FileCache::new();
+    let found = store
+        .load_file_digests(&paths, &mut loaded)
+        .expect("lookup");
+    assert_eq!(found, 550);
+    assert_eq!(loaded.len(), 550);
+    assert_eq!(
+        loaded.get(Path::new("/other/f1098"), 1_098, 7),
+        Some("d1098")
+    );
+    assert_eq!(
+        loaded.get(Path::new("/other/f1"), 1, 7),
+        None,
+        "not asked for"
+    );
+    assert_eq!(loaded.changed_count(), 0, "loaded entries are not changes");
+}

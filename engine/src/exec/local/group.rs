@@ -28,8 +28,10 @@ pub fn group_exists(pgid: libc::pid_t) -> bool {
 /// subreaper), so zombies do not keep the group alive.
 pub fn reap_group(pgid: libc::pid_t) {
     loop {
-        // SAFETY: siginfo is a valid out pointer; P_PGID restricts reaping to this group.
+        // SAFETY: siginfo_t is plain old data, for which all-zero bytes are a valid value.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a valid out pointer owned by this frame; P_PGID restricts reaping
+        // to this group.
         let rc = unsafe {
             libc::waitid(
                 libc::P_PGID,

@@ -8,6 +8,7 @@ use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+use super::spawn::CStrArray;
 use crate::workflow::{Task, Workflow};
 
 /// The environment every task starts from: the caller's environment with `[workflow].env` on
@@ -70,16 +71,21 @@ pub struct Launch {
 }
 
 impl Launch {
-    /// The full environment as NULL-terminated pointers, valid while `self` and `base` live.
-    pub fn envp(&self, base: &BaseEnv) -> Vec<*const std::ffi::c_char> {
-        base.entries
-            .iter()
-            .zip(&self.hidden_base)
-            .filter(|(_, hidden)| !**hidden)
-            .map(|((_, entry), _)| entry.as_ptr())
-            .chain(self.own_env.iter().map(|e| e.as_ptr()))
-            .chain(std::iter::once(std::ptr::null()))
-            .collect()
+    /// The arguments as `execve` takes them, borrowing `self`.
+    pub fn argv(&self) -> CStrArray<'_> {
+        CStrArray::new(self.argv.iter().map(CString::as_c_str))
+    }
+
+    /// The full environment as `execve` takes it, borrowing `self` and `base`.
+    pub fn envp<'a>(&'a self, base: &'a BaseEnv) -> CStrArray<'a> {
+        CStrArray::new(
+            base.entries
+                .iter()
+                .zip(&self.hidden_base)
+                .filter(|(_, hidden)| !**hidden)
+                .map(|((_, entry), _)| entry.as_c_str())
+                .chain(self.own_env.iter().map(CString::as_c_str)),
+        )
     }
 }
 

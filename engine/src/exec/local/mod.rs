@@ -11,24 +11,24 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-pub mod group;
-pub mod launch;
+pub(crate) mod group;
+pub(crate) mod launch;
 pub mod reaper;
 pub mod recover;
-pub mod spawn;
-pub mod stream;
+pub(crate) mod spawn;
+pub(crate) mod stream;
 pub(crate) mod supervise;
 pub mod sweep;
 
 use self::group::end_leftovers;
 use self::launch::{AttemptIdentity, BaseEnv, ProgramResolver, prepare};
 use self::reaper::{Reaper, Workers};
-use self::spawn::{SpawnError, SpawnRequest, SpawnStage, Spawner, pointer_vector};
+use self::spawn::{SpawnError, SpawnRequest, SpawnStage, Spawner};
 use self::stream::{Pipe, Sink, drain};
 use self::supervise::{StopSignals, eventfd, notify, supervise};
 use self::sweep::{RunMembership, end_run_processes};
@@ -252,7 +252,7 @@ impl LocalExecutor {
         let Some(null) = &kit.null else {
             return failed_to_start(log, "cannot open /dev/null".into());
         };
-        let argv = pointer_vector(&launch.argv);
+        let argv = launch.argv();
         let envp = launch.envp(&self.base_env);
         let pipes = match self.output {
             TaskOutput::Log => None,
@@ -264,15 +264,15 @@ impl LocalExecutor {
             },
         };
         let (stdout, stderr) = match &pipes {
-            Some((out, err, _)) => (out.write.as_raw_fd(), err.write.as_raw_fd()),
-            None => (log.as_raw_fd(), log.as_raw_fd()),
+            Some((out, err, _)) => (out.write.as_fd(), err.write.as_fd()),
+            None => (log.as_fd(), log.as_fd()),
         };
         let spawned = kit.spawner.spawn(&SpawnRequest {
             program: &launch.program,
             argv: &argv,
             envp: &envp,
             cwd: &launch.cwd,
-            stdin: null.as_raw_fd(),
+            stdin: null.as_fd(),
             stdout,
             stderr,
         });

@@ -252,9 +252,10 @@ fn reap_if_exited(pid: libc::pid_t) -> bool {
     let Ok(id) = libc::id_t::try_from(pid) else {
         return false;
     };
-    // SAFETY: siginfo is a valid out pointer; P_PID limits the wait to this one process, and
-    // WNOHANG leaves it alone unless it has already exited.
+    // SAFETY: siginfo_t is plain data, for which all-zero bytes are a valid value.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is a valid out pointer; P_PID limits the wait to this one process, and
+    // WNOHANG leaves it alone unless it has already exited.
     let rc = unsafe { libc::waitid(libc::P_PID, id, &mut info, libc::WEXITED | libc::WNOHANG) };
     // SAFETY: si_pid is valid to read once waitid returned 0 (it is 0 if nothing was reaped).
     rc == 0 && unsafe { info.si_pid() } != 0

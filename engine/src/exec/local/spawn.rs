@@ -14,30 +14,63 @@
 //! child's failure), so all memory the child reads stays valid and a setup error is written
 //! straight into shared memory.
 
-use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::ffi::{CStr, c_char, c_int, c_void};
 use std::io;
-use std::os::fd::RawFd;
+use std::marker::PhantomData;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 /// Size of the child's stack between `clone` and `exec`. The child only makes a few system
 /// calls; this leaves a wide margin.
 const CHILD_STACK_BYTES: usize = 64 * 1024;
 
-/// Everything the child needs, prepared by the parent before `clone`.
+/// A NULL-terminated vector of pointers to C strings, as `execve` takes `argv` and `envp`.
+///
+/// Only [`CStrArray::new`] builds one, from borrowed `CStr`s: the terminating NULL is always
+/// there, and the lifetime keeps every string alive (and unmoved) while the array is used. It
+/// costs one allocation, the pointer vector itself; the strings are not copied.
+pub struct CStrArray<'a> {
+    pointers: Vec<*const c_char>,
+    strings: PhantomData<&'a CStr>,
+}
+
+impl<'a> CStrArray<'a> {
+    /// The pointers to `strings`, in order, then NULL.
+    pub fn new(strings: impl IntoIterator<Item = &'a CStr>) -> Self {
+        let strings = strings.into_iter();
+        // The upper bound when there is one (a filtered environment), so it never regrows.
+        let (at_least, at_most) = strings.size_hint();
+        let mut pointers = Vec::with_capacity(at_most.unwrap_or(at_least) + 1);
+        pointers.extend(strings.map(CStr::as_ptr));
+        pointers.push(std::ptr::null());
+        Self {
+            pointers,
+            strings: PhantomData,
+        }
+    }
+
+    fn as_ptr(&self) -> *const *const c_char {
+        self.pointers.as_ptr()
+    }
+}
+
+/// Everything the child needs, prepared by the parent before `clone`. Every field borrows what
+/// it points to, so a request can only be made of strings and descriptors that stay valid
+/// while the child uses them.
 pub struct SpawnRequest<'a> {
     /// Absolute or cwd-relative path of the program (already resolved against PATH).
     pub program: &'a CStr,
-    /// NULL-terminated argument vector.
-    pub argv: &'a [*const c_char],
-    /// NULL-terminated environment vector.
-    pub envp: &'a [*const c_char],
+    /// The argument vector.
+    pub argv: &'a CStrArray<'a>,
+    /// The environment vector.
+    pub envp: &'a CStrArray<'a>,
     /// Working directory.
     pub cwd: &'a CStr,
-    /// File descriptor for stdin.
-    pub stdin: RawFd,
-    /// File descriptor for stdout.
-    pub stdout: RawFd,
-    /// File descriptor for stderr.
-    pub stderr: RawFd,
+    /// The child's stdin.
+    pub stdin: BorrowedFd<'a>,
+    /// The child's stdout.
+    pub stdout: BorrowedFd<'a>,
+    /// The child's stderr.
+    pub stderr: BorrowedFd<'a>,
 }
 
 /// Which step of the child's setup failed.
@@ -102,8 +135,10 @@ fn handled_signals() -> ([c_int; 32], usize) {
         if signal == libc::SIGKILL || signal == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: queries the disposition into a zeroed sigaction owned by this frame.
+        // SAFETY: sigaction is plain old data, for which all-zero bytes are a valid value.
         let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: a null new action only queries; `current` is a valid out pointer owned by
+        // this frame.
         let queried = unsafe { libc::sigaction(signal, std::ptr::null(), &mut current) } == 0;
         // SIGPIPE too when ignored: Rust ignores it in wf, but a task must get the default
         // (`yes | head` ends `yes` with it), as `std::process::Command` also ensures.
@@ -134,16 +169,14 @@ impl Spawner {
     ///
     /// The caller must reap the child (`waitpid`) whether or not it is still running.
     pub fn spawn(&mut self, request: &SpawnRequest<'_>) -> Result<libc::pid_t, SpawnError> {
-        debug_assert!(request.argv.last().is_some_and(|p| p.is_null()));
-        debug_assert!(request.envp.last().is_some_and(|p| p.is_null()));
         let mut args = ChildArgs {
             program: request.program.as_ptr(),
             argv: request.argv.as_ptr(),
             envp: request.envp.as_ptr(),
             cwd: request.cwd.as_ptr(),
-            stdin: request.stdin,
-            stdout: request.stdout,
-            stderr: request.stderr,
+            stdin: request.stdin.as_raw_fd(),
+            stdout: request.stdout.as_raw_fd(),
+            stderr: request.stderr.as_raw_fd(),
             handled: self.handled.as_ptr(),
             handled_count: self.handled_count,
             // SAFETY: getpid has no preconditions.
@@ -157,7 +190,10 @@ impl Spawner {
 
         // Block every signal while the child shares our memory, so no handler of ours can run
         // on the child's side before it has reset them (the same as glibc's posix_spawn).
+        // SAFETY: sigset_t is plain old data, for which all-zero bytes are a valid value (and
+        // both are filled by the calls below before being read).
         let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
         let mut previous: libc::sigset_t = unsafe { std::mem::zeroed() };
         // SAFETY: valid pointers to sigset_t values owned by this frame.
         unsafe {
@@ -264,6 +300,10 @@ extern "C" fn child_main(raw: *mut c_void) -> c_int {
 }
 
 /// Records the failing step and errno for the parent, then exits the child.
+///
+/// # Safety
+///
+/// Call only in the child between `clone` and `exec`, with `args` the parent's [`ChildArgs`].
 unsafe fn fail(args: &mut ChildArgs, stage: c_int) -> c_int {
     // SAFETY: errno location is valid for the calling thread; args points to shared memory.
     unsafe {
@@ -277,19 +317,11 @@ unsafe fn fail(args: &mut ChildArgs, stage: c_int) -> c_int {
     }
 }
 
-/// A NULL-terminated vector of pointers into `strings`, for `argv` and `envp`.
-pub fn pointer_vector(strings: &[CString]) -> Vec<*const c_char> {
-    strings
-        .iter()
-        .map(|s| s.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsRawFd;
+    use std::ffi::CString;
+    use std::os::fd::AsFd;
 
     fn c(s: &str) -> CString {
         CString::new(s).expect("no NUL")
@@ -303,18 +335,19 @@ mod tests {
         let log = tempfile::NamedTempFile::new().expect("temp file");
         let null = std::fs::File::open("/dev/null").expect("/dev/null");
         let argv: Vec<CString> = argv.iter().map(|a| c(a)).collect();
-        let envp = vec![c("PATH=/usr/bin:/bin"), c("MARK=set")];
-        let (argv_ptrs, envp_ptrs) = (pointer_vector(&argv), pointer_vector(&envp));
+        let envp = [c("PATH=/usr/bin:/bin"), c("MARK=set")];
+        let argv = CStrArray::new(argv.iter().map(CString::as_c_str));
+        let envp = CStrArray::new(envp.iter().map(CString::as_c_str));
         let program = c(program);
         let cwd = c(cwd);
         let pid = Spawner::new().spawn(&SpawnRequest {
             program: &program,
-            argv: &argv_ptrs,
-            envp: &envp_ptrs,
+            argv: &argv,
+            envp: &envp,
             cwd: &cwd,
-            stdin: null.as_raw_fd(),
-            stdout: log.as_file().as_raw_fd(),
-            stderr: log.as_file().as_raw_fd(),
+            stdin: null.as_fd(),
+            stdout: log.as_file().as_fd(),
+            stderr: log.as_file().as_fd(),
         })?;
         let mut status = 0;
         // SAFETY: pid is our child.
@@ -343,6 +376,17 @@ mod tests {
             pid.to_string(),
             "the task leads its own process group"
         );
+    }
+
+    #[test]
+    fn an_array_points_at_its_strings_then_null() {
+        let strings = [c("a"), c("bc")];
+        let array = CStrArray::new(strings.iter().map(CString::as_c_str));
+        assert_eq!(array.pointers.len(), 3);
+        assert_eq!(array.pointers[0], strings[0].as_ptr());
+        assert_eq!(array.pointers[1], strings[1].as_ptr());
+        assert!(array.pointers[2].is_null());
+        assert_eq!(CStrArray::new([]).pointers, [std::ptr::null()]);
     }
 
     #[test]

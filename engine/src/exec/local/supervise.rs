@@ -241,8 +241,10 @@ pub fn supervise(
 
 /// True if the child has exited (leaving it unreaped), for the no-pidfd fallback.
 fn exited_without_reaping(pid: libc::pid_t) -> bool {
-    // SAFETY: siginfo is a valid out pointer; WNOWAIT leaves the child waitable.
+    // SAFETY: siginfo_t is plain old data, for which all-zero bytes are a valid value.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is a valid out pointer owned by this frame; WNOWAIT leaves the child
+    // waitable.
     let rc = unsafe {
         libc::waitid(
             libc::P_PID,

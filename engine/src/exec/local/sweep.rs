@@ -139,8 +139,9 @@ fn signal_if_owned(
 /// waited for by a worker).
 pub fn reap_all_exited_children() {
     loop {
-        // SAFETY: siginfo is a valid out pointer; WNOHANG never blocks.
+        // SAFETY: siginfo_t is plain data, for which all-zero bytes are a valid value.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a valid out pointer; WNOHANG never blocks.
         let rc = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG) };
         // SAFETY: si_pid is valid to read once waitid returned 0.
         if rc != 0 || unsafe { info.si_pid() } == 0 {
