@@ -9,5 +9,6 @@ mod inspect;
 mod lifecycle;
 mod output;
 mod run;
+mod slurm;
 mod state;
 mod validate;

@@ -23,6 +23,9 @@ pub const STATE_FILE: &str = "state.db";
 pub const RUNNING_MARKER: &str = "running";
 /// Name of the file listing the process groups a run started.
 pub const GROUPS_FILE: &str = "groups";
+/// The Slurm job ids a run submitted, one per line (in the run's folder), so that the next
+/// run can cancel what a crashed run left in the queue.
+pub const JOBS_FILE: &str = "jobs";
 
 /// The name of a run's JSON report inside its folder.
 pub const REPORT_FILE: &str = "report.json";
