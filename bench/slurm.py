@@ -88,7 +88,7 @@ def wf_run(wf, workdir):
             f.write(f'[tasks.t{i}]\nrun = "true"\n')
     start = time.monotonic()
     subprocess.run([wf, "run", manifest, "--output", "quiet"], check=True,
-                   stdout=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     took = time.monotonic() - start
     runs = os.path.join(workdir, ".wf", "runs")
     (run,) = os.listdir(runs)
