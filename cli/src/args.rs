@@ -89,9 +89,13 @@ pub struct RunArgs {
     /// Manifest and tasks.
     #[command(flatten)]
     pub target: Target,
-    /// Job slots (overrides `[workflow].jobs`; default: the number of CPUs).
+    /// Job slots (overrides `[workflow].jobs`; default: the number of CPUs, or 100 jobs in the
+    /// queue at once with Slurm).
     #[arg(short, long, value_name = "N", value_parser = parse_jobs)]
     pub jobs: Option<u32>,
+    /// Where tasks run (overrides `[executor].kind`).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub executor: Option<ExecutorChoice>,
     /// Keep starting independent tasks after a failure.
     #[arg(short, long)]
     pub keep_going: bool,
@@ -128,6 +132,24 @@ pub struct ReportOutputs {
     /// Also write the run as a self-contained HTML timeline here.
     #[arg(long, value_name = "PATH")]
     pub html: Option<PathBuf>,
+}
+
+/// `wf run --executor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorChoice {
+    /// Process groups on this machine.
+    Local,
+    /// One Slurm batch job per attempt (`sbatch`).
+    Slurm,
+}
+
+impl From<ExecutorChoice> for wf_engine::ExecutorKind {
+    fn from(choice: ExecutorChoice) -> Self {
+        match choice {
+            ExecutorChoice::Local => Self::Local,
+            ExecutorChoice::Slurm => Self::Slurm,
+        }
+    }
 }
 
 /// How `wf run` shows task output.

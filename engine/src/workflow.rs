@@ -156,9 +156,10 @@ pub enum ExecutorKind {
 }
 
 impl ExecutorKind {
-    /// True if and only if this build of wf can run tasks on this executor.
+    /// True if and only if this build of wf can run tasks on this executor: every kind can
+    /// (the Slurm executor still needs the Slurm tools at run time).
     pub fn is_available(self) -> bool {
-        matches!(self, ExecutorKind::Local)
+        matches!(self, ExecutorKind::Local | ExecutorKind::Slurm)
     }
 
     /// The kind's name as the manifest, the command line and the report write it.
@@ -175,6 +176,14 @@ impl ExecutorKind {
 pub struct SlurmOptions {
     /// `--partition`.
     pub partition: Option<String>,
+    /// `--account`.
+    pub account: Option<String>,
+    /// `--qos`.
+    pub qos: Option<String>,
+    /// `--gpus`.
+    pub gpus: Option<String>,
+    /// `--constraint` (node features).
+    pub constraint: Option<String>,
     /// `--time`.
     pub time: Option<String>,
     /// `--mem`.

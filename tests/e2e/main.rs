@@ -13,5 +13,6 @@ mod lifecycle;
 mod output;
 mod reports;
 mod run;
+mod slurm;
 mod state;
 mod validate;

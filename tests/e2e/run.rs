@@ -673,24 +673,51 @@ fn tasks_read_nothing_from_wf_stdin() {
 }
 
 #[test]
-fn a_slurm_executor_is_announced_as_unsupported_and_tasks_run_locally() {
+fn a_slurm_run_without_the_slurm_tools_fails_up_front() {
+    // No sbatch on PATH: the run must stop before any task, with a clear error and exit 2.
     let ran = Test::new(
         r#"
 [executor]
 kind = "slurm"
 [tasks.a]
-run = 'test "$FROM_CALLER" = "$(cat input.txt)"'
+run = "touch ran"
 "#,
     )
-    .file("input.txt", "local data\n")
-    .env("FROM_CALLER", "local data")
+    .env("PATH", "/nonexistent-wf-test-path")
     .args(&["run", "--output", "quiet"])
+    .status(2)
+    .stderr_contains("`sbatch` was not found")
+    .run();
+    assert!(!ran.project.path().join("ran").exists());
+    assert!(ran.report.is_null(), "no run started, no report");
+}
+
+#[test]
+fn the_executor_flag_overrides_the_manifest() {
+    // `--executor local` wins over `kind = "slurm"`: no Slurm tool is needed.
+    let ran = Test::new(
+        r#"
+[executor]
+kind = "slurm"
+[tasks.a]
+run = "true"
+"#,
+    )
+    .args(&["run", "--output", "quiet", "--executor", "local"])
     .status(0)
     .stdout("")
-    .stderr_contains("is not supported by this version of wf")
     .run();
-    assert_eq!(ran.task_status("a"), "succeeded");
     assert_eq!(ran.report["executor"], "local");
+    assert!(ran.task("a").get("job_id").is_none());
+    let planned = Test::new("[tasks.a]\nrun = \"true\"\n")
+        .args(&["run", "-n", "--executor", "slurm"])
+        .status(0)
+        .run();
+    assert!(
+        planned.stdout.contains("on 100 slots"),
+        "a Slurm plan has 100 slots by default:\n{}",
+        planned.stdout
+    );
 }
 
 #[test]

@@ -25,7 +25,7 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
         jobs: args.jobs,
         keep_going: args.keep_going,
         grace: args.grace,
-        executor: None,
+        executor: args.executor.map(Into::into),
         report_path: args.report.clone(),
         output: match args.output {
             OutputMode::Stream => TaskOutput::Stream,

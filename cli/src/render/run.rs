@@ -221,17 +221,6 @@ impl RunRenderer {
                     );
                 }
             }
-            RunEvent::ExecutorFallback { requested } => {
-                // Said plainly rather than silently: the manifest asked for another executor.
-                err!(
-                    "{}",
-                    style.warn(&format!(
-                        "wf: warning: [executor] kind = \"{}\" is not supported by this version of wf; \
-                         the tasks run on the local process pool",
-                        requested.name()
-                    ))
-                );
-            }
             RunEvent::StoreFailed { message } => {
                 err!(
                     "{}",

@@ -2,9 +2,9 @@
 //! decides *where and how*. The run gives each worker thread (one per slot) an executor slot
 //! and the attempts to run on it; the executor knows nothing of the graph or of locks.
 //!
-//! [`local::LocalExecutor`] runs attempts as process groups on this machine. A remote
-//! executor (a batch system) implements the same trait: `run` submits the attempt and blocks
-//! the slot's worker until the attempt has ended there.
+//! [`local::LocalExecutor`] runs attempts as process groups on this machine;
+//! [`slurm::executor::SlurmExecutor`] submits each attempt as a Slurm batch job and blocks the
+//! slot's worker until the job has ended (see docs/executors.md).
 
 pub mod local;
 pub mod logs;
@@ -108,6 +108,15 @@ pub enum Placement {
     Process {
         /// The main process's id, which is also its group's id.
         pid: u32,
+    },
+    /// A Slurm batch job.
+    Slurm {
+        /// The job's id.
+        job_id: u64,
+        /// The node(s) it ran on, as Slurm names them; `None` if it never ran.
+        node: Option<String>,
+        /// From submission to the moment it was seen running (zero if it never ran).
+        queue_wait: Duration,
     },
 }
 

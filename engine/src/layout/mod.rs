@@ -22,6 +22,9 @@ pub use rundir::RunDir;
 pub const STATE_FILE: &str = "state.db";
 /// Name of the marker file that exists while a run is in progress.
 pub const RUNNING_MARKER: &str = "running";
+/// The Slurm job ids a run submitted, one per line (in the run's folder), so that the next
+/// run can cancel what a crashed run left in the queue.
+pub const JOBS_FILE: &str = "jobs";
 
 /// The name of a run's JSON report inside its folder.
 pub const REPORT_FILE: &str = "report.json";

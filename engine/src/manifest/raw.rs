@@ -156,13 +156,22 @@ toml_table! {
     pub struct RawSlurm ("slurm options") {
         /// `--partition`.
         partition: Sp<String>,
+        /// `--account`.
+        account: Sp<String>,
+        /// `--qos`.
+        qos: Sp<String>,
         /// `--time`, in Slurm's own format ("1:00:00").
         time: Sp<String>,
         /// `--mem` ("4G").
         mem: Sp<String>,
         /// `--gres` ("gpu:1").
         gres: Sp<String>,
-        /// Further `sbatch` arguments, passed as they are.
+        /// `--gpus` ("2", "a100:1").
+        gpus: Sp<String>,
+        /// `--constraint`: required node features ("a100&ib").
+        constraint: Sp<String>,
+        /// Further `sbatch` arguments, each passed as one argument, exactly as written (never
+        /// split by a shell).
         extra: Sp<Vec<Sp<String>>>,
     }
 }

@@ -854,9 +854,13 @@ fn merge_slurm(task: &RawTask, defaults: &RawDefaults) -> SlurmOptions {
     let text = |a: Option<Sp<String>>, b: Option<Sp<String>>| a.or(b).map(|s| s.value);
     SlurmOptions {
         partition: text(own.partition, base.partition),
+        account: text(own.account, base.account),
+        qos: text(own.qos, base.qos),
         time: text(own.time, base.time),
         mem: text(own.mem, base.mem),
         gres: text(own.gres, base.gres),
+        gpus: text(own.gpus, base.gpus),
+        constraint: text(own.constraint, base.constraint),
         extra: own
             .extra
             .or(base.extra)

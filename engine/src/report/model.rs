@@ -84,8 +84,18 @@ pub struct TaskReport {
     pub duration_s: Option<f64>,
     /// Seconds it was ready to run but waited for a lock.
     pub lock_wait_s: f64,
-    /// The slot (local, from 1) or job id (Slurm) of the last attempt.
+    /// The worker slot (from 1) that ran the last attempt, whatever the executor (with Slurm,
+    /// a slot is a place in wf's own limit of jobs in the queue; see `job_id`).
     pub worker: Option<u64>,
+    /// Slurm only: seconds its attempts waited in the queue (submission to start), summed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_wait_s: Option<f64>,
+    /// Slurm only: the job id of the last attempt submitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<u64>,
+    /// Slurm only: the node(s) the last attempt ran on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// Its log file, relative to the manifest's folder; null if it never wrote anything.
     pub log: Option<String>,
     /// Why it was skipped, failed, or not run, in words.

@@ -28,6 +28,7 @@ use super::events::RunEvent;
 use super::journal::{Journal, Recorder};
 use super::summary::{RunFacts, build_report};
 use crate::exec::local::LocalExecutor;
+use crate::exec::slurm::{SlurmError, SlurmExecutor, Tools};
 use crate::exec::{Executor, RunContext, TaskOutput};
 use crate::layout::runlock::{LockError, RunLock};
 use crate::layout::{self, RunDir};
@@ -92,13 +93,11 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
-    /// The executor asked for is not available in this build.
-    #[error("the {} executor is not available", kind.name())]
-    #[diagnostic(code(wf::executor_unavailable))]
-    ExecutorUnavailable {
-        /// The executor asked for.
-        kind: ExecutorKind,
-    },
+    /// The Slurm executor cannot be used: its tools are missing or the controller does not
+    /// answer. Found before anything starts.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Slurm(#[from] SlurmError),
     /// Another run of the workflow holds the run lock.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -145,9 +144,10 @@ pub fn run(
 ) -> Result<RunReport, RunError> {
     match options.executor {
         ExecutorKind::Local => run_on::<LocalExecutor>(workflow, options, recorder, observer),
-        ExecutorKind::Slurm => Err(RunError::ExecutorUnavailable {
-            kind: options.executor,
-        }),
+        ExecutorKind::Slurm => {
+            crate::exec::slurm::executor::preflight(&Tools::default())?;
+            run_on::<SlurmExecutor>(workflow, options, recorder, observer)
+        }
     }
 }
 
@@ -162,7 +162,7 @@ pub(crate) fn run_on<E: Executor>(
     let manifest = workflow.manifest_path();
     let _lock = RunLock::acquire(&layout::state_dir(&workflow.root), &manifest)?;
     let runs = layout::runs_dir(&workflow.root);
-    for recovered in E::recover_crashed(&runs, &manifest, options.grace) {
+    for recovered in super::recovery::recover_crashed::<E>(&runs, &manifest, options.grace) {
         let (run_id, ended) = (recovered.run_id, recovered.ended);
         observer(&workflow, RunEvent::Recovered { run_id, ended });
     }

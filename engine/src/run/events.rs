@@ -63,12 +63,6 @@ pub enum RunEvent {
         /// How many processes were ended.
         ended: usize,
     },
-    /// The executor asked for is not available in this build: the tasks run on the local
-    /// process pool instead.
-    ExecutorFallback {
-        /// The executor asked for.
-        requested: crate::workflow::ExecutorKind,
-    },
     /// Writing to the state store failed; the run went on without recording the rest.
     StoreFailed {
         /// What went wrong.

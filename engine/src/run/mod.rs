@@ -9,6 +9,7 @@ mod coordinator;
 mod dispatch;
 pub mod events;
 mod journal;
+mod recovery;
 mod summary;
 
 pub use coordinator::RunError;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::dispatch::retry_delay;
-use crate::exec::{AttemptEnd, AttemptResult};
+use crate::exec::{AttemptEnd, AttemptResult, Placement};
 use crate::paths::shown;
 use crate::report::model::seconds;
 use crate::report::signals::signal_name;
@@ -30,6 +30,10 @@ pub struct AttemptRecord {
     /// Lock wait before the attempt now running.
     lock_wait_pending: f64,
     history: Vec<AttemptSpan>,
+    /// The Slurm job of the last attempt that was submitted, and its node.
+    job: Option<(u64, Option<String>)>,
+    /// Time spent queued in Slurm, summed over the attempts; `None` for local attempts.
+    queue_wait: Option<Duration>,
 }
 
 /// One finished attempt, as the report's per-attempt detail is made from it.
@@ -67,6 +71,15 @@ impl AttemptRecord {
         self.last_end = Some(result.ended_at);
         self.last = Some(result.end.clone());
         self.leftovers += result.leftovers;
+        if let Placement::Slurm {
+            job_id,
+            node,
+            queue_wait,
+        } = &result.placement
+        {
+            self.job = Some((*job_id, node.clone()));
+            *self.queue_wait.get_or_insert(Duration::ZERO) += *queue_wait;
+        }
         if result.log.is_some() {
             self.log.clone_from(&result.log);
         }
@@ -239,6 +252,9 @@ pub fn build_report(facts: &RunFacts<'_>) -> RunReport {
             duration_s: record.first_start.map(|_| seconds(busy)),
             lock_wait_s: seconds(facts.core.lock_wait(id)),
             worker: record.worker.map(|w| w as u64 + 1),
+            queue_wait_s: record.queue_wait.map(|wait| seconds(wait.as_secs_f64())),
+            job_id: record.job.as_ref().map(|(id, _)| *id),
+            node: record.job.as_ref().and_then(|(_, node)| node.clone()),
             log,
             reason,
             leftover_processes: record.leftovers,

@@ -33,6 +33,10 @@ use crate::state::prune::{PruneOptions, PruneReport, prune};
 use crate::state::{FingerprintError, Freshness, StateError, StateStore, store_path};
 use crate::workflow::{ExecutorKind, Workflow};
 
+/// The job slots of a Slurm run when neither the command line nor the manifest gives any: how
+/// many jobs wf keeps in the queue at once (the machine wf runs on has nothing to do with it).
+pub const SLURM_DEFAULT_JOBS: u32 = 100;
+
 /// A workflow opened for planning and running.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -52,7 +56,8 @@ pub enum Intent {
 /// manifest.
 #[derive(Debug, Clone, Default)]
 pub struct RunSettings {
-    /// Job slots; default `[workflow].jobs`, else the CPU count.
+    /// Job slots; default `[workflow].jobs`, else the CPU count (local) or
+    /// [`SLURM_DEFAULT_JOBS`] (Slurm).
     pub jobs: Option<u32>,
     /// Keep starting independent tasks after a failure (also on when the manifest says so).
     pub keep_going: bool,
@@ -170,9 +175,17 @@ impl Session {
         )?))
     }
 
-    /// The job slots a run with `settings` uses.
+    /// The job slots a run with `settings` uses: the command line's, else the manifest's, else
+    /// the CPU count for the local executor and [`SLURM_DEFAULT_JOBS`] for Slurm (where a slot
+    /// is a job in the queue).
     pub fn jobs(&self, settings: &RunSettings) -> u32 {
-        self.workflow.effective_jobs(settings.jobs)
+        match self.executor(settings) {
+            ExecutorKind::Local => self.workflow.effective_jobs(settings.jobs),
+            ExecutorKind::Slurm => settings
+                .jobs
+                .or(self.workflow.jobs)
+                .unwrap_or(SLURM_DEFAULT_JOBS),
+        }
     }
 
     /// Whether a run with `settings` keeps going after a failure.
@@ -209,23 +222,15 @@ impl Session {
     /// Runs `plan` with `settings`, telling `reporter` what happens, and returns the report
     /// (also written to `.wf/runs/RUN_ID/report.json`). The run is recorded in the state store
     /// when the plan was made with one. Tasks run on the executor the settings or the manifest
-    /// ask for; one this build lacks is announced and replaced by the local one.
+    /// ask for; a Slurm run fails before anything starts if the Slurm tools are missing or the
+    /// controller does not answer.
     pub fn run(
         &self,
         plan: Plan,
         settings: &RunSettings,
         reporter: &mut dyn Reporter,
     ) -> Result<RunReport, SessionError> {
-        let mut executor = self.executor(settings);
-        if !executor.is_available() {
-            reporter.event(
-                &self.workflow,
-                RunEvent::ExecutorFallback {
-                    requested: executor,
-                },
-            );
-            executor = ExecutorKind::Local;
-        }
+        let executor = self.executor(settings);
         self.start(plan, settings, executor, |workflow, options, recorder| {
             crate::run::run(workflow, options, recorder, &mut |w: &Workflow, event| {
                 reporter.event(w, event);

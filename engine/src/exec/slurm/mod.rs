@@ -20,7 +20,10 @@
 pub mod cancel;
 pub mod command;
 pub mod error;
+pub mod executor;
 pub mod poll;
+mod poller;
+pub mod recover;
 pub mod script;
 pub mod state;
 pub mod submit;
@@ -31,6 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use command::Tools;
 pub use error::SlurmError;
+pub use executor::SlurmExecutor;
 pub use poll::{JobInfo, PollInterval};
 pub use script::{BatchScript, ScriptError};
 pub use state::{ExitCode, JobEnd, JobState};

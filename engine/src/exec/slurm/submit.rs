@@ -34,11 +34,14 @@ impl From<&SlurmOptions> for JobOptions {
     fn from(options: &SlurmOptions) -> Self {
         Self {
             partition: options.partition.clone(),
+            account: options.account.clone(),
+            qos: options.qos.clone(),
             time: options.time.clone(),
             mem: options.mem.clone(),
             gres: options.gres.clone(),
+            gpus: options.gpus.clone(),
+            constraint: options.constraint.clone(),
             extra: options.extra.clone(),
-            ..Self::default()
         }
     }
 }

@@ -68,6 +68,12 @@ impl JobTracker {
         self.jobs.keys().copied().collect()
     }
 
+    /// When a poll first saw a watched job running; `None` while it has not been seen running
+    /// (or is not watched).
+    pub fn started_at(&self, id: JobId) -> Option<Instant> {
+        self.jobs.get(&id).and_then(|tracked| tracked.started_at)
+    }
+
     /// How many jobs are watched.
     pub fn len(&self) -> usize {
         self.jobs.len()
