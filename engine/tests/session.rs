@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use wf_engine::exec::{
     AttemptEnd, AttemptRequest, AttemptResult, Executor, Placement, Recovered, RunContext,
 };
+use wf_engine::layout::marker::CrashedRun;
 use wf_engine::report::TaskStatus;
 use wf_engine::state::Freshness;
 use wf_engine::{ExecutorKind, Intent, RunEvent, RunSettings, Session, Workflow};
@@ -32,7 +33,7 @@ impl Executor for Scripted {
         })
     }
 
-    fn recover_crashed(_: &Path, _: &Path, _: Duration) -> Vec<Recovered> {
+    fn recover_crashed(_: &[CrashedRun], _: Duration) -> Vec<Recovered> {
         Vec::new()
     }
 

@@ -10,10 +10,11 @@ pub mod local;
 pub mod logs;
 pub mod slurm;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::layout::marker::CrashedRun;
 use crate::report::signals::signal_name;
 use crate::workflow::{ExecutorKind, TaskId, Workflow};
 
@@ -68,10 +69,11 @@ pub trait Executor: Sync + Sized {
     /// Sets the executor up for a run.
     fn start(context: RunContext) -> std::io::Result<Self>;
 
-    /// Ends what runs of `manifest` that did not end normally (wf was killed) left running
-    /// under `runs` (`.wf/runs`), waiting `grace` for them to stop. Called with the run lock
-    /// held, before the new run starts.
-    fn recover_crashed(runs: &Path, manifest: &Path, grace: Duration) -> Vec<Recovered>;
+    /// Ends what `crashed` runs (runs of this manifest that did not end normally: wf was
+    /// killed) left running on this kind of executor, waiting `grace` for it to stop. Called
+    /// with the run lock held, before the new run starts, for every kind of executor whichever
+    /// one the new run uses. One entry per crashed run it found something of.
+    fn recover_crashed(crashed: &[CrashedRun], grace: Duration) -> Vec<Recovered>;
 
     /// The slot of worker `worker` (from 0). Called on that worker's thread.
     fn slot(&self, worker: usize) -> Self::Slot;

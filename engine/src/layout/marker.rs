@@ -112,4 +112,28 @@ mod tests {
         assert_eq!(marker_manifest(b""), None);
         assert_eq!(marker_manifest(b"wf-running 2\x0042"), None);
     }
+
+    #[test]
+    fn crashed_runs_of_the_manifest_are_found_once_and_unmarked() {
+        let runs = tempfile::tempdir().expect("temp dir");
+        let manifest = Path::new("/p/wf.toml");
+        let make = |name: &str, marker: Option<Vec<u8>>| {
+            let dir = runs.path().join(name);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            if let Some(marker) = marker {
+                std::fs::write(dir.join(RUNNING_MARKER), marker).expect("marker");
+            }
+        };
+        make("b-crashed", Some(marker_contents(1, manifest)));
+        make("a-crashed-old-format", Some(b"7\n/p/wf.toml\n".to_vec()));
+        make("other-manifest", Some(marker_contents(1, Path::new("/p/other.toml"))));
+        make("ended", None);
+        let found: Vec<String> = crashed_runs(runs.path(), manifest)
+            .into_iter()
+            .map(|run| run.run_id)
+            .collect();
+        assert_eq!(found, ["a-crashed-old-format", "b-crashed"]);
+        assert!(crashed_runs(runs.path(), manifest).is_empty(), "markers removed");
+        assert!(runs.path().join("other-manifest").join(RUNNING_MARKER).exists());
+    }
 }

@@ -8,25 +8,29 @@ use std::time::Duration;
 use crate::exec::local::LocalExecutor;
 use crate::exec::slurm::SlurmExecutor;
 use crate::exec::{Executor, Recovered};
+use crate::layout::marker::crashed_runs;
 use crate::workflow::ExecutorKind;
 
 /// Ends what crashed runs of `manifest` under `runs` left, for both kinds of executor, `E`'s
-/// own recovery standing in for the built-in one of its kind. The Slurm recovery goes first:
-/// it leaves the crashed runs' `running` markers, which the local one removes. One entry per
-/// crashed run, in run id order.
+/// own recovery standing in for the built-in one of its kind. The crashed runs are found once
+/// (their `running` markers are removed then). One entry per crashed run, in run id order.
 pub(crate) fn recover_crashed<E: Executor>(
     runs: &Path,
     manifest: &Path,
     grace: Duration,
 ) -> Vec<Recovered> {
+    let crashed = crashed_runs(runs, manifest);
+    if crashed.is_empty() {
+        return Vec::new();
+    }
     let (slurm, local) = match E::KIND {
         ExecutorKind::Slurm => (
-            E::recover_crashed(runs, manifest, grace),
-            LocalExecutor::recover_crashed(runs, manifest, grace),
+            E::recover_crashed(&crashed, grace),
+            LocalExecutor::recover_crashed(&crashed, grace),
         ),
         ExecutorKind::Local => (
-            SlurmExecutor::recover_crashed(runs, manifest, grace),
-            E::recover_crashed(runs, manifest, grace),
+            SlurmExecutor::recover_crashed(&crashed, grace),
+            E::recover_crashed(&crashed, grace),
         ),
     };
     merge(slurm.into_iter().chain(local))

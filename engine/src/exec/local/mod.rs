@@ -37,6 +37,7 @@ use crate::exec::{
     AttemptEnd, AttemptRequest, AttemptResult, Executor, Placement, Recovered, RunContext,
     TaskOutput,
 };
+use crate::layout::marker::CrashedRun;
 use crate::report::time::Timestamp;
 use crate::workflow::ExecutorKind;
 use crate::workflow::Workflow;
@@ -115,8 +116,8 @@ impl Executor for LocalExecutor {
         })
     }
 
-    fn recover_crashed(runs: &Path, manifest: &Path, grace: Duration) -> Vec<Recovered> {
-        recover::recover_crashed_runs(runs, manifest, grace)
+    fn recover_crashed(crashed: &[CrashedRun], grace: Duration) -> Vec<Recovered> {
+        recover::recover_crashed_runs(crashed, grace)
     }
 
     /// Make slots after installing signal handlers: the spawner resets the handlers that

@@ -18,28 +18,27 @@
 //! path is stored as its raw bytes after the last NUL. Markers of older wf versions (`PID\n
 //! PATH\n`) are still read.
 
-use std::path::Path;
 use std::time::Duration;
 
 use super::sweep::{RunMembership, end_run_processes};
 use crate::exec::Recovered;
-use crate::layout::marker::crashed_runs;
+use crate::layout::marker::CrashedRun;
 
-/// Ends what is left of every run of `manifest` (absolute path) under `runs_dir` that is still
-/// marked running, waiting up to `grace` after SIGTERM before SIGKILL. Call only while holding
-/// that manifest's run lock, so that none of those runs can be alive.
-pub fn recover_crashed_runs(runs_dir: &Path, manifest: &Path, grace: Duration) -> Vec<Recovered> {
-    let mut recovered = Vec::new();
-    for crashed in crashed_runs(runs_dir, manifest) {
-        let membership = RunMembership {
-            run_id: &crashed.run_id,
-            adopted: false,
-        };
-        let ended = end_run_processes(&membership, grace, &mut || false);
-        recovered.push(Recovered {
-            run_id: crashed.run_id,
-            ended,
-        });
-    }
-    recovered
+/// Ends every process still alive of the `crashed` runs, waiting up to `grace` after SIGTERM
+/// before SIGKILL. Call only while holding the manifest's run lock, so that none of those runs
+/// can be alive.
+pub fn recover_crashed_runs(crashed: &[CrashedRun], grace: Duration) -> Vec<Recovered> {
+    crashed
+        .iter()
+        .map(|run| {
+            let membership = RunMembership {
+                run_id: &run.run_id,
+                adopted: false,
+            };
+            Recovered {
+                run_id: run.run_id.clone(),
+                ended: end_run_processes(&membership, grace, &mut || false),
+            }
+        })
+        .collect()
 }

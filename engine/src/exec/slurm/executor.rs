@@ -25,6 +25,7 @@ use crate::exec::{
     AttemptEnd, AttemptRequest, AttemptResult, Executor, Placement, Recovered, RunContext,
 };
 use crate::layout::JOBS_FILE;
+use crate::layout::marker::CrashedRun;
 use crate::report::time::Timestamp;
 use crate::workflow::{ExecutorKind, Task, Workflow};
 
@@ -123,8 +124,8 @@ impl Executor for SlurmExecutor {
         })
     }
 
-    fn recover_crashed(runs: &Path, manifest: &Path, grace: Duration) -> Vec<Recovered> {
-        super::recover::recover_crashed_jobs(runs, manifest, grace)
+    fn recover_crashed(crashed: &[CrashedRun], grace: Duration) -> Vec<Recovered> {
+        super::recover::recover_crashed_jobs(crashed, grace)
     }
 
     fn slot(&self, _worker: usize) {}
