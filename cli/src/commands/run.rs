@@ -1,19 +1,20 @@
 //! `wf run`: run the workflow (or a dry run of it) and report.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 use wf_engine::exec::TaskOutput;
-use wf_engine::layout::REPORT_FILE;
 use wf_engine::report::RunStatus;
 use wf_engine::session::{Intent, RunSettings};
 use wf_engine::state::Freshness;
+use wf_engine::{RunEvent, Workflow};
 
-use super::outputs::write_outputs;
+use super::outputs::ReportFiles;
 use super::{open_session, plan, report_session_error};
 use crate::args::{ColorChoice, OutputMode, RunArgs};
 use crate::exit::Exit;
 use crate::render::progress::{Progress, heartbeat_interval};
-use crate::render::run::{RunRenderer, shown};
+use crate::render::run::RunRenderer;
 
 /// Runs the selected tasks; the exit code follows the run's status.
 pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
@@ -62,24 +63,27 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
         std::io::stderr().is_terminal(),
         heartbeat_interval(),
     );
-    let result = session.run(prepared, &settings, &mut |w: &_, event| {
+    // The reporters, in order: the terminal (progress, task lines, then the summary), then the
+    // report files, so that a file that cannot be written is said after the summary.
+    let mut files = ReportFiles::new(&args.outputs, color);
+    let result = session.run(prepared, &settings, &mut |w: &Workflow, event: RunEvent| {
+        let finished = match &event {
+            RunEvent::Finished { report } => Some(Arc::clone(report)),
+            _ => None,
+        };
         renderer.on_event(w, event);
+        if let Some(report) = finished {
+            files.finished(&report, &w.root);
+        }
     });
     match result {
-        Ok(report) => {
-            let root = &session.workflow().root;
-            let report_file = wf_engine::layout::run_path(root, &report.run_id).join(REPORT_FILE);
-            renderer.end_progress();
-            renderer.summary(root, &report, shown(&report_file));
-            let written = write_outputs(&report, root, &args.outputs, color);
-            match report.status {
-                RunStatus::Cancelled => Exit::Interrupted,
-                // A report asked for and not written: the caller must not find success.
-                _ if renderer.report_failed() || !written => Exit::Usage,
-                RunStatus::Succeeded => Exit::Success,
-                RunStatus::Failed => Exit::Failure,
-            }
-        }
+        Ok(report) => match report.status {
+            RunStatus::Cancelled => Exit::Interrupted,
+            // A report asked for and not written: the caller must not find success.
+            _ if renderer.report_failed() || files.failed() => Exit::Usage,
+            RunStatus::Succeeded => Exit::Success,
+            RunStatus::Failed => Exit::Failure,
+        },
         Err(error) => {
             renderer.end_progress();
             report_session_error(&error, color);

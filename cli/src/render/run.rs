@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use wf_engine::Workflow;
 use wf_engine::exec::logs::tail;
+use wf_engine::layout::{REPORT_FILE, run_path};
 use wf_engine::report::signals::signal_name;
 use wf_engine::report::{RunReport, RunStatus, TaskStatus};
 use wf_engine::run::RunEvent;
@@ -119,6 +120,12 @@ impl RunRenderer {
             RunEvent::TaskStarted { .. } => return,
             RunEvent::ReportFailed { path, message } => {
                 self.report_failures.push((path, message));
+                return;
+            }
+            RunEvent::Finished { report } => {
+                self.end_progress();
+                let report_file = run_path(&workflow.root, &report.run_id).join(REPORT_FILE);
+                self.summary(&workflow.root, &report, shown(&report_file));
                 return;
             }
             _ => {}
@@ -230,7 +237,7 @@ impl RunRenderer {
                 );
             }
             // Kept for after the summary (see `on_event`).
-            RunEvent::ReportFailed { .. } => {}
+            RunEvent::ReportFailed { .. } | RunEvent::Finished { .. } => {}
             RunEvent::Interrupted { signal, force } => {
                 let name = signal_name(signal);
                 if force {

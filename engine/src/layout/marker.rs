@@ -126,14 +126,25 @@ mod tests {
         };
         make("b-crashed", Some(marker_contents(1, manifest)));
         make("a-crashed-old-format", Some(b"7\n/p/wf.toml\n".to_vec()));
-        make("other-manifest", Some(marker_contents(1, Path::new("/p/other.toml"))));
+        make(
+            "other-manifest",
+            Some(marker_contents(1, Path::new("/p/other.toml"))),
+        );
         make("ended", None);
         let found: Vec<String> = crashed_runs(runs.path(), manifest)
             .into_iter()
             .map(|run| run.run_id)
             .collect();
         assert_eq!(found, ["a-crashed-old-format", "b-crashed"]);
-        assert!(crashed_runs(runs.path(), manifest).is_empty(), "markers removed");
-        assert!(runs.path().join("other-manifest").join(RUNNING_MARKER).exists());
+        assert!(
+            crashed_runs(runs.path(), manifest).is_empty(),
+            "markers removed"
+        );
+        assert!(
+            runs.path()
+                .join("other-manifest")
+                .join(RUNNING_MARKER)
+                .exists()
+        );
     }
 }

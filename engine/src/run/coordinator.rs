@@ -329,7 +329,15 @@ pub(crate) fn run_on<E: Executor>(
             },
         );
     }
-    Ok(report)
+    let report = Arc::new(report);
+    observer(
+        &workflow,
+        RunEvent::Finished {
+            report: Arc::clone(&report),
+        },
+    );
+    // Reporters do not keep the report; if one did, it gets its own copy.
+    Ok(Arc::try_unwrap(report).unwrap_or_else(|shared| (*shared).clone()))
 }
 
 /// How long finished attempts may wait to be written to the state store while attempts finish

@@ -63,6 +63,11 @@ pub enum RunEvent {
         /// How many processes were ended.
         ended: usize,
     },
+    /// The run is over: its report is built, written and recorded. Always the last event.
+    Finished {
+        /// The report (also what the run returns).
+        report: std::sync::Arc<crate::report::RunReport>,
+    },
     /// Writing to the state store failed; the run went on without recording the rest.
     StoreFailed {
         /// What went wrong.
