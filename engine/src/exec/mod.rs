@@ -9,6 +9,9 @@
 pub mod local;
 pub mod logs;
 pub mod slurm;
+pub mod usage;
+
+pub use usage::ResourceUsage;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -141,6 +144,11 @@ pub enum AttemptEnd {
     },
     /// It could not be started: command not found, not executable, bad cwd, …
     NotStarted(String),
+    /// The kernel killed its process tree for using more memory than its `mem_limit`.
+    OutOfMemory {
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// It exited 0 but did not create these declared outputs (relative to the manifest's
     /// folder).
     OutputsMissing(Vec<String>),
@@ -162,6 +170,7 @@ impl AttemptEnd {
             }
             AttemptEnd::Cancelled { signal } => (None, signal.map(signal_name)),
             AttemptEnd::NotStarted(_) => (None, None),
+            AttemptEnd::OutOfMemory { .. } => (None, Some(signal_name(libc::SIGKILL))),
         }
     }
 }
@@ -183,6 +192,8 @@ pub struct AttemptResult {
     pub leftovers: u32,
     /// Where it ran.
     pub placement: Placement,
+    /// What it used (peak memory, CPU time), when the executor measured it.
+    pub usage: Option<ResourceUsage>,
 }
 
 impl AttemptResult {

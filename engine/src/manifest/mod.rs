@@ -10,8 +10,10 @@ mod limits;
 mod lint;
 pub mod raw;
 pub mod shell_context;
+pub mod size;
 pub mod source;
 pub(crate) mod spanned;
+mod resources;
 mod validate;
 
 use std::path::{Path, PathBuf};

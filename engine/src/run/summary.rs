@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::exec::{AttemptEnd, AttemptResult};
+use crate::exec::{AttemptEnd, AttemptResult, ResourceUsage};
 use crate::paths::shown;
 use crate::report::model::seconds;
 use crate::report::signals::signal_name;
@@ -24,6 +24,8 @@ pub struct AttemptRecord {
     last: Option<AttemptEnd>,
     leftovers: u32,
     log: Option<PathBuf>,
+    /// Peak memory (the highest of its attempts) and CPU time (summed over them).
+    usage: Option<ResourceUsage>,
 }
 
 impl AttemptRecord {
@@ -37,6 +39,12 @@ impl AttemptRecord {
         self.last_end = Some(result.ended_at);
         self.last = Some(result.end.clone());
         self.leftovers += result.leftovers;
+        if let Some(used) = result.usage {
+            let total = self.usage.get_or_insert_with(ResourceUsage::default);
+            total.peak_rss_bytes = total.peak_rss_bytes.max(used.peak_rss_bytes);
+            total.user += used.user;
+            total.sys += used.sys;
+        }
         if result.log.is_some() {
             self.log.clone_from(&result.log);
         }
@@ -85,6 +93,13 @@ impl AttemptRecord {
                 (TaskStatus::Cancelled, Some("the run was cancelled".into()))
             }
             Some(AttemptEnd::NotStarted(reason)) => (TaskStatus::Failed, Some(reason.clone())),
+            Some(AttemptEnd::OutOfMemory { limit }) => (
+                TaskStatus::OutOfMemory,
+                Some(format!(
+                    "used more than its mem_limit of {}; killed",
+                    crate::manifest::size::format_size(*limit)
+                )),
+            ),
             Some(AttemptEnd::OutputsMissing(paths)) => (
                 TaskStatus::Failed,
                 Some(format!("exited 0 but did not create {}", paths.join(", "))),
@@ -149,7 +164,10 @@ pub fn build_report(facts: &RunFacts<'_>) -> RunReport {
             None => (TaskStatus::NotRun, Some("not started".to_owned())),
         };
         failed |=
-            matches!(status, TaskStatus::Failed | TaskStatus::TimedOut) && !task.allow_failure;
+            matches!(
+                status,
+                TaskStatus::Failed | TaskStatus::TimedOut | TaskStatus::OutOfMemory
+            ) && !task.allow_failure;
         let (exit_code, signal) = record
             .last
             .as_ref()
@@ -173,6 +191,9 @@ pub fn build_report(facts: &RunFacts<'_>) -> RunReport {
             reason,
             leftover_processes: record.leftovers,
             allow_failure: task.allow_failure,
+            peak_rss_bytes: record.usage.map(|u| u.peak_rss_bytes),
+            user_s: record.usage.map(|u| seconds(u.user.as_secs_f64())),
+            sys_s: record.usage.map(|u| seconds(u.sys.as_secs_f64())),
         });
     }
     let status = if facts.cancelled {
