@@ -10,6 +10,7 @@ mod injection;
 mod inspect;
 mod lifecycle;
 mod output;
+mod resources;
 mod run;
 mod state;
 mod validate;
