@@ -84,10 +84,17 @@ fn a_second_run_uses_the_learnt_needs_and_respects_the_budget() {
     project.wf(&["run", "--output", "quiet"]).assert().success();
     let first = report(&project);
     all_succeeded(&first);
-    assert_eq!(most_at_once(&first, "alloc"), 4, "nothing known yet: all at once");
+    assert_eq!(
+        most_at_once(&first, "alloc"),
+        4,
+        "nothing known yet: all at once"
+    );
     let plan = project.wf(&["plan"]).output().expect("wf runs");
     let plan = stdout_of(&plan);
-    assert!(plan.contains("~2"), "learnt need shown in the plan:\n{plan}");
+    assert!(
+        plan.contains("~2"),
+        "learnt need shown in the plan:\n{plan}"
+    );
     assert!(plan.contains("memory budget: 600 MB"), "{plan}");
     std::thread::sleep(std::time::Duration::from_millis(1100));
     project.wf(&["run", "--output", "quiet"]).assert().success();
@@ -95,9 +102,16 @@ fn a_second_run_uses_the_learnt_needs_and_respects_the_budget() {
     all_succeeded(&second);
     // Each needs ~200 MiB + 20%: two fit in 600 MB, three do not.
     assert_eq!(most_at_once(&second, "alloc"), 2);
-    let history = project.wf(&["history", "--json"]).output().expect("wf runs");
+    let history = project
+        .wf(&["history", "--json"])
+        .output()
+        .expect("wf runs");
     let runs: Value = serde_json::from_slice(&history.stdout).expect("JSON");
-    assert!(runs[0]["peak_rss_bytes"].as_f64().is_some_and(|p| p > 0.8 * MIB_200));
+    assert!(
+        runs[0]["peak_rss_bytes"]
+            .as_f64()
+            .is_some_and(|p| p > 0.8 * MIB_200)
+    );
 }
 
 #[test]
@@ -112,7 +126,13 @@ fn counted_resources_are_never_over_capacity() {
     let report = report(&project);
     all_succeeded(&report);
     let tasks = report["tasks"].as_array().expect("tasks");
-    let units = |t: &Value| if t["name"].as_str().is_some_and(|n| n.starts_with("two")) { 2 } else { 1 };
+    let units = |t: &Value| {
+        if t["name"].as_str().is_some_and(|n| n.starts_with("two")) {
+            2
+        } else {
+            1
+        }
+    };
     for task in tasks {
         let at = task["start_s"].as_f64().expect("started");
         let held: u32 = tasks
@@ -126,4 +146,32 @@ fn counted_resources_are_never_over_capacity() {
         assert!(held <= 2, "{held} gpu units held at {at}");
     }
     assert!(report["duration_s"].as_f64().expect("wall") >= 0.3 * 4.0 * 0.9);
+}
+
+#[test]
+fn a_memory_limit_is_enforced_or_the_machine_says_it_cannot_be() {
+    let project = Project::with_manifest(
+        "[tasks.greedy]\nrun = \"python3 -c 'b = bytearray(300 * 1024 * 1024)'\"\nmem_limit = \"100M\"\n",
+    );
+    let validate = project
+        .wf(&["validate", "--strict"])
+        .output()
+        .expect("wf runs");
+    let findings = String::from_utf8_lossy(&validate.stderr).into_owned()
+        + &String::from_utf8_lossy(&validate.stdout);
+    let unenforced = findings.contains("wf::mem_limit_unenforced");
+    let run = project
+        .wf(&["run", "--output", "quiet"])
+        .output()
+        .expect("wf runs");
+    let report = report(&project);
+    let status = report["tasks"][0]["status"].as_str().expect("status");
+    if unenforced {
+        assert_eq!(validate.status.code(), Some(1), "a warning fails --strict");
+        assert_eq!(status, "succeeded", "no limit here: the task runs unlimited");
+    } else {
+        assert_eq!(run.status.code(), Some(1));
+        assert_eq!(status, "out_of_memory");
+        assert_eq!(report["tasks"][0]["signal"], "SIGKILL");
+    }
 }

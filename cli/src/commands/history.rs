@@ -4,8 +4,8 @@ use std::io::IsTerminal;
 
 use serde::Serialize;
 use wf_engine::layout::{manifest_key, manifest_root};
-use wf_engine::report::time::Timestamp;
 use wf_engine::manifest::size::format_size;
+use wf_engine::report::time::Timestamp;
 use wf_engine::state::{RunState, RunSummary, RunUsage, StateStore, store_path};
 
 use super::report_error;

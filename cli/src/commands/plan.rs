@@ -3,8 +3,8 @@
 use std::io::IsTerminal;
 
 use wf_engine::Workflow;
-use wf_engine::scheduler::plan::Simulation;
 use wf_engine::manifest::size::format_size;
+use wf_engine::scheduler::plan::Simulation;
 use wf_engine::session::memory::NeedSource;
 use wf_engine::session::{Intent, Plan, RunSettings, Session};
 use wf_engine::state::Freshness;
@@ -101,7 +101,11 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
         let mut notes = vec![estimate(planned.task)];
         let need = prepared.memory[planned.task];
         if need.source != NeedSource::Unknown {
-            let mark = if need.source == NeedSource::Learnt { "~" } else { "" };
+            let mark = if need.source == NeedSource::Learnt {
+                "~"
+            } else {
+                ""
+            };
             notes[0].push_str(&format!(", {mark}{}", format_size(need.bytes)));
             if need.clamped {
                 notes.push("needs more than the memory budget: runs alone".to_owned());

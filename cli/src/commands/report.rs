@@ -114,7 +114,11 @@ pub fn run(args: &ReportArgs, color: ColorChoice) -> Exit {
             let cpu = task.user_s.unwrap_or(0.0) + task.sys_s.unwrap_or(0.0);
             line.push_str(&format!(
                 " {}",
-                style.dim(&format!("(peak {}, cpu {})", format_size(peak), seconds(cpu)))
+                style.dim(&format!(
+                    "(peak {}, cpu {})",
+                    format_size(peak),
+                    seconds(cpu)
+                ))
             ));
         }
         if let Some(reason) = &task.reason {

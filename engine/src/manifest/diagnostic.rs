@@ -256,7 +256,9 @@ pub enum ManifestError {
     #[error("{message}")]
     #[diagnostic(
         code(wf::invalid_resource_amount),
-        help("an amount is an integer ≥ 1, or \"{{{{ matrix.KEY }}}}\" whose values are integers ≥ 1")
+        help(
+            "an amount is an integer ≥ 1, or \"{{{{ matrix.KEY }}}}\" whose values are integers ≥ 1"
+        )
     )]
     InvalidResourceAmount {
         /// What is wrong.
@@ -281,7 +283,9 @@ pub enum ManifestError {
     },
 
     /// A task declares more memory than the workflow's fixed budget.
-    #[error("task `{task}` declares mem = {mem}, more than the workflow's memory budget of {budget}")]
+    #[error(
+        "task `{task}` declares mem = {mem}, more than the workflow's memory budget of {budget}"
+    )]
     #[diagnostic(
         code(wf::mem_above_budget),
         help("raise [workflow].memory, or lower the task's `mem`: it could never start")
@@ -306,7 +310,9 @@ pub enum ManifestError {
     #[diagnostic(
         code(wf::mem_limit_unenforced),
         severity(Warning),
-        help("enforcing needs a writable cgroup v2 with the memory controller; the task runs without a limit")
+        help(
+            "enforcing needs a writable cgroup v2 with the memory controller; the task runs without a limit"
+        )
     )]
     MemLimitUnenforced {
         /// The task.

@@ -9,11 +9,11 @@ mod expand;
 mod limits;
 mod lint;
 pub mod raw;
+mod resources;
 pub mod shell_context;
 pub mod size;
 pub mod source;
 pub(crate) mod spanned;
-mod resources;
 mod validate;
 
 use std::path::{Path, PathBuf};

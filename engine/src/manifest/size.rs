@@ -21,7 +21,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let (number, unit) = text.split_at(split);
     let unit = unit.trim_start();
     let bad = || {
-        format!("invalid size `{text}`: write a number and a unit, e.g. \"512M\", \"2G\", \"1.5GiB\"")
+        format!(
+            "invalid size `{text}`: write a number and a unit, e.g. \"512M\", \"2G\", \"1.5GiB\""
+        )
     };
     if number.is_empty() || number.starts_with('.') || number.ends_with('.') {
         return Err(bad());
@@ -235,7 +237,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_sizes_with_a_reason() {
-        for bad in ["", "G", "2X", "-1G", "1.G", ".5G", "0", "0M", "2 G x", "1e3M", "2 gigs"] {
+        for bad in [
+            "", "G", "2X", "-1G", "1.G", ".5G", "0", "0M", "2 G x", "1e3M", "2 gigs",
+        ] {
             assert!(parse_size(bad).is_err(), "{bad:?} accepted");
         }
         assert!(parse_size("2X").unwrap_err().contains("unknown unit `X`"));

@@ -18,10 +18,11 @@ use super::limits::{
     too_large_message,
 };
 use super::lint::{TaskPaths, lint_races};
-use super::resources::{self, Budget, TaskNeeds};
 use super::raw::{
-    AmountValue, DurationValue, RawCommand, RawDefaults, RawManifest, RawMatrix, RawTask, RawWorkflow,
+    AmountValue, DurationValue, RawCommand, RawDefaults, RawManifest, RawMatrix, RawTask,
+    RawWorkflow,
 };
+use super::resources::{self, Budget, TaskNeeds};
 use super::shell_context::{self, Quoting};
 use super::spanned::Sp;
 use crate::graph::Dag;
@@ -518,12 +519,12 @@ impl TaskBuilder<'_, '_> {
                 .map(|s| (s.value.as_str(), &s.span)),
         );
         templated.extend(env.iter().map(|(_, v)| (v.value.as_str(), &v.span)));
-        templated.extend(amounts.iter().flat_map(|a| a.0.iter()).filter_map(|(_, v)| {
-            match &v.value {
+        templated.extend(amounts.iter().flat_map(|a| a.0.iter()).filter_map(
+            |(_, v)| match &v.value {
                 AmountValue::Template(text) => Some((text.as_str(), &v.span)),
                 AmountValue::Number(_) => None,
-            }
-        }));
+            },
+        ));
         self.check_placeholders(&name.value, raw.matrix.is_some(), &combos, &templated);
         let pick_bool = |own: &Option<Sp<bool>>, default: &Option<Sp<bool>>| {
             own.as_ref().or(default.as_ref()).is_some_and(|b| b.value)

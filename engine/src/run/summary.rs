@@ -163,11 +163,10 @@ pub fn build_report(facts: &RunFacts<'_>) -> RunReport {
             Some(outcome) => record.final_status(outcome),
             None => (TaskStatus::NotRun, Some("not started".to_owned())),
         };
-        failed |=
-            matches!(
-                status,
-                TaskStatus::Failed | TaskStatus::TimedOut | TaskStatus::OutOfMemory
-            ) && !task.allow_failure;
+        failed |= matches!(
+            status,
+            TaskStatus::Failed | TaskStatus::TimedOut | TaskStatus::OutOfMemory
+        ) && !task.allow_failure;
         let (exit_code, signal) = record
             .last
             .as_ref()

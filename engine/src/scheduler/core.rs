@@ -231,7 +231,9 @@ impl<'w> Core<'w> {
                 }
             }
             let slots_free = self.free_slots >= reserved_slots + task.cpus;
-            let locks_free = self.locks.can_take_all(&self.claims[id], &self.reserved_locks);
+            let locks_free = self
+                .locks
+                .can_take_all(&self.claims[id], &self.reserved_locks);
             let memory_free = self
                 .memory
                 .as_ref()
@@ -578,9 +580,17 @@ mod tests {
             "[tasks.s1]\nrun='x'\npriority=9\n[tasks.big]\nrun='x'\npriority=5\n\
              [tasks.s2]\nrun='x'\npriority=1\n[tasks.s3]\nrun='x'\npriority=1\n",
         );
-        let plan = memory(&w, 1000, &[("s1", 300), ("big", 1000), ("s2", 300), ("s3", 300)]);
+        let plan = memory(
+            &w,
+            1000,
+            &[("s1", 300), ("big", 1000), ("s2", 300), ("s3", 300)],
+        );
         let mut c = core(&w, 8, false).with_memory(plan);
-        assert_eq!(c.start_ready(0.0), vec![id(&w, "s1")], "big reserves the rest");
+        assert_eq!(
+            c.start_ready(0.0),
+            vec![id(&w, "s1")],
+            "big reserves the rest"
+        );
         c.finish(id(&w, "s1"), Outcome::Succeeded);
         assert_eq!(c.start_ready(1.0), vec![id(&w, "big")]);
         c.finish(id(&w, "big"), Outcome::Succeeded);

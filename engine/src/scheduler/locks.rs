@@ -67,8 +67,14 @@ mod tests {
         let mut locks = table();
         assert!(locks.can_take_all(&[(0, 1), (1, 1)], &[0, 0]));
         locks.take_all(&[(0, 1), (1, 1)]);
-        assert!(!locks.can_take_all(&[(0, 1), (1, 1)], &[0, 0]), "db is held");
-        assert!(locks.can_take_all(&[(1, 1)], &[0, 0]), "gpu has a second unit");
+        assert!(
+            !locks.can_take_all(&[(0, 1), (1, 1)], &[0, 0]),
+            "db is held"
+        );
+        assert!(
+            locks.can_take_all(&[(1, 1)], &[0, 0]),
+            "gpu has a second unit"
+        );
         assert!(!locks.can_take_all(&[(1, 2)], &[0, 0]), "but not two");
         locks.release_all(&[(0, 1), (1, 1)]);
         assert!(locks.can_take_all(&[(0, 1), (1, 2)], &[0, 0]));

@@ -45,8 +45,8 @@ pub fn simulate(
     keep_going: bool,
     memory: Option<MemoryPlan>,
 ) -> Simulation {
-    let mut core = Core::new(workflow, selected, up_to_date, slots, weights, keep_going)
-        .with_memory(memory);
+    let mut core =
+        Core::new(workflow, selected, up_to_date, slots, weights, keep_going).with_memory(memory);
     let mut running: BinaryHeap<Reverse<(u64, TaskId)>> = BinaryHeap::new();
     let mut order = Vec::new();
     // Integer microseconds keep the event order exact and deterministic.

@@ -438,7 +438,8 @@ fn a_version_1_store_is_migrated_and_keeps_its_attempts() {
         let conn = rusqlite::Connection::open(&path).expect("create");
         conn.execute_batch(crate::state::schema::MIGRATIONS[0].sql)
             .expect("version 1 schema");
-        conn.pragma_update(None, "user_version", 1).expect("version");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version");
         conn.execute_batch(
             "INSERT INTO runs (run_id, manifest, workflow, started_at_ms, status, jobs) \
              VALUES ('old', '/work/wf.toml', 'demo', 1000, 'succeeded', 2); \
@@ -453,7 +454,10 @@ fn a_version_1_store_is_migrated_and_keeps_its_attempts() {
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("version");
     assert_eq!(version, crate::state::schema::CURRENT_VERSION);
-    assert_eq!(store.learnt_durations(MANIFEST, 5).expect("d")["train"], 1.0);
+    assert_eq!(
+        store.learnt_durations(MANIFEST, 5).expect("d")["train"],
+        1.0
+    );
     assert!(store.learnt_peaks(MANIFEST, 5).expect("peaks").is_empty());
     store.begin_run(&start("new", 5_000)).expect("begin");
     let mut measured = attempt("new", "train", 1, TaskStatus::Succeeded, 6_000, 1.0);
@@ -463,7 +467,10 @@ fn a_version_1_store_is_migrated_and_keeps_its_attempts() {
         a.sys_s = Some(0.25);
     }
     store.record(&[measured]).expect("record");
-    assert_eq!(store.learnt_peaks(MANIFEST, 5).expect("p")["train"], 300_000_000);
+    assert_eq!(
+        store.learnt_peaks(MANIFEST, 5).expect("p")["train"],
+        300_000_000
+    );
     let usage = store.run_usage("new").expect("usage");
     assert_eq!(usage.peak_rss_bytes, Some(300_000_000));
     assert_eq!(usage.cpu_s, Some(1.0));
