@@ -168,7 +168,10 @@ fn a_memory_limit_is_enforced_or_the_machine_says_it_cannot_be() {
     let status = report["tasks"][0]["status"].as_str().expect("status");
     if unenforced {
         assert_eq!(validate.status.code(), Some(1), "a warning fails --strict");
-        assert_eq!(status, "succeeded", "no limit here: the task runs unlimited");
+        assert_eq!(
+            status, "succeeded",
+            "no limit here: the task runs unlimited"
+        );
     } else {
         assert_eq!(run.status.code(), Some(1));
         assert_eq!(status, "out_of_memory");

@@ -578,6 +578,9 @@ fn the_report_has_every_field_and_matches_its_schema() {
         ".tasks[].lock_wait_s" => "[seconds]",
         ".tasks[].log" => "[log]",
         ".tasks[].worker" => "[worker]",
+        ".tasks[].peak_rss_bytes" => "[bytes]",
+        ".tasks[].user_s" => "[seconds]",
+        ".tasks[].sys_s" => "[seconds]",
     });
 }
 

@@ -69,9 +69,7 @@ pub fn format_size(bytes: u64) -> String {
     } else {
         return format!("{bytes} B");
     };
-    if value >= 100.0 {
-        format!("{value:.0} {unit}")
-    } else if value >= 10.0 {
+    if value >= 10.0 {
         format!("{value:.0} {unit}")
     } else {
         format!("{value:.1} {unit}")
@@ -242,7 +240,11 @@ mod tests {
         ] {
             assert!(parse_size(bad).is_err(), "{bad:?} accepted");
         }
-        assert!(parse_size("2X").unwrap_err().contains("unknown unit `X`"));
+        assert!(
+            parse_size("2X")
+                .expect_err("an unknown unit")
+                .contains("unknown unit `X`")
+        );
     }
 
     #[test]
