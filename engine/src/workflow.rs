@@ -42,18 +42,21 @@ pub struct Workflow {
     pub executor: ExecutorKind,
     /// Every lock a task uses: the declared ones first, then undeclared ones (mutexes).
     pub locks: Vec<Lock>,
+    /// How much memory tasks with a known need may use together.
+    pub memory: MemoryBudget,
     /// The expanded tasks, in the order they were declared; a task's index is its [`TaskId`].
     pub tasks: Vec<Task>,
     /// The dependency graph over [`TaskId`]s.
     pub dag: Dag,
 }
 
-/// A named shared resource.
+/// A named shared resource: a lock (`[locks]`, each task holds one unit) or a counted
+/// resource (`[resources]`, tasks hold amounts).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lock {
     /// The lock's name.
     pub name: String,
-    /// How many tasks may hold it at once.
+    /// How many units exist: for a lock, how many tasks may hold it at once.
     pub capacity: u32,
 }
 
@@ -98,6 +101,40 @@ pub struct Task {
     pub priority: i64,
     /// Options for the Slurm executor.
     pub slurm: SlurmOptions,
+    /// Declared memory need in bytes (`mem`); `None` means learnt, or unknown.
+    pub mem: Option<u64>,
+    /// Memory limit in bytes (`mem_limit`): the task's tree is killed above it.
+    pub mem_limit: Option<u64>,
+    /// Counted resources held while it runs, with amounts (`resources`); each lock in
+    /// [`Task::locks`] is one more unit.
+    pub resources: Vec<(LockId, u32)>,
+}
+
+impl Task {
+    /// Everything the task holds while it runs, as (lock or resource, amount): its locks one
+    /// unit each, its resources their amounts.
+    pub fn claims(&self) -> Vec<(LockId, u32)> {
+        let mut claims: Vec<(LockId, u32)> = self.locks.iter().map(|&l| (l, 1)).collect();
+        for &(id, amount) in &self.resources {
+            match claims.iter_mut().find(|(l, _)| *l == id) {
+                Some((_, held)) => *held = held.saturating_add(amount),
+                None => claims.push((id, amount)),
+            }
+        }
+        claims
+    }
+}
+
+/// `[workflow].memory`: how much memory tasks with a known need may use at once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MemoryBudget {
+    /// The machine's available memory when the run starts, minus a reserve (the default).
+    #[default]
+    Auto,
+    /// No budget: memory never holds a task back.
+    Off,
+    /// A fixed number of bytes.
+    Fixed(u64),
 }
 
 /// What a task executes.

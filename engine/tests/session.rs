@@ -61,6 +61,7 @@ impl Executor for Scripted {
             log: None,
             leftovers: 0,
             placement: Placement::Nowhere,
+            usage: None,
         }
     }
 

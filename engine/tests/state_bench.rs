@@ -52,6 +52,9 @@ fn task_events(run_id: &str, i: usize) -> [StateEvent; 2] {
             signal: None,
             worker: Some(1),
             log: Some(format!(".wf/runs/{run_id}/logs/{task}.log")),
+            peak_rss_bytes: Some(50_000_000),
+            user_s: Some(0.5),
+            sys_s: Some(0.1),
         }),
         StateEvent::TaskSettled(OutcomeRecord {
             run_id: run_id.to_owned(),

@@ -12,6 +12,7 @@ mod inspect;
 mod lifecycle;
 mod output;
 mod reports;
+mod resources;
 mod run;
 mod slurm;
 mod state;

@@ -583,6 +583,9 @@ fn the_report_has_every_field_and_matches_its_schema() {
         ".tasks[].attempts_detail[].duration_s" => "[seconds]",
         ".tasks[].attempts_detail[].lock_wait_s" => "[seconds]",
         ".tasks[].attempts_detail[].worker" => "[worker]",
+        ".tasks[].peak_rss_bytes" => "[bytes]",
+        ".tasks[].user_s" => "[seconds]",
+        ".tasks[].sys_s" => "[seconds]",
     });
 }
 

@@ -271,6 +271,9 @@ fn plan_and_dry_run_say_why_each_task_runs() {
     settings.add_filter(r"\(~\??[0-9.]+m?s", "(~[duration]");
     settings.add_filter(r"wall time: ~[0-9.]+m?s", "wall time: ~[duration]");
     settings.add_filter(r"run [0-9TZ]+-[0-9a-f]{4}", "run [run id]");
+    // Learnt memory and the "auto" budget depend on the machine.
+    settings.add_filter(r", ~[0-9.]+ [kMGT]?B\)", ", ~[size])");
+    settings.add_filter(r"memory budget: [0-9.]+ [kMGT]?B", "memory budget: [size]");
     settings.bind(|| {
         insta::assert_snapshot!("plan_first_run", stdout_of(&before));
         insta::assert_snapshot!("plan_after_changes", stdout_of(&after));

@@ -4,8 +4,9 @@ use std::io::IsTerminal;
 
 use serde::Serialize;
 use wf_engine::layout::{manifest_key, manifest_root};
+use wf_engine::manifest::size::format_size;
 use wf_engine::report::time::Timestamp;
-use wf_engine::state::{RunState, RunSummary, StateStore, store_path};
+use wf_engine::state::{RunState, RunSummary, RunUsage, StateStore, store_path};
 
 use super::report_error;
 use crate::args::{ColorChoice, HistoryArgs};
@@ -21,10 +22,16 @@ struct Row {
     duration_s: Option<f64>,
     status: &'static str,
     counts: std::collections::BTreeMap<String, u64>,
+    /// The highest peak memory of any of its attempts, in bytes.
+    peak_rss_bytes: Option<u64>,
+    /// CPU seconds (user and system) of all its attempts.
+    cpu_s: Option<f64>,
 }
 
-fn row(run: &RunSummary) -> Row {
+fn row(run: &RunSummary, usage: RunUsage) -> Row {
     Row {
+        peak_rss_bytes: usage.peak_rss_bytes,
+        cpu_s: usage.cpu_s.map(|s| (s * 1000.0).round() / 1000.0),
         run_id: run.run_id.clone(),
         workflow: run.workflow.clone(),
         started_at: Timestamp::from_millis(run.started_at_ms).to_rfc3339(),
@@ -53,7 +60,14 @@ pub fn run(args: &HistoryArgs, color: ColorChoice) -> Exit {
             }
         };
         match store.history(Some(&manifest), args.limit) {
-            Ok(runs) => runs,
+            // A run whose usage cannot be read shows none: the history itself is what matters.
+            Ok(runs) => runs
+                .into_iter()
+                .map(|run| {
+                    let usage = store.run_usage(&run.run_id).unwrap_or_default();
+                    (run, usage)
+                })
+                .collect(),
             Err(error) => {
                 report_error(&error, color);
                 return Exit::Usage;
@@ -63,7 +77,7 @@ pub fn run(args: &HistoryArgs, color: ColorChoice) -> Exit {
         Vec::new()
     };
     if args.json {
-        let rows: Vec<Row> = runs.iter().map(row).collect();
+        let rows: Vec<Row> = runs.iter().map(|(run, usage)| row(run, *usage)).collect();
         println_out!(
             "{}",
             serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into())
@@ -76,14 +90,21 @@ pub fn run(args: &HistoryArgs, color: ColorChoice) -> Exit {
     }
     let style = Style::new(color.enabled(std::io::stdout().is_terminal()));
     println_out!(
-        "{:<22}  {:<19}  {:>7}  {:<9}  TASKS",
+        "{:<22}  {:<19}  {:>7}  {:<9}  {:>7}  {:>7}  TASKS",
         "RUN",
         "STARTED (UTC)",
         "WALL",
-        "STATUS"
+        "STATUS",
+        "CPU",
+        "PEAK"
     );
-    for run in &runs {
-        let row = row(run);
+    for (run, usage) in &runs {
+        let row = row(run, *usage);
+        let cpu = row.cpu_s.map(seconds).unwrap_or_else(|| "-".into());
+        let peak = row
+            .peak_rss_bytes
+            .map(format_size)
+            .unwrap_or_else(|| "-".into());
         let started = row.started_at.replace('T', " ");
         let wall = row.duration_s.map(seconds).unwrap_or_else(|| "-".into());
         let status = match run.status {
@@ -99,10 +120,12 @@ pub fn run(args: &HistoryArgs, color: ColorChoice) -> Exit {
         );
         let padding = " ".repeat(9usize.saturating_sub(row.status.len()));
         println_out!(
-            "{:<22}  {:<19}  {:>7}  {status}{padding}  {}",
+            "{:<22}  {:<19}  {:>7}  {status}{padding}  {:>7}  {:>7}  {}",
             row.run_id,
             &started[..started.len().min(19)],
             wall,
+            cpu,
+            peak,
             counts
         );
     }

@@ -3,7 +3,9 @@
 use std::io::IsTerminal;
 
 use wf_engine::Workflow;
+use wf_engine::manifest::size::format_size;
 use wf_engine::scheduler::plan::Simulation;
+use wf_engine::session::memory::NeedSource;
 use wf_engine::session::{Intent, Plan, RunSettings, Session};
 use wf_engine::state::Freshness;
 
@@ -97,6 +99,24 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
             .map(|r| escape_control(&r.to_string()).into_owned())
             .unwrap_or_default();
         let mut notes = vec![estimate(planned.task)];
+        let need = prepared.memory[planned.task];
+        if need.source != NeedSource::Unknown {
+            let mark = if need.source == NeedSource::Learnt {
+                "~"
+            } else {
+                ""
+            };
+            notes[0].push_str(&format!(", {mark}{}", format_size(need.bytes)));
+            if need.clamped {
+                notes.push("needs more than the memory budget: runs alone".to_owned());
+            }
+        }
+        for &(resource, amount) in &task.resources {
+            notes.push(format!(
+                "{} × {amount}",
+                shown_name(&workflow.locks[resource].name)
+            ));
+        }
         if task.cpus > 1 {
             notes.push(format!("{} slots", task.cpus));
         }
@@ -150,6 +170,23 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
                 path.join(" → ")
             ))
         );
+    }
+    if let Some(budget) = prepared.memory_budget {
+        let known = plan
+            .order
+            .iter()
+            .filter(|p| prepared.memory[p.task].source != NeedSource::Unknown)
+            .count();
+        if known > 0 {
+            println_out!(
+                "{}",
+                style.dim(&format!(
+                    "memory budget: {} ({} with a known need)",
+                    format_size(budget),
+                    plural(known, "task")
+                ))
+            );
+        }
     }
     if !plan.order.is_empty() {
         let estimated = plan

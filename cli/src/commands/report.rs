@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use wf_engine::layout::{REPORT_FILE, manifest_key, manifest_root, runs_dir};
+use wf_engine::manifest::size::format_size;
 use wf_engine::report::{TaskStatus, read_json};
 use wf_engine::state::{StateStore, store_path};
 
@@ -115,7 +116,7 @@ pub fn run(args: &ReportArgs, color: ColorChoice) -> Exit {
     for task in &report.tasks {
         let mark = match task.status {
             TaskStatus::Succeeded | TaskStatus::UpToDate => style.good("✓"),
-            TaskStatus::Failed | TaskStatus::TimedOut => style.bad("✗"),
+            TaskStatus::Failed | TaskStatus::TimedOut | TaskStatus::OutOfMemory => style.bad("✗"),
             _ => style.warn("-"),
         };
         let mut line = format!(
@@ -125,6 +126,17 @@ pub fn run(args: &ReportArgs, color: ColorChoice) -> Exit {
         );
         if let Some(took) = task.duration_s {
             line.push_str(&format!(" {}", style.dim(&seconds(took))));
+        }
+        if let Some(peak) = task.peak_rss_bytes {
+            let cpu = task.user_s.unwrap_or(0.0) + task.sys_s.unwrap_or(0.0);
+            line.push_str(&format!(
+                " {}",
+                style.dim(&format!(
+                    "(peak {}, cpu {})",
+                    format_size(peak),
+                    seconds(cpu)
+                ))
+            ));
         }
         if let Some(reason) = &task.reason {
             line.push_str(&format!(": {reason}"));

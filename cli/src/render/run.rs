@@ -275,7 +275,12 @@ impl RunRenderer {
         let mut failures: Vec<_> = report
             .tasks
             .iter()
-            .filter(|t| matches!(t.status, TaskStatus::Failed | TaskStatus::TimedOut))
+            .filter(|t| {
+                matches!(
+                    t.status,
+                    TaskStatus::Failed | TaskStatus::TimedOut | TaskStatus::OutOfMemory
+                )
+            })
             .collect();
         failures.sort_by(|a, b| {
             a.end_s
@@ -314,7 +319,9 @@ impl RunRenderer {
                 let text = format!("{n} {}", status.as_str().replace('_', " "));
                 match status {
                     TaskStatus::Succeeded | TaskStatus::UpToDate => style.good(&text),
-                    TaskStatus::Failed | TaskStatus::TimedOut => style.bad(&text),
+                    TaskStatus::Failed | TaskStatus::TimedOut | TaskStatus::OutOfMemory => {
+                        style.bad(&text)
+                    }
                     _ => style.warn(&text),
                 }
             })

@@ -9,6 +9,9 @@
 pub mod local;
 pub mod logs;
 pub mod slurm;
+pub mod usage;
+
+pub use usage::ResourceUsage;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -152,6 +155,11 @@ pub enum AttemptEnd {
     },
     /// It could not be started: command not found, not executable, bad cwd, …
     NotStarted(String),
+    /// The kernel killed its process tree for using more memory than its `mem_limit`.
+    OutOfMemory {
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// It exited 0 but did not create these declared outputs (relative to the manifest's
     /// folder).
     OutputsMissing(Vec<String>),
@@ -173,6 +181,7 @@ impl AttemptEnd {
             }
             AttemptEnd::Cancelled { signal } => (None, signal.map(signal_name)),
             AttemptEnd::NotStarted(_) => (None, None),
+            AttemptEnd::OutOfMemory { .. } => (None, Some(signal_name(libc::SIGKILL))),
         }
     }
 }
@@ -194,6 +203,8 @@ pub struct AttemptResult {
     pub leftovers: u32,
     /// Where it ran.
     pub placement: Placement,
+    /// What it used (peak memory, CPU time), when the executor measured it.
+    pub usage: Option<ResourceUsage>,
 }
 
 impl AttemptResult {

@@ -202,6 +202,128 @@ pub enum ManifestError {
         span: SourceSpan,
     },
 
+    /// A memory size that cannot be read (`mem`, `mem_limit`, `[workflow].memory`).
+    #[error("{message}")]
+    #[diagnostic(
+        code(wf::invalid_size),
+        help("sizes are a number and a unit: K, M, G, T (powers of 1000) or KiB, MiB, GiB, TiB")
+    )]
+    InvalidSize {
+        /// What is wrong.
+        message: String,
+        /// The value's span.
+        #[label("not a size")]
+        span: SourceSpan,
+    },
+
+    /// A task's `resources` names a resource that `[resources]` does not declare.
+    #[error("task `{task}` needs resource `{resource}`, which `[resources]` does not declare")]
+    #[diagnostic(
+        code(wf::unknown_resource),
+        help("declare it with its capacity, e.g. [resources] {resource} = 2")
+    )]
+    UnknownResource {
+        /// The task.
+        task: String,
+        /// The resource name.
+        resource: String,
+        /// The name's span.
+        #[label("not in [resources]")]
+        span: SourceSpan,
+    },
+
+    /// A task needs more of a resource than exists.
+    #[error("task `{task}` needs {amount} of `{resource}`, but there are only {capacity}")]
+    #[diagnostic(
+        code(wf::resource_above_capacity),
+        help("raise the capacity in [resources], or lower the amount")
+    )]
+    ResourceAboveCapacity {
+        /// The task (with its matrix values).
+        task: String,
+        /// The resource.
+        resource: String,
+        /// The amount asked for.
+        amount: i64,
+        /// The declared capacity.
+        capacity: i64,
+        /// The amount's span.
+        #[label("the task could never start")]
+        span: SourceSpan,
+    },
+
+    /// A resource amount that is not a positive integer (or a placeholder rendering to one).
+    #[error("{message}")]
+    #[diagnostic(
+        code(wf::invalid_resource_amount),
+        help(
+            "an amount is an integer ≥ 1, or \"{{{{ matrix.KEY }}}}\" whose values are integers ≥ 1"
+        )
+    )]
+    InvalidResourceAmount {
+        /// What is wrong.
+        message: String,
+        /// The value's span.
+        #[label("not a positive amount")]
+        span: SourceSpan,
+    },
+
+    /// A name declared both in `[locks]` and in `[resources]`.
+    #[error("`{name}` is declared both in [locks] and in [resources]")]
+    #[diagnostic(
+        code(wf::duplicate_resource),
+        help("locks and resources share one namespace: declare it once")
+    )]
+    DuplicateResource {
+        /// The name.
+        name: String,
+        /// The second declaration.
+        #[label("declared again")]
+        span: SourceSpan,
+    },
+
+    /// A task declares more memory than the workflow's fixed budget.
+    #[error(
+        "task `{task}` declares mem = {mem}, more than the workflow's memory budget of {budget}"
+    )]
+    #[diagnostic(
+        code(wf::mem_above_budget),
+        help("raise [workflow].memory, or lower the task's `mem`: it could never start")
+    )]
+    MemAboveBudget {
+        /// The task.
+        task: String,
+        /// Its declared need, for people.
+        mem: String,
+        /// The budget, for people.
+        budget: String,
+        /// The `mem` value.
+        #[label("above the budget")]
+        span: SourceSpan,
+        /// The budget value.
+        #[label("the budget")]
+        budget_span: SourceSpan,
+    },
+
+    /// `mem_limit` cannot be enforced on this machine.
+    #[error("task `{task}` sets mem_limit, which this machine cannot enforce: {why}")]
+    #[diagnostic(
+        code(wf::mem_limit_unenforced),
+        severity(Warning),
+        help(
+            "enforcing needs a writable cgroup v2 with the memory controller; the task runs without a limit"
+        )
+    )]
+    MemLimitUnenforced {
+        /// The task.
+        task: String,
+        /// Why not.
+        why: String,
+        /// The `mem_limit` value.
+        #[label("not enforced here")]
+        span: SourceSpan,
+    },
+
     /// An empty `[workflow].shell`.
     #[error("`shell` must name a program")]
     #[diagnostic(

@@ -11,6 +11,7 @@ use toml::de::{DeValue, ValueDeserializer};
 
 use super::diagnostic::{Findings, ManifestError};
 use super::duration::parse_duration;
+pub use super::size::{AmountValue, MemoryValue, SizeValue};
 use super::spanned::{FromToml, Named, Sp, TomlLeaf, TomlValue, toml_table};
 pub use crate::workflow::{ExecutorKind, When};
 
@@ -23,6 +24,9 @@ toml_table! {
         /// Named shared resources: the value is how many tasks may hold the lock at once.
         #[schemars(extend("additionalProperties" = { "type": "integer", "minimum": 1 }))]
         locks: Named<Sp<i64>>,
+        /// Counted resources: the value is how many units exist; tasks take amounts of them.
+        #[schemars(extend("additionalProperties" = { "type": "integer", "minimum": 1 }))]
+        resources: Named<Sp<i64>>,
         /// Values for any task key except `run`, `deps` and `matrix`; a task's own value wins.
         defaults: RawDefaults,
         /// Where tasks run: the local process pool (default) or a Slurm cluster.
@@ -57,6 +61,9 @@ toml_table! {
         /// How many runs of this manifest `.wf/` keeps, folders and history; default 20.
         #[schemars(range(min = 1))]
         keep_runs: Sp<i64>,
+        /// Memory budget: "auto" (available memory minus a reserve; the default), "off", or a
+        /// size ("16G"). Only tasks whose need is known (declared `mem` or learnt) count.
+        memory: Sp<MemoryValue>,
     }
 }
 
@@ -99,6 +106,14 @@ toml_table! {
         allow_failure: Sp<bool>,
         /// Overrides the critical-path order among ready tasks: higher starts first.
         priority: Sp<i64>,
+        /// Memory the task needs while it runs ("2G"); it starts only when that much of the
+        /// workflow's memory budget is free. Default: learnt from earlier runs.
+        mem: Sp<SizeValue>,
+        /// Kill the task's process tree if it uses more than this ("3G"); reported as
+        /// `out_of_memory`. Needs a writable cgroup v2.
+        mem_limit: Sp<SizeValue>,
+        /// Amounts of counted resources held while the task runs ({ gpu = 1 }).
+        resources: Named<Sp<AmountValue>>,
         /// Options for the Slurm executor.
         slurm: RawSlurm,
     }
@@ -136,6 +151,14 @@ toml_table! {
         allow_failure: Sp<bool>,
         /// Order among ready tasks.
         priority: Sp<i64>,
+        /// Memory the task needs while it runs ("2G"); it starts only when that much of the
+        /// workflow's memory budget is free. Default: learnt from earlier runs.
+        mem: Sp<SizeValue>,
+        /// Kill the task's process tree if it uses more than this ("3G"); reported as
+        /// `out_of_memory`. Needs a writable cgroup v2.
+        mem_limit: Sp<SizeValue>,
+        /// Amounts of counted resources held while the task runs ({ gpu = 1 }).
+        resources: Named<Sp<AmountValue>>,
         /// Options for the Slurm executor.
         slurm: RawSlurm,
     }

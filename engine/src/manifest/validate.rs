@@ -19,8 +19,10 @@ use super::limits::{
 };
 use super::lint::{TaskPaths, lint_races};
 use super::raw::{
-    DurationValue, RawCommand, RawDefaults, RawManifest, RawMatrix, RawTask, RawWorkflow,
+    AmountValue, DurationValue, RawCommand, RawDefaults, RawManifest, RawMatrix, RawTask,
+    RawWorkflow,
 };
+use super::resources::{self, Budget, TaskNeeds};
 use super::shell_context::{self, Quoting};
 use super::spanned::Sp;
 use crate::graph::Dag;
@@ -68,12 +70,23 @@ pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> 
         mut tasks, sources, ..
     } = builder;
 
-    let locks = resolve_locks(
-        raw.locks.map(|n| n.0).unwrap_or_default(),
-        &mut tasks,
-        &sources,
+    let mut declared = raw.locks.map(|n| n.0).unwrap_or_default();
+    let counted = resources::merge_declarations(
+        &mut declared,
+        raw.resources.map(|n| n.0).unwrap_or_default(),
         findings,
     );
+    let locks = resolve_locks(declared, &mut tasks, &sources, findings);
+    let needs: Vec<TaskNeeds> = sources.iter().map(|s| s.needs.clone()).collect();
+    resources::assign(
+        &mut tasks,
+        &needs,
+        &locks,
+        &counted,
+        &settings.memory,
+        findings,
+    );
+    resources::warn_unenforced(&tasks, &needs, findings);
     resolve_deps(&mut tasks, &sources, findings);
     let deps: Vec<Vec<TaskId>> = tasks.iter().map(|t| t.deps.clone()).collect();
     let dag = Dag::new(tasks.len(), &deps);
@@ -109,6 +122,7 @@ pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> 
             .map(|k| k.value)
             .unwrap_or_default(),
         locks,
+        memory: settings.memory.budget,
         tasks,
         dag,
     })
@@ -129,6 +143,7 @@ struct Settings {
     grace: Duration,
     env: Vec<(String, String)>,
     max_expansions: u64,
+    memory: Budget,
 }
 
 impl Settings {
@@ -187,6 +202,7 @@ impl Settings {
                 .map_or(DEFAULT_MAX_EXPANSIONS, |max| {
                     u64::try_from(at_least("max_expansions", max, 1, findings)).unwrap_or(1)
                 }),
+            memory: Budget::from_raw(raw.memory.as_ref()),
         };
         // `[workflow].env` belongs to no task: a matrix placeholder there cannot be filled.
         for (_, value) in raw.env.iter().flat_map(|e| e.0.iter()) {
@@ -344,6 +360,8 @@ struct TaskSource {
     lock_names: Vec<Sp<String>>,
     inputs: Vec<Sp<String>>,
     outputs: Vec<Sp<String>>,
+    /// Memory and resource amounts as written, for checks after expansion.
+    needs: TaskNeeds,
 }
 
 struct TaskBuilder<'a, 'f> {
@@ -490,6 +508,9 @@ impl TaskBuilder<'_, '_> {
         let outputs = raw.outputs.as_ref().or(defaults.outputs.as_ref());
         let lock_names = raw.locks.as_ref().or(defaults.locks.as_ref());
         let description = raw.description.as_ref().or(defaults.description.as_ref());
+        let mem = raw.mem.as_ref().or(defaults.mem.as_ref());
+        let mem_limit = raw.mem_limit.as_ref().or(defaults.mem_limit.as_ref());
+        let amounts = raw.resources.as_ref().or(defaults.resources.as_ref());
         let mut templated: Vec<(&str, &Range<usize>)> = Vec::new();
         match &command.value {
             RawCommand::Shell(line) => templated.push((line, &command.span)),
@@ -506,6 +527,12 @@ impl TaskBuilder<'_, '_> {
                 .map(|s| (s.value.as_str(), &s.span)),
         );
         templated.extend(env.iter().map(|(_, v)| (v.value.as_str(), &v.span)));
+        templated.extend(amounts.iter().flat_map(|a| a.0.iter()).filter_map(
+            |(_, v)| match &v.value {
+                AmountValue::Template(text) => Some((text.as_str(), &v.span)),
+                AmountValue::Number(_) => None,
+            },
+        ));
         self.check_placeholders(&name.value, raw.matrix.is_some(), &combos, &templated);
         let pick_bool = |own: &Option<Sp<bool>>, default: &Option<Sp<bool>>| {
             own.as_ref().or(default.as_ref()).is_some_and(|b| b.value)
@@ -591,6 +618,9 @@ impl TaskBuilder<'_, '_> {
                     .or(defaults.priority.as_ref())
                     .map_or(0, |p| p.value),
                 slurm: slurm.clone(),
+                mem: mem.map(|m| m.value.0),
+                mem_limit: mem_limit.map(|m| m.value.0),
+                resources: Vec::new(),
             });
             self.sources.push(TaskSource {
                 name_span: name.span.clone(),
@@ -603,6 +633,21 @@ impl TaskBuilder<'_, '_> {
                 lock_names: render_all(lock_names),
                 inputs,
                 outputs,
+                needs: TaskNeeds {
+                    mem_span: mem.map(|m| m.span.clone()),
+                    mem_limit_span: mem_limit.map(|m| m.span.clone()),
+                    amounts: amounts
+                        .iter()
+                        .flat_map(|a| a.0.iter())
+                        .map(|(name, amount)| {
+                            let text = match &amount.value {
+                                AmountValue::Number(n) => n.to_string(),
+                                AmountValue::Template(text) => render(text),
+                            };
+                            (name.clone(), Sp::new(text, amount.span.clone()))
+                        })
+                        .collect(),
+                },
             });
         }
     }

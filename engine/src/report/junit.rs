@@ -98,7 +98,9 @@ fn test_case(
     let reason = task.reason.as_deref();
     let mut status = match task.status {
         TaskStatus::Succeeded => TestCaseStatus::success(),
-        TaskStatus::Failed | TaskStatus::TimedOut if task.allow_failure => {
+        TaskStatus::Failed | TaskStatus::TimedOut | TaskStatus::OutOfMemory
+            if task.allow_failure =>
+        {
             let mut status = TestCaseStatus::skipped();
             status.set_type("allowed_failure").set_message(format!(
                 "allowed to fail: {}",
@@ -106,7 +108,7 @@ fn test_case(
             ));
             status
         }
-        TaskStatus::Failed | TaskStatus::TimedOut => {
+        TaskStatus::Failed | TaskStatus::TimedOut | TaskStatus::OutOfMemory => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             status
                 .set_type(failure_type(
@@ -206,6 +208,9 @@ mod tests {
             queue_wait_s: None,
             job_id: None,
             node: None,
+            peak_rss_bytes: None,
+            user_s: None,
+            sys_s: None,
             log: None,
             reason: None,
             leftover_processes: 0,

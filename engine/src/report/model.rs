@@ -27,6 +27,8 @@ pub enum TaskStatus {
     Failed,
     /// Its last attempt ran past its `timeout` and was ended.
     TimedOut,
+    /// Its last attempt used more memory than its `mem_limit` and was killed.
+    OutOfMemory,
     /// Its `when` condition was not met (a dependency failed, or none did for `failure`).
     Skipped,
     /// Its outputs were up to date, or it succeeded with the same fingerprint before (`--resume`).
@@ -39,11 +41,12 @@ pub enum TaskStatus {
 
 impl TaskStatus {
     /// Every status, in the order reports list their counts.
-    pub const ALL: [TaskStatus; 7] = [
+    pub const ALL: [TaskStatus; 8] = [
         TaskStatus::Succeeded,
         TaskStatus::UpToDate,
         TaskStatus::Failed,
         TaskStatus::TimedOut,
+        TaskStatus::OutOfMemory,
         TaskStatus::Cancelled,
         TaskStatus::Skipped,
         TaskStatus::NotRun,
@@ -55,6 +58,7 @@ impl TaskStatus {
             TaskStatus::Succeeded => "succeeded",
             TaskStatus::Failed => "failed",
             TaskStatus::TimedOut => "timed_out",
+            TaskStatus::OutOfMemory => "out_of_memory",
             TaskStatus::Skipped => "skipped",
             TaskStatus::UpToDate => "up_to_date",
             TaskStatus::Cancelled => "cancelled",
@@ -106,6 +110,17 @@ pub struct TaskReport {
     /// `allow_failure`: its failure is reported but does not fail the run.
     #[serde(default)]
     pub allow_failure: bool,
+    /// Peak resident memory of its attempts, in bytes: of the whole process tree where a
+    /// cgroup measured it (tasks with `mem_limit`), else of its largest single process.
+    /// Null if it never ran or the executor does not measure it.
+    #[serde(default)]
+    pub peak_rss_bytes: Option<u64>,
+    /// CPU seconds in user mode, its attempts summed (the task and the processes it waited for).
+    #[serde(default)]
+    pub user_s: Option<f64>,
+    /// CPU seconds in kernel mode, its attempts summed.
+    #[serde(default)]
+    pub sys_s: Option<f64>,
     /// The command, as one line (an argv command shell-quoted); absent in reports of older
     /// versions of wf.
     #[serde(default)]

@@ -14,6 +14,7 @@
 //! Nothing sleeps to poll: workers block in the kernel on their process or on their condition
 //! variable, the coordinator on its channel (with a timeout only while a retry is pending).
 
+use crate::scheduler::memory::MemoryPlan;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
@@ -57,6 +58,8 @@ pub struct RunOptions {
     pub up_to_date: Vec<Option<String>>,
     /// Expected duration of each task, for critical-path priorities (1.0 each if `None`).
     pub weights: Option<Vec<f64>>,
+    /// The memory budget and each task's need; `None`: memory holds no task back.
+    pub memory: Option<MemoryPlan>,
     /// Also write the JSON report here.
     pub report_path: Option<PathBuf>,
     /// Where task output goes.
@@ -206,7 +209,8 @@ pub(crate) fn run_on<E: Executor>(
         options.jobs,
         &weights,
         options.keep_going,
-    );
+    )
+    .with_memory(options.memory.clone());
     let workers = options.jobs as usize;
     let shared = Shared {
         workflow: &workflow,

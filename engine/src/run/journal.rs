@@ -169,6 +169,9 @@ impl<'a> Journal<'a> {
                     .log
                     .as_deref()
                     .map(|log| shown(log, &workflow.root)),
+                peak_rss_bytes: note.result.usage.map(|u| u.peak_rss_bytes),
+                user_s: note.result.usage.map(|u| u.user.as_secs_f64()),
+                sys_s: note.result.usage.map(|u| u.sys.as_secs_f64()),
             }));
         if note.last {
             let task = note.request.task;

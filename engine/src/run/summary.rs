@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::dispatch::retry_delay;
-use crate::exec::{AttemptEnd, AttemptResult, Placement};
+use crate::exec::{AttemptEnd, AttemptResult, Placement, ResourceUsage};
 use crate::paths::shown;
 use crate::report::model::seconds;
 use crate::report::signals::signal_name;
@@ -25,6 +25,8 @@ pub struct AttemptRecord {
     last: Option<AttemptEnd>,
     leftovers: u32,
     log: Option<PathBuf>,
+    /// Peak memory (the highest of its attempts) and CPU time (summed over them).
+    usage: Option<ResourceUsage>,
     /// Lock wait of the task already given to earlier attempts.
     lock_wait_counted: f64,
     /// Lock wait before the attempt now running.
@@ -79,6 +81,12 @@ impl AttemptRecord {
         {
             self.job = Some((*job_id, node.clone()));
             *self.queue_wait.get_or_insert(Duration::ZERO) += *queue_wait;
+        }
+        if let Some(used) = result.usage {
+            let total = self.usage.get_or_insert_with(ResourceUsage::default);
+            total.peak_rss_bytes = total.peak_rss_bytes.max(used.peak_rss_bytes);
+            total.user += used.user;
+            total.sys += used.sys;
         }
         if result.log.is_some() {
             self.log.clone_from(&result.log);
@@ -169,6 +177,13 @@ fn end_status(end: Option<&AttemptEnd>) -> (TaskStatus, Option<String>) {
             (TaskStatus::Cancelled, Some("the run was cancelled".into()))
         }
         Some(AttemptEnd::NotStarted(reason)) => (TaskStatus::Failed, Some(reason.clone())),
+        Some(AttemptEnd::OutOfMemory { limit }) => (
+            TaskStatus::OutOfMemory,
+            Some(format!(
+                "used more than its mem_limit of {}; killed",
+                crate::manifest::size::format_size(*limit)
+            )),
+        ),
         Some(AttemptEnd::OutputsMissing(paths)) => (
             TaskStatus::Failed,
             Some(format!("exited 0 but did not create {}", paths.join(", "))),
@@ -231,8 +246,10 @@ pub fn build_report(facts: &RunFacts<'_>) -> RunReport {
             Some(outcome) => record.final_status(outcome),
             None => (TaskStatus::NotRun, Some("not started".to_owned())),
         };
-        failed |=
-            matches!(status, TaskStatus::Failed | TaskStatus::TimedOut) && !task.allow_failure;
+        failed |= matches!(
+            status,
+            TaskStatus::Failed | TaskStatus::TimedOut | TaskStatus::OutOfMemory
+        ) && !task.allow_failure;
         let (exit_code, signal) = record
             .last
             .as_ref()
@@ -262,6 +279,9 @@ pub fn build_report(facts: &RunFacts<'_>) -> RunReport {
             command: Some(task.command.display()),
             description: task.description.clone(),
             attempts_detail: record.attempts_detail(facts.epoch, task.retry_delay),
+            peak_rss_bytes: record.usage.map(|u| u.peak_rss_bytes),
+            user_s: record.usage.map(|u| seconds(u.user.as_secs_f64())),
+            sys_s: record.usage.map(|u| seconds(u.sys.as_secs_f64())),
         });
     }
     let status = if facts.cancelled {

@@ -5,9 +5,10 @@
 //! the completion queue; `wf plan` and `wf run -n` drive it with simulated durations.
 
 use super::locks::LockTable;
+use super::memory::{MemoryPlan, MemoryPool};
 use super::ready::{ReadyEntry, ReadyQueue};
 use crate::report::TaskStatus;
-use crate::workflow::{TaskId, When, Workflow};
+use crate::workflow::{LockId, TaskId, When, Workflow};
 
 /// Why a task that never started did not: the run was cancelled first.
 pub const NOT_STARTED_CANCELLED: &str = "not started: the run was cancelled";
@@ -122,6 +123,10 @@ pub struct Core<'w> {
     resolved: Vec<TaskId>,
     /// Scratch buffer: lock units kept for higher-priority tasks during one dispatch pass.
     reserved_locks: Vec<u32>,
+    /// What each task holds while it runs: its locks (one unit) and resources (amounts).
+    claims: Vec<Vec<(LockId, u32)>>,
+    /// The memory budget, when the run has one.
+    memory: Option<MemoryPool>,
 }
 
 impl<'w> Core<'w> {
@@ -177,6 +182,8 @@ impl<'w> Core<'w> {
             lock_blocked_since: vec![None; count],
             lock_wait: vec![0.0; count],
             reserved_locks: vec![0; workflow.locks.len()],
+            claims: workflow.tasks.iter().map(|t| t.claims()).collect(),
+            memory: None,
         };
         for id in 0..count {
             if core.state[id] == State::Waiting && core.waiting_deps[id] == 0 {
@@ -189,16 +196,26 @@ impl<'w> Core<'w> {
         core
     }
 
-    /// Takes every task that can start now, in priority order, with its slots and locks.
+    /// Gives the run a memory budget: from now on a task starts only when its need fits in
+    /// what tasks already running leave of it.
+    pub fn with_memory(mut self, plan: Option<MemoryPlan>) -> Self {
+        self.memory = plan.map(MemoryPool::new);
+        self
+    }
+
+    /// Takes every task that can start now, in priority order, with its slots, locks,
+    /// resources and memory.
     ///
     /// A task that cannot start keeps a reservation for the rest of this pass, so a task
-    /// needing many slots or several locks is not starved by smaller ones behind it: blocked
-    /// on locks it reserves those locks (tasks that need none of them go ahead), blocked on
-    /// slots it reserves the slots (nothing behind it starts until it has).
+    /// needing many slots, several locks, large amounts or much memory is not starved by
+    /// smaller ones behind it: blocked on locks or resources it reserves those (tasks that need
+    /// none of them go ahead), blocked on slots or memory it reserves the slots and its memory
+    /// (nothing behind it that needs them starts until it has).
     pub fn start_ready(&mut self, now: f64) -> Vec<TaskId> {
         let mut started = Vec::new();
         let mut deferred = Vec::new();
         let mut reserved_slots = 0u32;
+        let mut reserved_memory = 0u64;
         self.reserved_locks.fill(0);
         while self.free_slots > reserved_slots {
             let Some(entry) = self.ready.pop() else { break };
@@ -214,10 +231,19 @@ impl<'w> Core<'w> {
                 }
             }
             let slots_free = self.free_slots >= reserved_slots + task.cpus;
-            let locks_free = self.locks.can_take_all(&task.locks, &self.reserved_locks);
-            if slots_free && locks_free {
+            let locks_free = self
+                .locks
+                .can_take_all(&self.claims[id], &self.reserved_locks);
+            let memory_free = self
+                .memory
+                .as_ref()
+                .is_none_or(|m| m.fits(id, reserved_memory));
+            if slots_free && locks_free && memory_free {
                 self.free_slots -= task.cpus;
-                self.locks.take_all(&task.locks);
+                self.locks.take_all(&self.claims[id]);
+                if let Some(memory) = &mut self.memory {
+                    memory.take(id);
+                }
                 if let Some(since) = self.lock_blocked_since[id].take() {
                     self.lock_wait[id] += now - since;
                 }
@@ -228,9 +254,12 @@ impl<'w> Core<'w> {
             }
             if locks_free {
                 reserved_slots += task.cpus;
+                if let Some(memory) = &self.memory {
+                    reserved_memory = reserved_memory.saturating_add(memory.need(id));
+                }
             } else {
-                for &lock in &task.locks {
-                    self.reserved_locks[lock] += 1;
+                for &(lock, amount) in &self.claims[id] {
+                    self.reserved_locks[lock] += amount;
                 }
                 self.lock_blocked_since[id].get_or_insert(now);
             }
@@ -288,7 +317,10 @@ impl<'w> Core<'w> {
     fn release(&mut self, task: TaskId) {
         let spec = &self.workflow.tasks[task];
         self.free_slots += spec.cpus;
-        self.locks.release_all(&spec.locks);
+        self.locks.release_all(&self.claims[task]);
+        if let Some(memory) = &mut self.memory {
+            memory.release(task);
+        }
         self.running -= 1;
     }
 
@@ -517,6 +549,81 @@ mod tests {
         assert_eq!(c.start_ready(1.0), vec![id(&w, "both")]);
         c.finish(id(&w, "both"), Outcome::Succeeded);
         assert_eq!(c.start_ready(2.0), vec![id(&w, "onlyy")]);
+    }
+
+    fn memory(w: &Workflow, budget: u64, needs: &[(&str, u64)]) -> Option<MemoryPlan> {
+        let mut all = vec![0; w.tasks.len()];
+        for &(name, need) in needs {
+            all[id(w, name)] = need;
+        }
+        Some(MemoryPlan { budget, needs: all })
+    }
+
+    #[test]
+    fn memory_admits_only_what_fits_and_unknown_needs_pass() {
+        let w = workflow(
+            "[tasks.a]\nrun='x'\n[tasks.b]\nrun='x'\n[tasks.c]\nrun='x'\n[tasks.free]\nrun='x'\n",
+        );
+        let plan = memory(&w, 500, &[("a", 200), ("b", 200), ("c", 200)]);
+        let mut c = core(&w, 8, false).with_memory(plan);
+        let first = c.start_ready(0.0);
+        assert_eq!(first, vec![id(&w, "a"), id(&w, "b"), id(&w, "free")]);
+        c.finish(id(&w, "a"), Outcome::Succeeded);
+        assert_eq!(c.start_ready(1.0), vec![id(&w, "c")]);
+    }
+
+    #[test]
+    fn a_big_memory_task_is_not_starved_by_small_ones() {
+        // `big` needs the whole budget; small tasks keep finishing and starting, but once
+        // `big` is first in line, the memory freed is kept for it.
+        let w = workflow(
+            "[tasks.s1]\nrun='x'\npriority=9\n[tasks.big]\nrun='x'\npriority=5\n\
+             [tasks.s2]\nrun='x'\npriority=1\n[tasks.s3]\nrun='x'\npriority=1\n",
+        );
+        let plan = memory(
+            &w,
+            1000,
+            &[("s1", 300), ("big", 1000), ("s2", 300), ("s3", 300)],
+        );
+        let mut c = core(&w, 8, false).with_memory(plan);
+        assert_eq!(
+            c.start_ready(0.0),
+            vec![id(&w, "s1")],
+            "big reserves the rest"
+        );
+        c.finish(id(&w, "s1"), Outcome::Succeeded);
+        assert_eq!(c.start_ready(1.0), vec![id(&w, "big")]);
+        c.finish(id(&w, "big"), Outcome::Succeeded);
+        assert_eq!(c.start_ready(2.0), vec![id(&w, "s2"), id(&w, "s3")]);
+    }
+
+    #[test]
+    fn counted_resources_are_taken_in_amounts_never_over_capacity() {
+        let w = workflow(
+            "[resources]\ngpu=2\n[tasks.two]\nrun='x'\nresources={gpu=2}\npriority=9\n\
+             [tasks.one]\nrun='x'\nresources={gpu=1}\nmatrix={n=[1,2,3]}\n[tasks.cpu]\nrun='x'\n",
+        );
+        let mut c = core(&w, 8, false);
+        assert_eq!(c.start_ready(0.0), vec![id(&w, "two"), id(&w, "cpu")]);
+        c.finish(id(&w, "two"), Outcome::Succeeded);
+        let ones = c.start_ready(1.0);
+        assert_eq!(ones.len(), 2, "two units: two tasks needing one each");
+        c.finish(ones[0], Outcome::Succeeded);
+        assert_eq!(c.start_ready(2.0).len(), 1);
+    }
+
+    #[test]
+    fn a_task_needing_all_units_is_not_starved_by_tasks_needing_one() {
+        let w = workflow(
+            "[resources]\ngpu=2\n[tasks.hold]\nrun='x'\nresources={gpu=1}\npriority=9\n\
+             [tasks.both]\nrun='x'\nresources={gpu=2}\npriority=5\n\
+             [tasks.small]\nrun='x'\nresources={gpu=1}\npriority=1\n",
+        );
+        let mut c = core(&w, 8, false);
+        // One unit is free, but `both` reserves it: `small` must wait.
+        assert_eq!(c.start_ready(0.0), vec![id(&w, "hold")]);
+        c.finish(id(&w, "hold"), Outcome::Succeeded);
+        assert_eq!(c.start_ready(1.0), vec![id(&w, "both")]);
     }
 
     #[test]

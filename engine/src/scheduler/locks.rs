@@ -1,7 +1,8 @@
-//! The lock table: how many holders each named lock has, and all-or-none acquisition.
+//! The lock table: free units of each lock and counted resource, and all-or-none acquisition.
 //!
-//! A task takes every lock it needs in one step or none of them, so no task ever holds one lock
-//! while waiting for another: lock-order deadlocks cannot happen.
+//! A lock is a resource a task takes one unit of; a counted resource (`[resources]`) is taken
+//! in amounts. A task takes everything it needs in one step or nothing, so no task ever holds
+//! one resource while waiting for another: lock-order deadlocks cannot happen.
 
 use crate::workflow::{Lock, LockId};
 
@@ -19,26 +20,27 @@ impl LockTable {
         }
     }
 
-    /// True if every lock in `wanted` has a free unit beyond `reserved[lock]` units kept for
-    /// higher-priority tasks.
-    pub fn can_take_all(&self, wanted: &[LockId], reserved: &[u32]) -> bool {
-        wanted
-            .iter()
-            .all(|&lock| self.free[lock] > reserved.get(lock).copied().unwrap_or(0))
+    /// True if every (lock, amount) in `wanted` has that many free units beyond
+    /// `reserved[lock]` units kept for higher-priority tasks.
+    pub fn can_take_all(&self, wanted: &[(LockId, u32)], reserved: &[u32]) -> bool {
+        wanted.iter().all(|&(lock, amount)| {
+            let kept = reserved.get(lock).copied().unwrap_or(0);
+            self.free[lock] >= kept.saturating_add(amount)
+        })
     }
 
-    /// Takes one unit of every lock in `wanted`. Call only after [`LockTable::can_take_all`].
-    pub fn take_all(&mut self, wanted: &[LockId]) {
-        for &lock in wanted {
-            debug_assert!(self.free[lock] > 0, "lock {lock} over-acquired");
-            self.free[lock] -= 1;
+    /// Takes the amounts in `wanted`. Call only after [`LockTable::can_take_all`].
+    pub fn take_all(&mut self, wanted: &[(LockId, u32)]) {
+        for &(lock, amount) in wanted {
+            debug_assert!(self.free[lock] >= amount, "lock {lock} over-acquired");
+            self.free[lock] -= amount;
         }
     }
 
-    /// Gives back one unit of every lock in `held`.
-    pub fn release_all(&mut self, held: &[LockId]) {
-        for &lock in held {
-            self.free[lock] += 1;
+    /// Gives back the amounts in `held`.
+    pub fn release_all(&mut self, held: &[(LockId, u32)]) {
+        for &(lock, amount) in held {
+            self.free[lock] += amount;
         }
     }
 }
@@ -63,19 +65,27 @@ mod tests {
     #[test]
     fn takes_all_or_nothing() {
         let mut locks = table();
-        assert!(locks.can_take_all(&[0, 1], &[0, 0]));
-        locks.take_all(&[0, 1]);
-        assert!(!locks.can_take_all(&[0, 1], &[0, 0]), "db is held");
-        assert!(locks.can_take_all(&[1], &[0, 0]), "gpu has a second unit");
-        locks.release_all(&[0, 1]);
-        assert!(locks.can_take_all(&[0, 1], &[0, 0]));
+        assert!(locks.can_take_all(&[(0, 1), (1, 1)], &[0, 0]));
+        locks.take_all(&[(0, 1), (1, 1)]);
+        assert!(
+            !locks.can_take_all(&[(0, 1), (1, 1)], &[0, 0]),
+            "db is held"
+        );
+        assert!(
+            locks.can_take_all(&[(1, 1)], &[0, 0]),
+            "gpu has a second unit"
+        );
+        assert!(!locks.can_take_all(&[(1, 2)], &[0, 0]), "but not two");
+        locks.release_all(&[(0, 1), (1, 1)]);
+        assert!(locks.can_take_all(&[(0, 1), (1, 2)], &[0, 0]));
     }
 
     #[test]
     fn reservations_keep_units_for_others() {
         let locks = table();
-        assert!(!locks.can_take_all(&[0], &[1, 0]));
-        assert!(locks.can_take_all(&[1], &[0, 1]));
-        assert!(!locks.can_take_all(&[1], &[0, 2]));
+        assert!(!locks.can_take_all(&[(0, 1)], &[1, 0]));
+        assert!(locks.can_take_all(&[(1, 1)], &[0, 1]));
+        assert!(!locks.can_take_all(&[(1, 2)], &[0, 1]));
+        assert!(!locks.can_take_all(&[(1, 1)], &[0, 2]));
     }
 }

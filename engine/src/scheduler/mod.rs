@@ -5,6 +5,7 @@
 
 pub mod core;
 mod locks;
+pub mod memory;
 pub mod plan;
 mod ready;
 mod select;

@@ -5,6 +5,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::core::{Core, Outcome};
+use super::memory::MemoryPlan;
 use crate::workflow::{TaskId, Workflow};
 
 /// One planned start.
@@ -33,7 +34,8 @@ pub struct Simulation {
     pub path_bound: f64,
 }
 
-/// Simulates the selected tasks on `slots` slots with `weights` as durations.
+/// Simulates the selected tasks on `slots` slots with `weights` as durations, within the
+/// memory budget of `memory` when there is one.
 pub fn simulate(
     workflow: &Workflow,
     selected: &[bool],
@@ -41,8 +43,10 @@ pub fn simulate(
     slots: u32,
     weights: &[f64],
     keep_going: bool,
+    memory: Option<MemoryPlan>,
 ) -> Simulation {
-    let mut core = Core::new(workflow, selected, up_to_date, slots, weights, keep_going);
+    let mut core =
+        Core::new(workflow, selected, up_to_date, slots, weights, keep_going).with_memory(memory);
     let mut running: BinaryHeap<Reverse<(u64, TaskId)>> = BinaryHeap::new();
     let mut order = Vec::new();
     // Integer microseconds keep the event order exact and deterministic.
@@ -119,7 +123,7 @@ mod tests {
         let workflow = loaded.workflow.expect("valid");
         let all = vec![true; workflow.tasks.len()];
         let weights = vec![0.1; workflow.tasks.len()];
-        let plan = simulate(&workflow, &all, &[], 2, &weights, false);
+        let plan = simulate(&workflow, &all, &[], 2, &weights, false, None);
         assert!((plan.wall - 2.5).abs() < 1e-6, "wall {}", plan.wall);
         assert!((plan.work_bound - 2.5).abs() < 1e-6);
         assert!((plan.path_bound - 1.0).abs() < 1e-6);

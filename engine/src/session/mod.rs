@@ -13,6 +13,7 @@
 //! state store is asked before a run, what a run records. The command line only parses,
 //! calls these and renders.
 
+pub mod memory;
 mod prepare;
 
 use std::path::PathBuf;
@@ -216,6 +217,7 @@ impl Session {
             jobs,
             &plan.expected,
             self.keep_going(settings),
+            plan.memory_plan.clone(),
         ))
     }
 
@@ -271,6 +273,7 @@ impl Session {
             keep_going: self.keep_going(settings),
             grace: settings.grace.unwrap_or(self.workflow.grace),
             weights: Some(plan.expected),
+            memory: plan.memory_plan,
             report_path: settings.report_path.clone(),
             output: settings.output,
             task_events: settings.task_events,

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 
 use super::SessionError;
+use super::memory::{MemoryNeed, RECENT_PEAKS, plan_memory, resolve_budget};
+use crate::scheduler::memory::MemoryPlan;
 use crate::state::{
     FileCache, Fingerprints, Freshness, History, Reason, StateStore, decide, fingerprint_tasks,
     fingerprint_tasks_with,
@@ -24,6 +26,12 @@ pub struct Plan {
     pub expected: Vec<f64>,
     /// Which tasks have a learnt duration (the others got an estimate).
     pub learnt: Vec<bool>,
+    /// The run's memory budget in bytes (`None`: no budget).
+    pub memory_budget: Option<u64>,
+    /// Each task's memory need: declared, learnt or unknown.
+    pub memory: Vec<MemoryNeed>,
+    /// What the scheduler is given of both, when there is a budget.
+    pub memory_plan: Option<MemoryPlan>,
     /// Fingerprint of each selected task.
     pub(super) fingerprints: Fingerprints,
     /// The file-hash cache, for fingerprinting tasks again as they succeed.
@@ -59,7 +67,7 @@ pub(super) fn prepare(
     mut store: Option<StateStore>,
 ) -> Result<Plan, SessionError> {
     let manifest = workflow.manifest_path().display().to_string();
-    let (history, durations) = match &store {
+    let (history, durations, peaks) = match &store {
         Some(store) => {
             let previous_run = if freshness.resume {
                 store.previous_run(&manifest, "")?
@@ -71,7 +79,8 @@ pub(super) fn prepare(
                 previous_run,
             };
             let durations = store.learnt_durations(&manifest, RECENT_DURATIONS)?;
-            (history, durations)
+            let peaks = store.learnt_peaks(&manifest, RECENT_PEAKS)?;
+            (history, durations, peaks)
         }
         None => Default::default(),
     };
@@ -97,11 +106,16 @@ pub(super) fn prepare(
     }
     let reasons = decide(workflow, &selected, &fingerprints, &history, freshness);
     let (expected, learnt) = expected_durations(workflow, &durations);
+    let memory_budget = resolve_budget(workflow.memory);
+    let (memory, memory_plan) = plan_memory(workflow, memory_budget, &peaks);
     Ok(Plan {
         selected,
         reasons,
         expected,
         learnt,
+        memory_budget,
+        memory,
+        memory_plan,
         fingerprints,
         cache,
         store,

@@ -40,6 +40,7 @@ pub use records::{
     PreviousRun, RunEnd, RunStart, RunState, RunSummary, StateEvent, Success, SuccessRecord,
 };
 pub use store::StateStore;
+pub use store::usage_queries::RunUsage;
 pub use why::{Reason, explain};
 
 pub use crate::layout::{STATE_FILE, store_path};

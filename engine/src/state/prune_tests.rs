@@ -80,6 +80,9 @@ impl Fixture {
                     signal: None,
                     worker: Some(1),
                     log: None,
+                    peak_rss_bytes: None,
+                    user_s: None,
+                    sys_s: None,
                 }),
             );
         }

@@ -74,6 +74,12 @@ pub struct AttemptRecord {
     pub worker: Option<u64>,
     /// Its log file, relative to the manifest's folder.
     pub log: Option<String>,
+    /// Its peak resident memory in bytes, when measured.
+    pub peak_rss_bytes: Option<u64>,
+    /// CPU seconds in user mode, when measured.
+    pub user_s: Option<f64>,
+    /// CPU seconds in kernel mode, when measured.
+    pub sys_s: Option<f64>,
 }
 
 /// How one task ended in one run.

@@ -16,11 +16,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order; `MIGRATIONS[i].version == i + 1`.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "initial schema",
-    sql: V1,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "initial schema",
+        sql: V1,
+    },
+    Migration {
+        version: 2,
+        description: "what each attempt used: peak memory and CPU time",
+        sql: V2,
+    },
+];
 
 /// The schema version this wf creates and understands.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -101,6 +108,14 @@ CREATE TABLE file_hashes (
     mtime_ns INTEGER NOT NULL,
     digest   TEXT    NOT NULL
 ) STRICT, WITHOUT ROWID;
+"#;
+
+/// Version 2: each attempt's peak resident memory and CPU time (null when not measured:
+/// attempts recorded before, attempts that never started).
+const V2: &str = r#"
+ALTER TABLE attempts ADD COLUMN peak_rss_bytes INTEGER;
+ALTER TABLE attempts ADD COLUMN user_s REAL;
+ALTER TABLE attempts ADD COLUMN sys_s REAL;
 "#;
 
 #[cfg(test)]

@@ -39,12 +39,15 @@ const SUMMARY_COLUMNS: &str = "run_id, manifest, workflow, pid, started_at_ms, f
                                duration_s, status, jobs, counts";
 
 const INSERT_ATTEMPT: &str = "INSERT INTO attempts (run_id, task, attempt, status, \
-     started_at_ms, ended_at_ms, duration_s, exit_code, signal, worker, log) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+     started_at_ms, ended_at_ms, duration_s, exit_code, signal, worker, log, \
+     peak_rss_bytes, user_s, sys_s) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
      ON CONFLICT (run_id, task, attempt) DO UPDATE SET status = excluded.status, \
      started_at_ms = excluded.started_at_ms, ended_at_ms = excluded.ended_at_ms, \
      duration_s = excluded.duration_s, exit_code = excluded.exit_code, \
-     signal = excluded.signal, worker = excluded.worker, log = excluded.log";
+     signal = excluded.signal, worker = excluded.worker, log = excluded.log, \
+     peak_rss_bytes = excluded.peak_rss_bytes, user_s = excluded.user_s, \
+     sys_s = excluded.sys_s";
 
 const INSERT_OUTCOME: &str = "INSERT INTO outcomes (run_id, task, status, fingerprint, \
      duration_s) VALUES (?1, ?2, ?3, ?4, ?5) \
@@ -238,7 +241,10 @@ impl StateStore {
                                 a.exit_code,
                                 a.signal,
                                 a.worker.and_then(|w| i64::try_from(w).ok()),
-                                a.log
+                                a.log,
+                                a.peak_rss_bytes.and_then(|b| i64::try_from(b).ok()),
+                                a.user_s,
+                                a.sys_s
                             ])
                             .map_err(&failed)?;
                     }
@@ -707,6 +713,9 @@ fn parse_task_status(word: &str) -> Option<TaskStatus> {
         .into_iter()
         .find(|status| status.as_str() == word)
 }
+
+#[path = "usage_queries.rs"]
+pub mod usage_queries;
 
 #[cfg(test)]
 #[path = "store_tests.rs"]

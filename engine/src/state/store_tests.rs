@@ -45,6 +45,9 @@ fn attempt(run_id: &str, task: &str, n: u32, status: TaskStatus, end: i64, dur: 
         signal: None,
         worker: Some(1),
         log: Some(format!(".wf/runs/{run_id}/logs/{task}.log")),
+        peak_rss_bytes: None,
+        user_s: None,
+        sys_s: None,
     })
 }
 
@@ -463,4 +466,76 @@ fn file_digests_are_read_only_for_the_paths_asked() {
         "not asked for"
     );
     assert_eq!(loaded.changed_count(), 0, "loaded entries are not changes");
+}
+
+#[test]
+fn a_version_1_store_is_migrated_and_keeps_its_attempts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("create");
+        conn.execute_batch(crate::state::schema::MIGRATIONS[0].sql)
+            .expect("version 1 schema");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version");
+        conn.execute_batch(
+            "INSERT INTO runs (run_id, manifest, workflow, started_at_ms, status, jobs) \
+             VALUES ('old', '/work/wf.toml', 'demo', 1000, 'succeeded', 2); \
+             INSERT INTO attempts (run_id, task, attempt, status, started_at_ms, ended_at_ms, \
+             duration_s) VALUES ('old', 'train', 1, 'succeeded', 1000, 2000, 1.0);",
+        )
+        .expect("version 1 rows");
+    }
+    let mut store = StateStore::open(&path).expect("migrates");
+    let version: i64 = store
+        .conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .expect("version");
+    assert_eq!(version, crate::state::schema::CURRENT_VERSION);
+    assert_eq!(
+        store.learnt_durations(MANIFEST, 5).expect("d")["train"],
+        1.0
+    );
+    assert!(store.learnt_peaks(MANIFEST, 5).expect("peaks").is_empty());
+    store.begin_run(&start("new", 5_000)).expect("begin");
+    let mut measured = attempt("new", "train", 1, TaskStatus::Succeeded, 6_000, 1.0);
+    if let StateEvent::AttemptFinished(a) = &mut measured {
+        a.peak_rss_bytes = Some(300_000_000);
+        a.user_s = Some(0.75);
+        a.sys_s = Some(0.25);
+    }
+    store.record(&[measured]).expect("record");
+    assert_eq!(
+        store.learnt_peaks(MANIFEST, 5).expect("p")["train"],
+        300_000_000
+    );
+    let usage = store.run_usage("new").expect("usage");
+    assert_eq!(usage.peak_rss_bytes, Some(300_000_000));
+    assert_eq!(usage.cpu_s, Some(1.0));
+}
+
+#[test]
+fn learnt_peaks_are_the_highest_of_recent_attempts_whatever_their_outcome() {
+    let (_dir, mut store) = temp_store();
+    for (i, (peak, status)) in [
+        (900, TaskStatus::Succeeded),
+        (100, TaskStatus::Succeeded),
+        (400, TaskStatus::OutOfMemory),
+        (200, TaskStatus::Succeeded),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let run_id = format!("r{i}");
+        let at = 1_000 * (i as i64 + 1);
+        store.begin_run(&start(&run_id, at)).expect("begin");
+        let mut event = attempt(&run_id, "t", 1, status, at + 500, 1.0);
+        if let StateEvent::AttemptFinished(a) = &mut event {
+            a.peak_rss_bytes = Some(peak);
+        }
+        store.record(&[event]).expect("record");
+    }
+    // The last three: 100, 400 (killed for memory), 200; the old 900 is forgotten.
+    assert_eq!(store.learnt_peaks(MANIFEST, 3).expect("p")["t"], 400);
+    assert_eq!(store.learnt_peaks(MANIFEST, 4).expect("p")["t"], 900);
 }

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+pub(crate) mod cgroup;
 pub(crate) mod group;
 pub(crate) mod launch;
 pub mod reaper;
@@ -34,8 +35,8 @@ use self::supervise::{StopSignals, eventfd, notify, supervise};
 use self::sweep::{RunMembership, end_run_processes};
 use crate::exec::logs::{log_path, open_log, write_attempt_header};
 use crate::exec::{
-    AttemptEnd, AttemptRequest, AttemptResult, Executor, Placement, Recovered, RunContext,
-    TaskOutput,
+    AttemptEnd, AttemptRequest, AttemptResult, Executor, Placement, Recovered, ResourceUsage,
+    RunContext, TaskOutput,
 };
 use crate::layout::marker::CrashedRun;
 use crate::report::time::Timestamp;
@@ -264,6 +265,11 @@ impl LocalExecutor {
                 }
             },
         };
+        // A task with a memory limit runs in a cgroup of its own, where the machine allows it
+        // (`wf validate` warns where it does not); any other task costs nothing extra.
+        let cgroup = task.mem_limit.and_then(|limit| {
+            cgroup::TaskCgroup::create(&self.run_id, request.task, request.attempt, limit).ok()
+        });
         let (stdout, stderr) = match &pipes {
             Some((out, err, _)) => (out.write.as_fd(), err.write.as_fd()),
             None => (log.as_fd(), log.as_fd()),
@@ -276,6 +282,7 @@ impl LocalExecutor {
             stdin: null.as_fd(),
             stdout,
             stderr,
+            cgroup_procs: cgroup.as_ref().map(cgroup::TaskCgroup::procs_fd),
         });
         let pid = match spawned {
             Ok(pid) => pid,
@@ -286,7 +293,7 @@ impl LocalExecutor {
             }
         };
         let started_at = Instant::now();
-        let (end, ended_at, leftovers) = match pipes {
+        let (end, ended_at, leftovers, usage) = match pipes {
             None => self.wait(pid, task),
             Some((out, err, stop)) => {
                 // The task holds the write ends now; ours must close so the drains see EOF.
@@ -307,6 +314,23 @@ impl LocalExecutor {
                 })
             }
         };
+        let mut end = end;
+        let mut usage = usage;
+        if let Some(cgroup) = &cgroup {
+            if let (Some(peak), Some(usage)) = (cgroup.peak(), usage.as_mut()) {
+                usage.peak_rss_bytes = peak;
+            }
+            if cgroup.oom_killed() && !end.succeeded() {
+                let limit = task.mem_limit.unwrap_or(0);
+                let _ = writeln!(
+                    log,
+                    "wf: the task used more than its mem_limit of {} and was killed",
+                    crate::manifest::size::format_size(limit)
+                );
+                end = AttemptEnd::OutOfMemory { limit };
+            }
+        }
+        drop(cgroup);
         if leftovers > 0 {
             let _ = writeln!(
                 log,
@@ -329,6 +353,7 @@ impl LocalExecutor {
             placement: Placement::Process {
                 pid: pid.unsigned_abs(),
             },
+            usage,
         }
     }
 }
@@ -342,13 +367,18 @@ fn not_started(reason: String) -> AttemptResult {
         log: None,
         leftovers: 0,
         placement: Placement::Nowhere,
+        usage: None,
     }
 }
 
 impl LocalExecutor {
     /// Waits for the attempt's process and ends what its group left behind.
-    fn wait(&self, pid: libc::pid_t, task: &crate::workflow::Task) -> (AttemptEnd, Instant, u32) {
-        let end = supervise(pid, task.timeout, self.grace, &self.stop);
+    fn wait(
+        &self,
+        pid: libc::pid_t,
+        task: &crate::workflow::Task,
+    ) -> (AttemptEnd, Instant, u32, Option<ResourceUsage>) {
+        let (end, usage) = supervise(pid, task.timeout, self.grace, &self.stop);
         let ended_at = Instant::now();
         // A second Ctrl-C while the leftovers have their grace period kills them at once.
         let leftovers = end_leftovers(pid, self.grace, &|| self.stop.is_killed());
@@ -358,7 +388,12 @@ impl LocalExecutor {
             end,
             AttemptEnd::TimedOut { .. } | AttemptEnd::Cancelled { .. }
         );
-        (end, ended_at, if ended_by_wf { 0 } else { leftovers })
+        (
+            end,
+            ended_at,
+            if ended_by_wf { 0 } else { leftovers },
+            usage,
+        )
     }
 }
 
@@ -384,5 +419,9 @@ fn describe_spawn_error(error: &SpawnError, program: &str, cwd: &Path) -> String
             error.error
         ),
         SpawnStage::Clone => format!("cannot create a process: {}", error.error),
+        SpawnStage::Cgroup => format!(
+            "cannot move the task into its memory cgroup: {}",
+            error.error
+        ),
     }
 }

@@ -71,6 +71,9 @@ pub struct SpawnRequest<'a> {
     pub stdout: BorrowedFd<'a>,
     /// The child's stderr.
     pub stderr: BorrowedFd<'a>,
+    /// A cgroup's `cgroup.procs`, open for writing, that the child moves itself into before
+    /// `exec`; `None` for none.
+    pub cgroup_procs: Option<BorrowedFd<'a>>,
 }
 
 /// Which step of the child's setup failed.
@@ -84,6 +87,8 @@ pub enum SpawnStage {
     Redirect,
     /// Executing the program.
     Exec,
+    /// Moving into the task's cgroup.
+    Cgroup,
 }
 
 /// A process that could not be started, with the step and the OS error.
@@ -118,12 +123,13 @@ struct ChildArgs {
     stdin: c_int,
     stdout: c_int,
     stderr: c_int,
+    cgroup_procs: c_int,
     handled: *const c_int,
     handled_count: usize,
     parent: libc::pid_t,
     /// Set by the child on failure: the errno.
     error: c_int,
-    /// Set by the child on failure: which step (1 chdir, 2 redirect, 3 exec).
+    /// Set by the child on failure: which step (1 chdir, 2 redirect, 3 exec, 4 cgroup).
     stage: c_int,
 }
 
@@ -177,6 +183,7 @@ impl Spawner {
             stdin: request.stdin.as_raw_fd(),
             stdout: request.stdout.as_raw_fd(),
             stderr: request.stderr.as_raw_fd(),
+            cgroup_procs: request.cgroup_procs.map_or(-1, |fd| fd.as_raw_fd()),
             handled: self.handled.as_ptr(),
             handled_count: self.handled_count,
             // SAFETY: getpid has no preconditions.
@@ -236,6 +243,7 @@ impl Spawner {
                 stage: match stage {
                     1 => SpawnStage::Chdir,
                     2 => SpawnStage::Redirect,
+                    4 => SpawnStage::Cgroup,
                     _ => SpawnStage::Exec,
                 },
                 error: io::Error::from_raw_os_error(error),
@@ -270,6 +278,10 @@ extern "C" fn child_main(raw: *mut c_void) -> c_int {
             let mut default: libc::sigaction = std::mem::zeroed();
             default.sa_sigaction = libc::SIG_DFL;
             libc::sigaction(signal, &default, std::ptr::null_mut());
+        }
+        // Into the task's cgroup first, so that everything it starts is counted and limited.
+        if args.cgroup_procs >= 0 && libc::write(args.cgroup_procs, c"0".as_ptr().cast(), 1) != 1 {
+            return fail(args, 4);
         }
         libc::setpgid(0, 0);
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
@@ -348,6 +360,7 @@ mod tests {
             stdin: null.as_fd(),
             stdout: log.as_file().as_fd(),
             stderr: log.as_file().as_fd(),
+            cgroup_procs: None,
         })?;
         let mut status = 0;
         // SAFETY: pid is our child.

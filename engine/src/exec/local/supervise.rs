@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::group::signal_group;
-use crate::exec::AttemptEnd;
+use crate::exec::{AttemptEnd, ResourceUsage};
 
 /// The run-wide stop signals every worker listens to. Written once, never drained, so every
 /// worker polling them sees them.
@@ -112,13 +112,14 @@ fn millis_until(deadline: Option<Instant>) -> i32 {
 }
 
 /// Waits for `pid` (leader of its own group) to exit, ending its group on timeout or
-/// cancellation, and reaps it.
+/// cancellation, and reaps it; returns how it ended and what it used (from `wait4`: no extra
+/// system call, so measuring costs nothing).
 pub fn supervise(
     pid: libc::pid_t,
     timeout: Option<Duration>,
     grace: Duration,
     stop: &StopSignals,
-) -> AttemptEnd {
+) -> (AttemptEnd, Option<ResourceUsage>) {
     let started = Instant::now();
     let pidfd = pidfd_open(pid);
     let mut phase = Phase::Running;
@@ -208,7 +209,7 @@ pub fn supervise(
             };
         }
     }
-    let status = reap(pid);
+    let (status, usage) = reap(pid);
     let exit = if libc::WIFEXITED(status) {
         AttemptEnd::Exited(libc::WEXITSTATUS(status))
     } else {
@@ -219,7 +220,7 @@ pub fn supervise(
         AttemptEnd::Signalled(signal) => signal,
         _ => default,
     };
-    match phase {
+    let end = match phase {
         Phase::Running => exit,
         Phase::Terminating { reason, .. } | Phase::Killed { reason } => {
             let default = if matches!(phase, Phase::Killed { .. }) {
@@ -236,7 +237,8 @@ pub fn supervise(
                 },
             }
         }
-    }
+    };
+    (end, usage)
 }
 
 /// True if the child has exited (leaving it unreaped), for the no-pidfd fallback.
@@ -257,14 +259,20 @@ fn exited_without_reaping(pid: libc::pid_t) -> bool {
     rc == 0 && unsafe { info.si_pid() } != 0
 }
 
-/// Reaps the child and returns its raw wait status.
-fn reap(pid: libc::pid_t) -> i32 {
+/// Reaps the child and returns its raw wait status and its resource usage (its own and that
+/// of the descendants it waited for).
+fn reap(pid: libc::pid_t) -> (i32, Option<ResourceUsage>) {
     let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
-        // SAFETY: pid is our child; status is a valid out pointer.
-        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if rc == pid || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return status;
+        // SAFETY: pid is our child; status and usage are valid out pointers.
+        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if rc == pid {
+            return (status, Some(ResourceUsage::from_rusage(&usage)));
+        }
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return (status, None);
         }
     }
 }

@@ -405,6 +405,8 @@ impl SlurmExecutor {
             log_bytes,
             log: (log_bytes > 0).then(|| log.to_path_buf()),
             leftovers: 0,
+            // Slurm accounts a job's memory and CPU itself (sacct); wf does not measure it.
+            usage: None,
             placement: Placement::Slurm {
                 job_id: id.0,
                 node,
@@ -436,6 +438,7 @@ fn ended_before_start(end: AttemptEnd) -> AttemptResult {
         log_bytes: 0,
         log: None,
         leftovers: 0,
+        usage: None,
         placement: Placement::Nowhere,
     }
 }
