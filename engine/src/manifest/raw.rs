@@ -11,7 +11,7 @@ use toml::de::{DeValue, ValueDeserializer};
 
 use super::diagnostic::{Findings, ManifestError};
 use super::duration::parse_duration;
-use super::spanned::{FromToml, Named, Sp, TomlLeaf, TomlValue, toml_table};
+use super::spanned::{FromToml, Named, Sp, TomlLeaf, TomlValue, Written, toml_table, variant_hint};
 pub use crate::workflow::{ExecutorKind, When};
 
 toml_table! {
@@ -218,15 +218,28 @@ impl<'de> Deserialize<'de> for RawCommand {
 impl TomlLeaf for RawCommand {}
 
 impl TomlLeaf for When {
-    fn invalid(message: String, span: std::ops::Range<usize>) -> ManifestError {
+    fn hint(written: &Written) -> Option<String> {
+        variant_hint(written, &["success", "always", "failure"])
+    }
+
+    fn invalid(
+        message: String,
+        span: std::ops::Range<usize>,
+        help: Option<String>,
+    ) -> ManifestError {
         ManifestError::InvalidWhen {
             message,
             span: span.into(),
+            help,
         }
     }
 }
 
-impl TomlLeaf for ExecutorKind {}
+impl TomlLeaf for ExecutorKind {
+    fn hint(written: &Written) -> Option<String> {
+        variant_hint(written, &["local", "slurm"])
+    }
+}
 
 /// A duration written as a number with a unit: "500ms", "90s", "10m", "1h30m", "1d".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,10 +269,29 @@ impl JsonSchema for DurationValue {
 }
 
 impl TomlLeaf for DurationValue {
-    fn invalid(message: String, span: std::ops::Range<usize>) -> ManifestError {
+    fn hint(written: &Written) -> Option<String> {
+        let number = match written {
+            Written::Int(text) => text.clone(),
+            Written::Str(text) if !text.trim().is_empty() && text.trim().parse::<f64>().is_ok() => {
+                text.trim().to_owned()
+            }
+            _ => return None,
+        };
+        Some(format!(
+            "a duration is a string with a unit: did you mean \"{number}s\"?"
+        ))
+    }
+
+    fn invalid(
+        message: String,
+        span: std::ops::Range<usize>,
+        help: Option<String>,
+    ) -> ManifestError {
         ManifestError::InvalidDuration {
             message,
+            label: "not a duration",
             span: span.into(),
+            help,
         }
     }
 }
@@ -292,6 +324,7 @@ impl Scalar {
                 findings.push(ManifestError::InvalidType {
                     message: error.message().to_owned(),
                     span: span.into(),
+                    help: None,
                 });
                 return None;
             }
@@ -349,6 +382,7 @@ impl FromToml for RawMatrix {
                                 key.value
                             ),
                             span: array_span.into(),
+                            help: Some("e.g. lr = [0.1, 0.01]; a single value is [0.1]".to_owned()),
                         });
                         continue;
                     };
@@ -391,6 +425,7 @@ impl FromToml for RawMatrix {
                         findings.push(ManifestError::InvalidType {
                             message: "each record of a matrix array must be a table".into(),
                             span: record_span.into(),
+                            help: Some("e.g. matrix = [{ lr = 0.1, seed = 1 }]".to_owned()),
                         });
                         continue;
                     };
@@ -412,6 +447,9 @@ impl FromToml for RawMatrix {
                         other.type_str()
                     ),
                     span: span.into(),
+                    help: Some(
+                        "e.g. matrix = { lr = [0.1, 0.01] } or matrix = [{ lr = 0.1 }]".to_owned(),
+                    ),
                 });
                 None
             }

@@ -69,6 +69,7 @@ pub(super) fn prepare(
             let history = History {
                 last_successes: store.last_successes(&manifest)?,
                 previous_run,
+                failed_last_run: store.failed_in_latest_run(&manifest)?,
             };
             let durations = store.learnt_durations(&manifest, RECENT_DURATIONS)?;
             (history, durations)
