@@ -210,8 +210,8 @@ fn the_undefined_key_help_lists_each_key_once_in_every_format() {
 /// The README's showcase manifest is valid and creates the folder it writes into.
 #[test]
 fn the_readme_showcase_is_valid_and_creates_its_data_folder() {
-    let readme = std::fs::read_to_string(crate::support::repo_root().join("README.md"))
-        .expect("README");
+    let readme =
+        std::fs::read_to_string(crate::support::repo_root().join("README.md")).expect("README");
     let start = readme.find("```toml\n").expect("a toml block") + "```toml\n".len();
     let manifest = &readme[start..start + readme[start..].find("```").expect("block end")];
     assert!(manifest.contains("mkdir -p data && curl"), "{manifest}");

@@ -91,6 +91,9 @@ pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> 
         lint_races(&tasks, &paths, &dag, origin.root, findings);
     }
     if has_errors(findings) {
+        // Warnings about how a manifest is used wait until it is valid: they would only add
+        // noise to the errors (an unused key is often a misspelt placeholder's).
+        findings.retain(|f| !matches!(f, ManifestError::UnusedMatrixKey { .. }));
         return None;
     }
     warn_dependencies_without_outputs(&tasks, &sources, findings);
