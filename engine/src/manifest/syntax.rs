@@ -172,7 +172,7 @@ pub fn refine(text: &str, syntax: Findings, rest: Findings) -> Findings {
                             |name| format!("`[{name}]`")
                         )
                 ),
-                span: span.clone(),
+                span: *span,
                 first_span: first.into(),
             }),
             None => out.push(finding),
