@@ -219,3 +219,38 @@ fn the_readme_showcase_is_valid_and_creates_its_data_folder() {
     let output = project.wf(&["validate"]).output().expect("wf runs");
     assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
 }
+
+/// The `wf report` lines for runs without a report, as docs/cli.md shows them, are the ones
+/// the tests above see wf print.
+#[test]
+fn the_documented_report_of_unfinished_runs_matches_the_output() {
+    let docs =
+        std::fs::read_to_string(crate::support::repo_root().join("docs/cli.md")).expect("docs");
+    for line in [
+        "of wf is still running (pid 4242): no report yet\ndone so far: 1 succeeded\nlogs: .wf/runs/",
+        "of wf did not finish normally (wf was killed or the machine stopped): cancelled\nrecorded before it stopped: 1 succeeded\nlogs: .wf/runs/",
+        "`failed in the last run`",
+        "`wf report x.toml`",
+    ] {
+        assert!(docs.contains(line), "docs/cli.md lacks {line:?}");
+    }
+}
+
+/// Expansion rows are aligned with the table; a matrix task's row shows no one expansion's
+/// description when each has its own.
+#[test]
+fn list_aligns_expansions_and_keeps_their_own_descriptions() {
+    Test::new(
+        "[tasks.train]\nrun = \"t {{ matrix.lr }}\"\ndescription = \"lr {{ matrix.lr }}\"\n\
+         matrix = { lr = [\"0.1\", \"0.01\"] }\nlocks = [\"gpu{{ matrix.lr }}\"]\n",
+    )
+    .args(&["list"])
+    .status(0)
+    .stdout(
+        "TASK              DEPS  LOCKS    DESCRIPTION\n\
+         train (×2)        -\n\
+         \x20 train[lr=0.1]         gpu0.1   lr 0.1\n\
+         \x20 train[lr=0.01]        gpu0.01  lr 0.01\n",
+    )
+    .run();
+}
