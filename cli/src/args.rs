@@ -71,6 +71,15 @@ impl Target {
     }
 }
 
+/// `--resume` with `--force`: the command's error, in one sentence (clap's conflict message
+/// repeats a usage line that reads as if `--resume` were required).
+pub fn resume_force_conflict(resume: bool, force: bool) -> Option<&'static str> {
+    (resume && force).then_some(
+        "`--resume` and `--force` cannot be used together: `--force` runs every selected task, \
+         `--resume` skips what the previous run finished; give one of them",
+    )
+}
+
 fn parse_jobs(text: &str) -> Result<u32, String> {
     match text.parse::<u32>() {
         Ok(0) => Err("must be at least 1".into()),
@@ -109,8 +118,8 @@ pub struct RunArgs {
     /// manifest (also when that run failed or was killed).
     #[arg(long)]
     pub resume: bool,
-    /// Run every selected task: ignore up-to-date checks and `--resume` records.
-    #[arg(long, conflicts_with = "resume")]
+    /// Run every selected task: ignore up-to-date checks (not with `--resume`).
+    #[arg(long)]
     pub force: bool,
     /// How task output is shown.
     #[arg(long, value_enum, default_value_t = OutputMode::Grouped)]
@@ -175,8 +184,8 @@ pub struct PlanArgs {
     /// Plan as `wf run --resume` would run.
     #[arg(long)]
     pub resume: bool,
-    /// Plan as `wf run --force` would run.
-    #[arg(long, conflicts_with = "resume")]
+    /// Plan as `wf run --force` would run (not with `--resume`).
+    #[arg(long)]
     pub force: bool,
 }
 
@@ -220,23 +229,39 @@ pub struct GcArgs {
 /// `wf report`.
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    /// The run: its id, a unique prefix of it, or `latest`.
-    #[arg(value_name = "RUN_ID", default_value = "latest")]
-    pub run: String,
-    /// The manifest whose runs to look in (default: wf.toml).
-    #[arg(
-        short = 'f',
-        long = "file",
-        value_name = "MANIFEST",
-        default_value = "wf.toml"
-    )]
-    pub manifest: PathBuf,
+    /// The manifest whose runs to look in (default: wf.toml; taken as the manifest if it ends
+    /// in `.toml`, as for `wf run`), then the run: its id, a unique prefix of it, or `latest`
+    /// (the default).
+    #[arg(value_name = "[MANIFEST] [RUN_ID]", num_args = 0..=2)]
+    pub args: Vec<String>,
+    /// The manifest, explicitly (then the argument is the run).
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
+    pub file: Option<PathBuf>,
     /// Print the JSON report instead of the summary.
     #[arg(long)]
     pub json: bool,
     /// Files made from the run's report.
     #[command(flatten)]
     pub outputs: ReportOutputs,
+}
+
+impl ReportArgs {
+    /// The manifest and the run asked for, or what is wrong with the arguments.
+    pub fn split(&self) -> Result<(PathBuf, String), String> {
+        let (manifest, rest) = match (&self.file, self.args.split_first()) {
+            (Some(file), _) => (file.clone(), self.args.as_slice()),
+            (None, Some((first, rest))) if first.ends_with(".toml") => (PathBuf::from(first), rest),
+            (None, _) => (PathBuf::from("wf.toml"), self.args.as_slice()),
+        };
+        match rest {
+            [] => Ok((manifest, "latest".to_owned())),
+            [run] => Ok((manifest, run.clone())),
+            [first, ..] => Err(format!(
+                "`{first}` is not a manifest (a manifest's name ends in `.toml`; use `-f` for \
+                 another name): give the manifest, then one run"
+            )),
+        }
+    }
 }
 
 /// `wf validate`.
@@ -361,6 +386,26 @@ mod tests {
         assert!(!ColorChoice::Auto.decide(false, None));
         assert!(ColorChoice::Always.decide(false, Some(OsStr::new("1"))));
         assert!(!ColorChoice::Never.decide(true, None));
+    }
+
+    #[test]
+    fn report_takes_a_manifest_path_like_history() {
+        let report = |args: &[&str], file: Option<&str>| {
+            ReportArgs {
+                args: args.iter().map(|a| (*a).to_owned()).collect(),
+                file: file.map(PathBuf::from),
+                json: false,
+                outputs: ReportOutputs::default(),
+            }
+            .split()
+        };
+        let ok = |m: &str, r: &str| Ok((PathBuf::from(m), r.to_owned()));
+        assert_eq!(report(&[], None), ok("wf.toml", "latest"));
+        assert_eq!(report(&["x.toml"], None), ok("x.toml", "latest"));
+        assert_eq!(report(&["x.toml", "2024"], None), ok("x.toml", "2024"));
+        assert_eq!(report(&["2024"], None), ok("wf.toml", "2024"));
+        assert_eq!(report(&["2024"], Some("ci.wf")), ok("ci.wf", "2024"));
+        assert!(report(&["a", "b"], None).is_err());
     }
 
     #[test]

@@ -460,3 +460,36 @@ fn sigterm_and_sighup_cancel_like_sigint_and_the_store_records_it() {
         );
     }
 }
+
+/// The log line about leftovers is the one docs/cli.md quotes, in the singular for one.
+#[test]
+fn the_leftover_line_in_the_log_is_the_documented_one() {
+    let mark = marker("leftover-line");
+    let project = Project::with_manifest(&format!(
+        r#"
+[workflow]
+grace = "1s"
+[tasks.bg]
+run = "sleep 60 & echo started"
+env = {{ WF_TEST_MARKER = "{mark}" }}
+"#
+    ));
+    let output = project
+        .wf(&["run", "--report", "report.json"])
+        .output()
+        .expect("wf runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert!(none_left(&mark, Duration::from_secs(2)));
+    let report = report(&project);
+    let bg = task(&report, "bg");
+    assert_eq!(bg["leftover_processes"], 1);
+    let log = project.read(bg["log"].as_str().expect("log path"));
+    let line = "wf: 1 process of this task was still running after it ended; wf ended it";
+    assert!(log.contains(line), "{log}");
+    let docs =
+        std::fs::read_to_string(crate::support::repo_root().join("docs/cli.md")).expect("docs");
+    assert!(
+        docs.contains(&format!("`{line}`")),
+        "docs/cli.md lacks {line:?}"
+    );
+}

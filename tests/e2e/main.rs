@@ -10,6 +10,7 @@ mod hardening;
 mod injection;
 mod inspect;
 mod lifecycle;
+mod newcomer;
 mod output;
 mod reports;
 mod resources;

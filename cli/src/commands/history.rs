@@ -3,11 +3,12 @@
 use std::io::IsTerminal;
 
 use serde::Serialize;
-use wf_engine::layout::{manifest_key, manifest_root};
+use wf_engine::layout::{manifest_key, manifest_root, run_path};
 use wf_engine::manifest::size::format_size;
 use wf_engine::report::time::Timestamp;
 use wf_engine::state::{RunState, RunSummary, RunUsage, StateStore, store_path};
 
+use super::report::{is_live, progress_words};
 use super::report_error;
 use crate::args::{ColorChoice, HistoryArgs};
 use crate::exit::Exit;
@@ -76,8 +77,45 @@ pub fn run(args: &HistoryArgs, color: ColorChoice) -> Exit {
     } else {
         Vec::new()
     };
+    // A run without counts (in progress, or its wf killed) shows what the store recorded so
+    // far, and says which of the two it is.
+    let store = runs
+        .iter()
+        .any(|(run, _)| run.counts.is_none())
+        .then(|| StateStore::open(&path).ok())
+        .flatten();
+    let progress = |run: &RunSummary| -> Option<(bool, String)> {
+        if run.counts.is_some() {
+            return None;
+        }
+        let live = is_live(&root, &args.manifest, run);
+        let words = store.as_ref().map_or_else(String::new, |store| {
+            progress_words(
+                store,
+                &run_path(&root, &run.run_id),
+                &run.run_id,
+                if live { "running" } else { "unfinished" },
+            )
+        });
+        Some((live, words))
+    };
     if args.json {
-        let rows: Vec<Row> = runs.iter().map(|(run, usage)| row(run, *usage)).collect();
+        let rows: Vec<Row> = runs
+            .iter()
+            .map(|(run, usage)| {
+                let mut row = row(run, *usage);
+                if let (Some(store), None) = (&store, &run.counts) {
+                    if let Ok(recorded) = store.recorded_progress(&run.run_id) {
+                        row.counts = recorded
+                            .counts
+                            .iter()
+                            .map(|(status, n)| (status.as_str().to_owned(), *n))
+                            .collect();
+                    }
+                }
+                row
+            })
+            .collect();
         println_out!(
             "{}",
             serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into())
@@ -107,18 +145,27 @@ pub fn run(args: &HistoryArgs, color: ColorChoice) -> Exit {
             .unwrap_or_else(|| "-".into());
         let started = row.started_at.replace('T', " ");
         let wall = row.duration_s.map(seconds).unwrap_or_else(|| "-".into());
-        let status = match run.status {
-            RunState::Succeeded => style.good(row.status),
-            RunState::Failed => style.bad(row.status),
-            RunState::Cancelled | RunState::Running => style.warn(row.status),
+        let recorded = progress(run);
+        // `running` only while its wf holds the run lock; otherwise it stopped without ending.
+        let word = match &recorded {
+            Some((false, _)) => "stopped",
+            _ => row.status,
         };
-        let counts = style::counts(
-            run.counts
-                .iter()
-                .flatten()
-                .map(|(status, n)| (status.as_str(), *n)),
-        );
-        let padding = " ".repeat(9usize.saturating_sub(row.status.len()));
+        let status = match run.status {
+            RunState::Succeeded => style.good(word),
+            RunState::Failed => style.bad(word),
+            RunState::Cancelled | RunState::Running => style.warn(word),
+        };
+        let counts = match recorded {
+            Some((_, words)) => words,
+            None => style::counts(
+                run.counts
+                    .iter()
+                    .flatten()
+                    .map(|(status, n)| (status.as_str(), *n)),
+            ),
+        };
+        let padding = " ".repeat(9usize.saturating_sub(word.len()));
         println_out!(
             "{:<22}  {:<19}  {:>7}  {status}{padding}  {:>7}  {:>7}  {}",
             row.run_id,

@@ -122,51 +122,68 @@ pub fn run(args: &ListArgs, color: ColorChoice) -> Exit {
         .collect();
     let deps: Vec<String> = entries.iter().map(|e| or_dash(&e.deps)).collect();
     let locks: Vec<String> = entries.iter().map(|e| or_dash(&e.locks)).collect();
-    let width = |column: &[String], title: &str| {
-        column
+    // Expansion rows sit in the same columns, their name indented by two spaces.
+    let expansion_names: Vec<String> = entries
+        .iter()
+        .flat_map(|e| e.expansions.iter())
+        .map(|x| format!("  {}", shown_name(&x.name)))
+        .collect();
+    let expansion_locks: Vec<String> = entries
+        .iter()
+        .flat_map(|e| e.expansions.iter())
+        .map(|x| or_dash(&x.locks))
+        .collect();
+    let width = |columns: &[&[String]], title: &str| {
+        columns
             .iter()
+            .flat_map(|column| column.iter())
             .map(|s| s.chars().count())
             .max()
             .unwrap_or(0)
             .max(title.len())
     };
     let (wn, wd, wl) = (
-        width(&names, "TASK"),
-        width(&deps, "DEPS"),
-        width(&locks, "LOCKS"),
+        width(&[&names, &expansion_names], "TASK"),
+        width(&[&deps], "DEPS"),
+        width(&[&locks, &expansion_locks], "LOCKS"),
     );
-    println_out!(
-        "{:wn$}  {:wd$}  {:wl$}  DESCRIPTION",
-        "TASK",
-        "DEPS",
-        "LOCKS"
-    );
-    for (i, entry) in entries.iter().enumerate() {
-        let line = format!(
-            "{:wn$}  {:wd$}  {:wl$}  {}",
-            names[i],
-            deps[i],
-            locks[i],
-            escape_control(entry.description.as_deref().unwrap_or(""))
-        );
+    let row = |name: &str, deps: &str, locks: &str, description: &str| {
+        let line = format!("{name:wn$}  {deps:wd$}  {locks:wl$}  {description}");
         println_out!("{}", line.trim_end());
+    };
+    row("TASK", "DEPS", "LOCKS", "DESCRIPTION");
+    for (i, entry) in entries.iter().enumerate() {
         // Matrix values may make each expansion's locks or description its own: then they
-        // are shown per expansion.
-        let varies = entry
+        // are shown per expansion, and the task's row shows only what they share.
+        let own_locks = entry.expansions.iter().any(|e| e.locks != entry.locks);
+        let own_description = entry
             .expansions
             .iter()
-            .any(|e| e.locks != entry.locks || e.description != entry.description);
+            .any(|e| e.description != entry.description);
+        let description = if own_description {
+            String::new()
+        } else {
+            escape_control(entry.description.as_deref().unwrap_or("")).into_owned()
+        };
+        let locks = if own_locks { "" } else { locks[i].as_str() };
+        row(&names[i], &deps[i], locks, &description);
         for expansion in &entry.expansions {
-            if varies {
-                let locks = or_dash(&expansion.locks);
-                let description = escape_control(expansion.description.as_deref().unwrap_or(""));
-                println_out!(
-                    "  {}  locks: {locks}  {description}",
-                    shown_name(&expansion.name)
-                );
+            let locks = if own_locks {
+                or_dash(&expansion.locks)
             } else {
-                println_out!("  {}", shown_name(&expansion.name));
-            }
+                String::new()
+            };
+            let description = if own_description {
+                escape_control(expansion.description.as_deref().unwrap_or("")).into_owned()
+            } else {
+                String::new()
+            };
+            row(
+                &format!("  {}", shown_name(&expansion.name)),
+                "",
+                &locks,
+                &description,
+            );
         }
     }
     Exit::Success

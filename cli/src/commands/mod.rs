@@ -55,11 +55,11 @@ pub fn open_workflow(path: &Path, color: ColorChoice) -> Result<Workflow, Exit> 
     match loaded.workflow {
         Some(workflow) => Ok(workflow),
         None => {
+            // The findings are above: no need to send the user to `wf validate` for them.
             println_err!(
-                "error: {} is invalid ({}); run `wf validate {}` for details",
+                "error: {} is invalid ({}); nothing was started",
                 loaded.source.name(),
                 diagnostics::counts(&loaded.findings),
-                loaded.source.name()
             );
             Err(Exit::Usage)
         }

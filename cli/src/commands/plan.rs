@@ -17,6 +17,10 @@ use crate::render::text::{escape_control, shown_name};
 
 /// Prints the plan of the selected tasks.
 pub fn run(args: &PlanArgs, color: ColorChoice) -> Exit {
+    if let Some(message) = crate::args::resume_force_conflict(args.resume, args.force) {
+        println_err!("error: {message}");
+        return Exit::Usage;
+    }
     let (session, selected) = match open_session(&args.target, color) {
         Ok(opened) => opened,
         Err(exit) => return exit,

@@ -3,16 +3,19 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use wf_engine::layout::{REPORT_FILE, manifest_key, manifest_root, runs_dir};
+use wf_engine::exec::logs::logged_tasks;
+use wf_engine::layout::runlock::{LockProbe, probe};
+use wf_engine::layout::{REPORT_FILE, manifest_key, manifest_root, runs_dir, state_dir};
 use wf_engine::manifest::size::format_size;
 use wf_engine::report::{TaskStatus, read_json};
-use wf_engine::state::{StateStore, store_path};
+use wf_engine::state::{RecordedProgress, RunState, RunSummary, StateStore, store_path};
 
 use super::outputs::write_outputs;
 use crate::args::{ColorChoice, OutputMode, ReportArgs};
 use crate::exit::Exit;
 use crate::render::run::RunRenderer;
 use crate::render::style::{self, Style, seconds};
+use crate::render::text::shown_name;
 
 /// Finds a run folder by id, unique prefix, or `latest` (run ids sort by start time), among
 /// `known` runs of the manifest when the state store lists them, else among every run folder.
@@ -64,8 +67,15 @@ fn runs_of(root: &Path, manifest: &Path) -> Option<Vec<String>> {
 
 /// Prints the run's task table and summary, or its JSON.
 pub fn run(args: &ReportArgs, color: ColorChoice) -> Exit {
-    let root = manifest_root(&args.manifest);
-    let run_dir = match find_run(&runs_dir(&root), runs_of(&root, &args.manifest), &args.run) {
+    let (manifest, wanted) = match args.split() {
+        Ok(split) => split,
+        Err(message) => {
+            println_err!("error: {message}");
+            return Exit::Usage;
+        }
+    };
+    let root = manifest_root(&manifest);
+    let run_dir = match find_run(&runs_dir(&root), runs_of(&root, &manifest), &wanted) {
         Ok(dir) => dir,
         Err(message) => {
             println_err!("error: {message}");
@@ -103,7 +113,7 @@ pub fn run(args: &ReportArgs, color: ColorChoice) -> Exit {
     }
     let report = match read_json(&path) {
         Ok(report) => report,
-        Err(error) => return unfinished(&root, &run_dir, &path, &error, color),
+        Err(error) => return unfinished(&root, &manifest, &run_dir, &path, &error, color),
     };
     let style = Style::new(color.enabled(std::io::stdout().is_terminal()));
     println_out!(
@@ -149,10 +159,64 @@ pub fn run(args: &ReportArgs, color: ColorChoice) -> Exit {
     Exit::Success
 }
 
-/// A run without a report: wf was killed (or the machine stopped). Shows what the state store
-/// recorded of it.
+/// True if the run `summary` is in progress now: the store says it runs and the manifest's run
+/// lock is held, by its wf process when both pids are known.
+pub(super) fn is_live(root: &Path, manifest: &Path, summary: &RunSummary) -> bool {
+    if summary.status != RunState::Running {
+        return false;
+    }
+    match probe(&state_dir(root), manifest) {
+        LockProbe::Free => false,
+        LockProbe::Held { holder } => match (holder, summary.pid) {
+            (Some(holder), Some(pid)) => holder == pid,
+            _ => true,
+        },
+    }
+}
+
+/// What the store recorded of a run without counts (running, or its wf killed), in words:
+/// `2 succeeded, 1 failed, 1 running` (`unsettled`: the word for tasks with attempts but no
+/// outcome). Empty if nothing was recorded.
+pub(super) fn progress_words(
+    store: &StateStore,
+    run_dir: &Path,
+    run_id: &str,
+    unsettled: &str,
+) -> String {
+    let Ok(progress) = store.recorded_progress(run_id) else {
+        return String::new();
+    };
+    let mut counts: Vec<(&str, u64)> = progress
+        .counts
+        .iter()
+        .map(|(status, n)| (status.as_str(), *n))
+        .collect();
+    let running = unsettled_tasks(&progress, run_dir);
+    if !running.is_empty() {
+        counts.push((unsettled, running.len() as u64));
+    }
+    style::counts(counts)
+}
+
+/// The tasks of a run without a report that started but have no final status: attempts
+/// recorded without an outcome, and logs (a log is created when an attempt starts; attempts
+/// are recorded when they end) of tasks without one.
+fn unsettled_tasks(progress: &RecordedProgress, run_dir: &Path) -> Vec<String> {
+    let mut tasks = progress.unsettled.clone();
+    for task in logged_tasks(run_dir) {
+        if !progress.settled.contains(&task) && !tasks.contains(&task) {
+            tasks.push(task);
+        }
+    }
+    tasks.sort();
+    tasks
+}
+
+/// A run without a report: still in progress (it holds the manifest's run lock), or its wf was
+/// killed (or the machine stopped). Shows what the state store recorded of it so far.
 fn unfinished(
     root: &Path,
+    manifest: &Path,
     run_dir: &Path,
     path: &Path,
     error: &std::io::Error,
@@ -163,33 +227,71 @@ fn unfinished(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let store_path = store_path(root);
-    let summary = if store_path.exists() {
-        StateStore::open(&store_path)
-            .ok()
-            .and_then(|store| store.run_summary(&run_id).ok().flatten())
+    let store = if store_path.exists() {
+        StateStore::open(&store_path).ok()
     } else {
         None
     };
-    let Some(summary) = summary else {
+    let summary = store
+        .as_ref()
+        .and_then(|store| store.run_summary(&run_id).ok().flatten());
+    let (Some(store), Some(summary)) = (store, summary) else {
         println_err!("error: cannot read {}: {error}", path.display());
         return Exit::Usage;
     };
     let style = Style::new(color.enabled(std::io::stdout().is_terminal()));
-    let counts = style::counts(
-        summary
-            .counts
-            .iter()
-            .flatten()
-            .map(|(status, n)| (status.as_str(), *n)),
-    );
-    println_out!(
-        "run {run_id} of {} did not finish normally (wf was killed or the machine stopped): {}",
-        summary.workflow,
-        style.warn(summary.status.as_str())
-    );
-    if !counts.is_empty() {
-        println_out!("recorded before it stopped: {counts}");
+    let live = is_live(root, manifest, &summary);
+    let progress = store.recorded_progress(&run_id).unwrap_or_default();
+    let counts = match &summary.counts {
+        Some(counts) => style::counts(counts.iter().map(|(status, n)| (status.as_str(), *n))),
+        None => style::counts(
+            progress
+                .counts
+                .iter()
+                .map(|(status, n)| (status.as_str(), *n)),
+        ),
+    };
+    let tasks = unsettled_tasks(&progress, run_dir)
+        .iter()
+        .map(|name| shown_name(name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if live {
+        let pid = summary
+            .pid
+            .map(|pid| format!(" (pid {pid})"))
+            .unwrap_or_default();
+        println_out!(
+            "run {run_id} of {} is still running{pid}: no report yet",
+            summary.workflow
+        );
+        println_out!(
+            "done so far: {}",
+            if counts.is_empty() {
+                "nothing".to_owned()
+            } else {
+                counts
+            }
+        );
+        if !tasks.is_empty() {
+            println_out!("running: {tasks}");
+        }
+    } else {
+        println_out!(
+            "run {run_id} of {} did not finish normally (wf was killed or the machine stopped): {}",
+            summary.workflow,
+            style.warn(summary.status.as_str())
+        );
+        if !counts.is_empty() {
+            println_out!("recorded before it stopped: {counts}");
+        }
+        if !tasks.is_empty() {
+            println_out!("running when it stopped: {tasks}");
+        }
     }
-    println_out!("logs: {}", run_dir.join("logs").display());
+    println_out!(
+        "logs: {}",
+        crate::render::run::shown(&run_dir.join("logs")).display()
+    );
     Exit::Success
 }

@@ -18,6 +18,10 @@ use crate::render::run::RunRenderer;
 
 /// Runs the selected tasks; the exit code follows the run's status.
 pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
+    if let Some(message) = crate::args::resume_force_conflict(args.resume, args.force) {
+        println_err!("error: {message}");
+        return Exit::Usage;
+    }
     let (session, selected) = match open_session(&args.target, color) {
         Ok(opened) => opened,
         Err(exit) => return exit,

@@ -283,9 +283,8 @@ impl RunRenderer {
             })
             .collect();
         failures.sort_by(|a, b| {
-            a.end_s
-                .unwrap_or(f64::MAX)
-                .total_cmp(&b.end_s.unwrap_or(f64::MAX))
+            let (a, b) = (failure_order(a), failure_order(b));
+            a.0.cmp(&b.0).then(a.1.total_cmp(&b.1))
         });
         for task in &failures {
             let label = if task.allow_failure {
@@ -396,6 +395,17 @@ impl Drop for RunRenderer {
     fn drop(&mut self) {
         self.end_progress();
     }
+}
+
+/// Where a failure goes in the summary: failures that fail the run before allowed ones, each
+/// group in the order the tasks ended. A task that could not start ended when it was tried
+/// (its last attempt's end; it has no `end_s`, which counts from a process start).
+fn failure_order(task: &wf_engine::report::TaskReport) -> (bool, f64) {
+    let ended = task
+        .end_s
+        .or_else(|| task.attempts_detail.last().map(|a| a.end_s))
+        .unwrap_or(f64::MAX);
+    (task.allow_failure, ended)
 }
 
 /// Copies a task's log to stdout.

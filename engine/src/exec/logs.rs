@@ -34,6 +34,46 @@ pub fn file_stem(task_name: &str) -> String {
     stem
 }
 
+/// The task name a log file stem stands for: [`file_stem`] undone (`%XX` decoded). A stem cut
+/// to length (`…~DIGEST`) comes back as written.
+pub fn task_name_of_stem(stem: &str) -> String {
+    let bytes = stem.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = stem
+            .get(i + 1..i + 3)
+            .filter(|_| bytes[i] == b'%')
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The names of the tasks with a log in `run_dir` (each task that started an attempt), sorted.
+pub fn logged_tasks(run_dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(run_dir.join("logs"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".log").map(task_name_of_stem)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 /// The log file of a task inside a run folder.
 pub fn log_path(run_dir: &Path, task_name: &str) -> PathBuf {
     run_dir
@@ -77,6 +117,13 @@ pub fn tail(path: &Path, lines: usize, max_bytes: u64) -> io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stem_gives_back_its_task_name() {
+        for name in ["train[lr=0.1,seed=1]", "a b/c", "ü%x", "plain"] {
+            assert_eq!(task_name_of_stem(&file_stem(name)), name);
+        }
+    }
 
     #[test]
     fn keeps_readable_names_and_encodes_the_rest() {

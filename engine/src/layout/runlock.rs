@@ -78,6 +78,38 @@ impl RunLock {
     }
 }
 
+/// What a probe of a manifest's run lock found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockProbe {
+    /// No run of the manifest is in progress.
+    Free,
+    /// A run holds the lock: it is in progress.
+    Held {
+        /// The pid the holder wrote, if readable.
+        holder: Option<u32>,
+    },
+}
+
+/// Whether a run of `manifest` (whose `.wf` folder is `state_dir`) holds its run lock now,
+/// without waiting and without creating anything: a shared lock is tried and let go at once.
+pub fn probe(state_dir: &Path, manifest: &Path) -> LockProbe {
+    let name = manifest
+        .file_name()
+        .map_or_else(|| "wf.toml".into(), |n| n.to_string_lossy());
+    let Ok(mut file) = File::open(state_dir.join(format!("lock.{name}"))) else {
+        return LockProbe::Free;
+    };
+    // SAFETY: flock on a descriptor we own; the lock goes with the descriptor when `file` drops.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0 {
+        return LockProbe::Free;
+    }
+    let mut text = String::new();
+    let _ = file.read_to_string(&mut text);
+    LockProbe::Held {
+        holder: text.trim().parse().ok(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +126,22 @@ mod tests {
         }
         drop(first);
         RunLock::acquire(dir.path(), &manifest).expect("free again");
+    }
+
+    #[test]
+    fn a_probe_sees_the_holder_and_takes_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let manifest = dir.path().join("wf.toml");
+        assert_eq!(probe(dir.path(), &manifest), LockProbe::Free);
+        let held = RunLock::acquire(dir.path(), &manifest).expect("free");
+        assert_eq!(
+            probe(dir.path(), &manifest),
+            LockProbe::Held {
+                holder: Some(std::process::id())
+            }
+        );
+        drop(held);
+        assert_eq!(probe(dir.path(), &manifest), LockProbe::Free);
+        RunLock::acquire(dir.path(), &manifest).expect("the probe left it free");
     }
 }

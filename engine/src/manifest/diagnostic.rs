@@ -32,6 +32,23 @@ pub enum ManifestError {
         span: SourceSpan,
     },
 
+    /// A table or key defined twice (a TOML syntax error), with its first definition.
+    #[error("{message}")]
+    #[diagnostic(
+        code(wf::toml_syntax),
+        help("TOML allows each table and key once: merge the two, or rename one")
+    )]
+    DuplicateKey {
+        /// What is repeated, in words.
+        message: String,
+        /// The repetition.
+        #[label("defined again here")]
+        span: SourceSpan,
+        /// The first definition.
+        #[label("first defined here")]
+        first_span: SourceSpan,
+    },
+
     /// A key that the table does not accept.
     #[error("unknown key `{key}` in {table}")]
     #[diagnostic(code(wf::unknown_key))]
@@ -57,6 +74,9 @@ pub enum ManifestError {
         /// The value's span.
         #[label("wrong type")]
         span: SourceSpan,
+        /// How to write it (drop the quotes, the nearest accepted name, …).
+        #[help]
+        help: Option<String>,
     },
 
     /// A task without a `run` key.
@@ -139,15 +159,20 @@ pub enum ManifestError {
         edges: Vec<LabeledSpan>,
     },
 
-    /// A duration that cannot be parsed.
+    /// A duration that cannot be parsed, or a zero `timeout`.
     #[error("{message}")]
     #[diagnostic(code(wf::invalid_duration))]
     InvalidDuration {
         /// What is wrong.
         message: String,
+        /// The label at the value: "not a duration", "zero is not allowed".
+        label: &'static str,
         /// The value's span.
-        #[label("not a duration")]
+        #[label("{label}")]
         span: SourceSpan,
+        /// How to write it.
+        #[help]
+        help: Option<String>,
     },
 
     /// A number below its minimum.
@@ -405,6 +430,63 @@ pub enum ManifestError {
         help: Option<String>,
     },
 
+    /// A `{{ … }}` that looks like a placeholder but is not one: a misspelt namespace
+    /// (`{{ matrx.lr }}`) or a matrix key without `matrix.` (`{{ lr }}`).
+    #[error("`{text}` in task `{task}` is not a placeholder")]
+    #[diagnostic(code(wf::unknown_placeholder))]
+    UnknownPlaceholder {
+        /// The text as written.
+        text: String,
+        /// The task.
+        task: String,
+        /// Its span.
+        #[label("unknown placeholder")]
+        span: SourceSpan,
+        /// The placeholder it most likely means.
+        #[help]
+        help: String,
+    },
+
+    /// `{{ matrix.KEY` without the closing `}}`.
+    #[error("placeholder `{text}` in task `{task}` is not closed")]
+    #[diagnostic(
+        code(wf::unclosed_placeholder),
+        help("write `{{{{ {name} }}}}`: a placeholder ends with `}}}}`")
+    )]
+    UnclosedPlaceholder {
+        /// The text as written, up to where `}}` was expected.
+        text: String,
+        /// The dotted name (`matrix.bs`).
+        name: String,
+        /// The task.
+        task: String,
+        /// Its span.
+        #[label("`}}}}` expected after `{name}`")]
+        span: SourceSpan,
+    },
+
+    /// A matrix key that no value of the task uses: the expansions differ only by name.
+    #[error("matrix key `{key}` of task `{task}` is not used")]
+    #[diagnostic(
+        code(wf::unused_matrix_key),
+        severity(Warning),
+        help(
+            "every expansion runs the same command; use `{{{{ matrix.{key} }}}}` (or ${variable}) in \
+             `run`, `env`, `cwd`, `inputs` or `outputs`, or remove the key"
+        )
+    )]
+    UnusedMatrixKey {
+        /// The task.
+        task: String,
+        /// The key.
+        key: String,
+        /// `WF_MATRIX_KEY`.
+        variable: String,
+        /// The key where it is first written.
+        #[label("used nowhere in the task")]
+        span: SourceSpan,
+    },
+
     /// `{{ matrix.KEY }}` in a task that has no matrix, or outside any task.
     #[error("`{{{{ matrix.{key} }}}}` used in {place}, which has no matrix")]
     #[diagnostic(code(wf::matrix_outside_matrix))]
@@ -456,16 +538,16 @@ pub enum ManifestError {
 
     /// A `when` that is not success, always or failure.
     #[error("{message}")]
-    #[diagnostic(
-        code(wf::invalid_when),
-        help("`when` is \"success\" (the default), \"always\" or \"failure\"")
-    )]
+    #[diagnostic(code(wf::invalid_when))]
     InvalidWhen {
         /// What serde said.
         message: String,
         /// The value's span.
         #[label("invalid `when`")]
         span: SourceSpan,
+        /// The nearest accepted value, and the list ("success" is the default).
+        #[help]
+        help: Option<String>,
     },
 
     /// A key that must be a table but is not.
@@ -591,6 +673,26 @@ pub enum ManifestError {
         offset: usize,
         /// Where it is, in the text with invalid bytes replaced.
         #[label("not UTF-8")]
+        span: SourceSpan,
+    },
+
+    /// A task with `outputs` that depends on a task without: both run every time.
+    #[error("`{task}` reruns every time because its dependency `{dep}` declares no outputs")]
+    #[diagnostic(
+        code(wf::dependency_without_outputs),
+        severity(Warning),
+        help(
+            "a task without `outputs` runs every time, and so does every task after it; declare \
+             the files `{dep}` writes in its `outputs` so it can be up to date"
+        )
+    )]
+    DependencyWithoutOutputs {
+        /// The task that could be up to date.
+        task: String,
+        /// Its dependency without outputs.
+        dep: String,
+        /// The dependency in `deps`.
+        #[label("declares no outputs")]
         span: SourceSpan,
     },
 

@@ -87,26 +87,151 @@ pub struct Placeholder {
     pub key: String,
 }
 
-/// Every `{{ matrix.KEY }}` in `text`. Other `{{ … }}` are left alone: they are the command's.
-pub fn placeholders(text: &str) -> Vec<Placeholder> {
+/// What a `{{` in a templated value turned out to be, when it looks like an attempt at a
+/// placeholder. Anything else after `{{` (`awk '{{print}}'`, `{{ .Go.template }}`,
+/// `{{ item.name }}`) belongs to the command and is left alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// `{{ matrix.KEY }}`: a placeholder.
+    Placeholder(Placeholder),
+    /// `{{ NAME.KEY }}` where `NAME` is not `matrix` but close to it (`matrx`, `Matrix`,
+    /// `matrices`): a misspelt placeholder.
+    Misspelt {
+        /// Byte range of the whole `{{ … }}`.
+        range: Range<usize>,
+        /// The dotted name as written (`matrx.lr`).
+        name: String,
+        /// The key after the dot (`lr`).
+        key: String,
+    },
+    /// `{{ KEY }}`: a bare identifier; a misspelt placeholder if `KEY` is a matrix key.
+    Bare {
+        /// Byte range of the whole `{{ … }}`.
+        range: Range<usize>,
+        /// The identifier.
+        key: String,
+    },
+    /// `{{ matrix.KEY` (or a misspelt namespace) not followed by `}}`: `{{ matrix.bs }`.
+    Unclosed {
+        /// From `{{` to the end of the name, with a lone `}` after it if there is one.
+        range: Range<usize>,
+        /// The dotted name as written (`matrix.bs`).
+        name: String,
+    },
+}
+
+/// The length of the identifier (`[A-Za-z_][A-Za-z0-9_]*`) at the start of `text`, 0 if none.
+fn identifier(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    if !bytes
+        .first()
+        .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
+    {
+        return 0;
+    }
+    bytes
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+        .count()
+}
+
+/// The length of the spaces and tabs at the start of `text`.
+fn blanks(text: &str) -> usize {
+    text.bytes()
+        .take_while(|b| *b == b' ' || *b == b'\t')
+        .count()
+}
+
+/// True if `name` is `matrix` or a likely misspelling of it.
+fn near_matrix(name: &str) -> bool {
+    name == "matrix"
+        || crate::suggest::did_you_mean(&name.to_ascii_lowercase(), ["matrix"].into_iter())
+            .is_some()
+}
+
+/// Every placeholder attempt in `text`, in order.
+///
+/// An attempt is `{{`, optional blanks, then either a dotted name `NAME.KEY` whose `NAME` is
+/// `matrix` or close to it, or a bare identifier followed by optional blanks and `}}`. A dotted
+/// attempt is closed by optional blanks and `}}`; without them it is [`Attempt::Unclosed`].
+/// `{{ matrix. }}` (no key) is a placeholder with an empty key (reported as undefined).
+pub fn attempts(text: &str) -> Vec<Attempt> {
     let mut found = Vec::new();
     let mut from = 0;
     while let Some(open) = text[from..].find("{{").map(|i| i + from) {
-        let Some(close) = text[open + 2..].find("}}").map(|i| i + open + 2) else {
-            break;
-        };
-        let inner = text[open + 2..close].trim();
-        if let Some(key) = inner.strip_prefix("matrix.") {
-            found.push(Placeholder {
-                range: open..close + 2,
-                key: key.trim().to_owned(),
-            });
-            from = close + 2;
+        let mut at = open + 2;
+        at += blanks(&text[at..]);
+        let name_len = identifier(&text[at..]);
+        let name = &text[at..at + name_len];
+        at += name_len;
+        if name_len == 0 {
+            from = open + 1;
+            continue;
+        }
+        let dotted = text[at..].starts_with('.') && near_matrix(name);
+        let key = if dotted {
+            at += 1;
+            let key_len = identifier(&text[at..]);
+            let key = &text[at..at + key_len];
+            at += key_len;
+            Some(key)
         } else {
-            from = open + 2;
+            None
+        };
+        let close = at + blanks(&text[at..]);
+        let closed = text[close..].starts_with("}}");
+        match key {
+            Some(key) if closed => {
+                let range = open..close + 2;
+                found.push(if name == "matrix" {
+                    Attempt::Placeholder(Placeholder {
+                        range,
+                        key: key.to_owned(),
+                    })
+                } else {
+                    Attempt::Misspelt {
+                        range,
+                        name: format!("{name}.{key}"),
+                        key: key.to_owned(),
+                    }
+                });
+                from = close + 2;
+            }
+            Some(key) => {
+                let end = if text[close..].starts_with('}') {
+                    close + 1
+                } else {
+                    at
+                };
+                found.push(Attempt::Unclosed {
+                    range: open..end,
+                    name: format!("{name}.{key}"),
+                });
+                from = end.max(open + 2);
+            }
+            None if closed => {
+                found.push(Attempt::Bare {
+                    range: open..close + 2,
+                    key: name.to_owned(),
+                });
+                from = close + 2;
+            }
+            None => from = open + 1,
         }
     }
     found
+}
+
+/// Every `{{ matrix.KEY }}` in `text` (see [`attempts`] for what else a `{{` may be). Other
+/// `{{ … }}` are left alone: they are the command's.
+pub fn placeholders(text: &str) -> Vec<Placeholder> {
+    attempts(text)
+        .into_iter()
+        .filter_map(|attempt| match attempt {
+            Attempt::Placeholder(placeholder) => Some(placeholder),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `text` with each placeholder replaced by its raw value in `expansion`. Placeholders for
@@ -188,6 +313,47 @@ mod tests {
         let keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, ["x", "y"]);
         assert_eq!(found[0].range, 2..14);
+    }
+
+    #[test]
+    fn a_placeholder_with_one_closing_brace_is_unclosed_and_hides_nothing() {
+        let text = "train --bs {{ matrix.bs } --seed {{ matrix.seed }}";
+        let found = attempts(text);
+        assert_eq!(
+            found[0],
+            Attempt::Unclosed {
+                range: 11..25,
+                name: "matrix.bs".to_owned()
+            }
+        );
+        assert_eq!(&text[11..25], "{{ matrix.bs }");
+        assert_eq!(placeholders(text)[0].key, "seed");
+    }
+
+    #[test]
+    fn misspelt_namespaces_and_bare_keys_are_attempts_other_braces_are_not() {
+        let found = attempts("{{ matrx.lr }} {{Matrix.x}} {{ lr }} {{ item.name }} {{ .Go }}");
+        assert_eq!(
+            found,
+            [
+                Attempt::Misspelt {
+                    range: 0..14,
+                    name: "matrx.lr".to_owned(),
+                    key: "lr".to_owned()
+                },
+                Attempt::Misspelt {
+                    range: 15..27,
+                    name: "Matrix.x".to_owned(),
+                    key: "x".to_owned()
+                },
+                Attempt::Bare {
+                    range: 28..36,
+                    key: "lr".to_owned()
+                },
+            ]
+        );
+        assert!(attempts("awk '{{print}}' | awk '{ {print} }' {{{ x").len() == 1);
+        assert!(attempts("awk '{print $1}' ${{x}} {{ 1.2 }} {{").len() == 1);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod shell_context;
 pub mod size;
 pub mod source;
 pub(crate) mod spanned;
+mod syntax;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -107,13 +108,13 @@ pub fn not_utf8(path: &Path, bytes: &[u8]) -> Loaded {
 pub fn parse(source: SourceFile, root: &Path) -> Loaded {
     let mut findings = Findings::new();
     let (document, syntax_errors) = DeTable::parse_recoverable(&source.text);
-    for error in syntax_errors {
-        let span = error.span().unwrap_or(0..0);
-        findings.push(ManifestError::TomlSyntax {
+    let syntax: Findings = syntax_errors
+        .into_iter()
+        .map(|error| ManifestError::TomlSyntax {
             message: error.message().trim().to_owned(),
-            span: span.into(),
-        });
-    }
+            span: error.span().unwrap_or(0..0).into(),
+        })
+        .collect();
     let span = document.span();
     let document = Spanned::new(span, DeValue::Table(document.into_inner()));
     let workflow = raw::RawManifest::from_toml(document, &mut findings).and_then(|raw| {
@@ -124,6 +125,8 @@ pub fn parse(source: SourceFile, root: &Path) -> Loaded {
         };
         validate::build(raw, &origin, &mut findings)
     });
+    // Findings that only follow from a syntax error in their table are left out.
+    let mut findings = syntax::refine(&source.text, syntax, findings);
     // A syntax error may have hidden parts of the file: never hand out a partial workflow.
     let workflow = workflow.filter(|_| !has_errors(&findings));
     findings.sort_by_key(ManifestError::offset);

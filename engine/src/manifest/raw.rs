@@ -12,7 +12,7 @@ use toml::de::{DeValue, ValueDeserializer};
 use super::diagnostic::{Findings, ManifestError};
 use super::duration::parse_duration;
 pub use super::size::{AmountValue, MemoryValue, SizeValue};
-use super::spanned::{FromToml, Named, Sp, TomlLeaf, TomlValue, toml_table};
+use super::spanned::{FromToml, Named, Sp, TomlLeaf, TomlValue, Written, toml_table, variant_hint};
 pub use crate::workflow::{ExecutorKind, When};
 
 toml_table! {
@@ -241,15 +241,28 @@ impl<'de> Deserialize<'de> for RawCommand {
 impl TomlLeaf for RawCommand {}
 
 impl TomlLeaf for When {
-    fn invalid(message: String, span: std::ops::Range<usize>) -> ManifestError {
+    fn hint(written: &Written) -> Option<String> {
+        variant_hint(written, &["success", "always", "failure"])
+    }
+
+    fn invalid(
+        message: String,
+        span: std::ops::Range<usize>,
+        help: Option<String>,
+    ) -> ManifestError {
         ManifestError::InvalidWhen {
             message,
             span: span.into(),
+            help,
         }
     }
 }
 
-impl TomlLeaf for ExecutorKind {}
+impl TomlLeaf for ExecutorKind {
+    fn hint(written: &Written) -> Option<String> {
+        variant_hint(written, &["local", "slurm"])
+    }
+}
 
 /// A duration written as a number with a unit: "500ms", "90s", "10m", "1h30m", "1d".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,10 +292,29 @@ impl JsonSchema for DurationValue {
 }
 
 impl TomlLeaf for DurationValue {
-    fn invalid(message: String, span: std::ops::Range<usize>) -> ManifestError {
+    fn hint(written: &Written) -> Option<String> {
+        let number = match written {
+            Written::Int(text) => text.clone(),
+            Written::Str(text) if !text.trim().is_empty() && text.trim().parse::<f64>().is_ok() => {
+                text.trim().to_owned()
+            }
+            _ => return None,
+        };
+        Some(format!(
+            "a duration is a string with a unit: did you mean \"{number}s\"?"
+        ))
+    }
+
+    fn invalid(
+        message: String,
+        span: std::ops::Range<usize>,
+        help: Option<String>,
+    ) -> ManifestError {
         ManifestError::InvalidDuration {
             message,
+            label: "not a duration",
             span: span.into(),
+            help,
         }
     }
 }
@@ -315,6 +347,7 @@ impl Scalar {
                 findings.push(ManifestError::InvalidType {
                     message: error.message().to_owned(),
                     span: span.into(),
+                    help: None,
                 });
                 return None;
             }
@@ -372,6 +405,7 @@ impl FromToml for RawMatrix {
                                 key.value
                             ),
                             span: array_span.into(),
+                            help: Some("e.g. lr = [0.1, 0.01]; a single value is [0.1]".to_owned()),
                         });
                         continue;
                     };
@@ -414,6 +448,7 @@ impl FromToml for RawMatrix {
                         findings.push(ManifestError::InvalidType {
                             message: "each record of a matrix array must be a table".into(),
                             span: record_span.into(),
+                            help: Some("e.g. matrix = [{ lr = 0.1, seed = 1 }]".to_owned()),
                         });
                         continue;
                     };
@@ -435,6 +470,9 @@ impl FromToml for RawMatrix {
                         other.type_str()
                     ),
                     span: span.into(),
+                    help: Some(
+                        "e.g. matrix = { lr = [0.1, 0.01] } or matrix = [{ lr = 0.1 }]".to_owned(),
+                    ),
                 });
                 None
             }

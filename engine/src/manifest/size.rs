@@ -106,7 +106,12 @@ impl JsonSchema for SizeValue {
 }
 
 impl TomlLeaf for SizeValue {
-    fn invalid(message: String, span: std::ops::Range<usize>) -> ManifestError {
+    fn invalid(
+        message: String,
+        span: std::ops::Range<usize>,
+        // A size's finding has its own help (how sizes are written).
+        _hint: Option<String>,
+    ) -> ManifestError {
         ManifestError::InvalidSize {
             message,
             span: span.into(),
@@ -156,7 +161,12 @@ impl JsonSchema for MemoryValue {
 }
 
 impl TomlLeaf for MemoryValue {
-    fn invalid(message: String, span: std::ops::Range<usize>) -> ManifestError {
+    fn invalid(
+        message: String,
+        span: std::ops::Range<usize>,
+        // A size's finding has its own help (how sizes are written).
+        _hint: Option<String>,
+    ) -> ManifestError {
         ManifestError::InvalidSize {
             message,
             span: span.into(),

@@ -69,13 +69,47 @@ pub trait FromToml: Sized {
     fn from_toml(value: TomlValue<'_>, findings: &mut Findings) -> Option<Self>;
 }
 
+/// A leaf value as it was written, for hints on a value of the wrong type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// A string, with its text.
+    Str(String),
+    /// An integer, as written.
+    Int(String),
+    /// A boolean.
+    Bool(bool),
+    /// Anything else (float, date, array, table).
+    Other,
+}
+
+impl Written {
+    /// What `value` is, before serde looks at it.
+    pub fn of(value: &DeValue<'_>) -> Self {
+        match value {
+            DeValue::String(text) => Written::Str(text.to_string()),
+            DeValue::Integer(n) => Written::Int(n.as_str().to_owned()),
+            DeValue::Boolean(b) => Written::Bool(*b),
+            _ => Written::Other,
+        }
+    }
+}
+
 /// A leaf value deserialized by serde in one piece, and the finding to give when it does not fit.
 pub trait TomlLeaf: DeserializeOwned {
-    /// The finding for a value serde rejected with `message` at `span`.
-    fn invalid(message: String, span: Range<usize>) -> ManifestError {
+    /// A hint for a value of the wrong type, from what was written (`"4"` for an integer:
+    /// drop the quotes).
+    fn hint(_written: &Written) -> Option<String> {
+        None
+    }
+
+    /// The finding for a value serde rejected with `message` at `span`; `help` is [`hint`]'s.
+    ///
+    /// [`hint`]: TomlLeaf::hint
+    fn invalid(message: String, span: Range<usize>, help: Option<String>) -> ManifestError {
         ManifestError::InvalidType {
             message: plain_words(&message),
             span: span.into(),
+            help,
         }
     }
 }
@@ -90,24 +124,95 @@ fn plain_words(message: &str) -> String {
         .replace("map", "table")
 }
 
+/// The hint for a string written where one of the names `variants` is expected: the nearest
+/// one, and the list.
+pub fn variant_hint(written: &Written, variants: &[&str]) -> Option<String> {
+    let list = variants
+        .iter()
+        .map(|v| format!("\"{v}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let near = match written {
+        Written::Str(text) => {
+            let lower = text.trim().to_ascii_lowercase();
+            variants
+                .iter()
+                .find(|v| **v == lower)
+                .copied()
+                .or_else(|| crate::suggest::did_you_mean(&lower, variants.iter().copied()))
+        }
+        _ => None,
+    };
+    Some(match near {
+        Some(near) => format!("did you mean \"{near}\"? one of {list}"),
+        None => format!("one of {list}"),
+    })
+}
+
 impl<T: TomlLeaf> FromToml for Sp<T> {
     fn from_toml(value: TomlValue<'_>, findings: &mut Findings) -> Option<Self> {
         let span = value.span();
+        let written = Written::of(value.get_ref());
         match T::deserialize(ValueDeserializer::from(value)) {
             Ok(parsed) => Some(Sp::new(parsed, span)),
             Err(error) => {
                 let at = error.span().unwrap_or(span);
-                findings.push(T::invalid(error.message().to_owned(), at));
+                findings.push(T::invalid(
+                    error.message().to_owned(),
+                    at,
+                    T::hint(&written),
+                ));
                 None
             }
         }
     }
 }
 
-impl TomlLeaf for String {}
-impl TomlLeaf for bool {}
-impl TomlLeaf for i64 {}
-impl TomlLeaf for Vec<Sp<String>> {}
+impl TomlLeaf for String {
+    fn hint(written: &Written) -> Option<String> {
+        match written {
+            Written::Int(text) => Some(format!("put it in quotes: \"{text}\"")),
+            Written::Bool(b) => Some(format!("put it in quotes: \"{b}\"")),
+            _ => None,
+        }
+    }
+}
+
+impl TomlLeaf for bool {
+    fn hint(written: &Written) -> Option<String> {
+        match written {
+            Written::Str(text) if matches!(text.trim(), "true" | "false") => Some(format!(
+                "drop the quotes: write {}, not \"{text}\"",
+                text.trim()
+            )),
+            _ => Some("write true or false, without quotes".to_owned()),
+        }
+    }
+}
+
+impl TomlLeaf for i64 {
+    fn hint(written: &Written) -> Option<String> {
+        match written {
+            Written::Str(text) if text.trim().parse::<i64>().is_ok() => Some(format!(
+                "drop the quotes: write {}, not \"{text}\"",
+                text.trim()
+            )),
+            _ => None,
+        }
+    }
+}
+
+impl TomlLeaf for Vec<Sp<String>> {
+    fn hint(written: &Written) -> Option<String> {
+        match written {
+            Written::Str(text) => Some(format!(
+                "write a list, even of one: [\"{}\"]",
+                text.escape_default()
+            )),
+            _ => None,
+        }
+    }
+}
 
 /// A TOML table whose keys are names chosen by the user (tasks, locks, environment variables),
 /// in the order they were written.

@@ -10,8 +10,8 @@ use miette::LabeledSpan;
 
 use super::diagnostic::{Findings, ManifestError, has_errors};
 use super::expand::{
-    Expansion, expansions, matrix_variable, placeholders, substitute, substitute_in_glob,
-    substitute_references,
+    Attempt, Expansion, attempts, expansions, matrix_variable, placeholders, substitute,
+    substitute_in_glob, substitute_references,
 };
 use super::limits::{
     DEFAULT_MAX_EXPANSIONS, expansion_count, first_expansion, has_nul, matrix_span,
@@ -104,8 +104,12 @@ pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> 
         lint_races(&tasks, &paths, &dag, origin.root, findings);
     }
     if has_errors(findings) {
+        // Warnings about how a manifest is used wait until it is valid: they would only add
+        // noise to the errors (an unused key is often a misspelt placeholder's).
+        findings.retain(|f| !matches!(f, ManifestError::UnusedMatrixKey { .. }));
         return None;
     }
+    warn_dependencies_without_outputs(&tasks, &sources, findings);
     Some(Workflow {
         name: settings.name,
         manifest: origin.path.to_path_buf(),
@@ -126,6 +130,40 @@ pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> 
         tasks,
         dag,
     })
+}
+
+/// Warns, once per dependency, when a task that declares `outputs` (so it could be up to date)
+/// depends on one that declares none: that dependency runs every time, and so does the task.
+fn warn_dependencies_without_outputs(
+    tasks: &[Task],
+    sources: &[TaskSource],
+    findings: &mut Findings,
+) {
+    let mut warned: HashSet<&str> = HashSet::new();
+    for (id, source) in sources.iter().enumerate() {
+        let task = &tasks[id];
+        if source.first_of_table != id || task.outputs.is_empty() {
+            continue;
+        }
+        for dep in &source.deps {
+            let targets: Vec<&Task> = task
+                .deps
+                .iter()
+                .map(|&d| &tasks[d])
+                .filter(|t| t.base == dep.value || t.name == dep.value)
+                .collect();
+            let Some(first) = targets.first() else {
+                continue;
+            };
+            if targets.iter().all(|t| t.outputs.is_empty()) && warned.insert(first.base.as_str()) {
+                findings.push(ManifestError::DependencyWithoutOutputs {
+                    task: task.base.clone(),
+                    dep: dep.value.clone(),
+                    span: dep.span.clone().into(),
+                });
+            }
+        }
+    }
 }
 
 /// True if an environment variable can have this name: not empty, no `=`, no NUL.
@@ -227,7 +265,13 @@ fn check_timeout(timeout: Option<&Sp<DurationValue>>, findings: &mut Findings) {
     if let Some(timeout) = timeout.filter(|t| t.value.0.is_zero()) {
         findings.push(ManifestError::InvalidDuration {
             message: "`timeout` must be longer than zero".to_owned(),
+            label: "zero is not allowed",
             span: timeout.span.clone().into(),
+            help: Some(
+                "a timeout of zero would end every attempt at once; for no time limit, leave \
+                 `timeout` out"
+                    .to_owned(),
+            ),
         });
     }
 }
@@ -534,6 +578,9 @@ impl TaskBuilder<'_, '_> {
             },
         ));
         self.check_placeholders(&name.value, raw.matrix.is_some(), &combos, &templated);
+        if let Some(matrix) = &raw.matrix {
+            self.check_unused_keys(&name.value, matrix, &templated);
+        }
         let pick_bool = |own: &Option<Sp<bool>>, default: &Option<Sp<bool>>| {
             own.as_ref().or(default.as_ref()).is_some_and(|b| b.value)
         };
@@ -800,8 +847,9 @@ impl TaskBuilder<'_, '_> {
         }
     }
 
-    /// Checks every `{{ matrix.KEY }}` in a task's templated values (`texts`, each with the span
-    /// it was written at), reporting each key once per table.
+    /// Checks every placeholder attempt in a task's templated values (`texts`, each with the
+    /// span it was written at), reporting each problem once per table: matrix keys that are
+    /// not defined, misspelt and unclosed placeholders.
     fn check_placeholders(
         &mut self,
         task: &str,
@@ -810,10 +858,55 @@ impl TaskBuilder<'_, '_> {
         texts: &[(&str, &Range<usize>)],
     ) {
         let mut reported = HashSet::new();
+        let is_key = |key: &str| combos.iter().any(|c| c.get(key).is_some());
         for &(text, span) in texts {
-            for placeholder in placeholders(text) {
+            for attempt in attempts(text) {
+                let at = |range: &Range<usize>| locate_nth(self.origin.text, span, text, range);
+                let placeholder = match attempt {
+                    Attempt::Placeholder(placeholder) => placeholder,
+                    Attempt::Misspelt { range, name, key } => {
+                        if reported.insert(format!("misspelt {name}")) {
+                            let help = format!(
+                                "did you mean `{{{{ matrix.{key} }}}}`? wf's only placeholders \
+                                 are `{{{{ matrix.KEY }}}}`"
+                            );
+                            self.findings.push(ManifestError::UnknownPlaceholder {
+                                text: text[range.clone()].to_owned(),
+                                task: task.to_owned(),
+                                span: at(&range).into(),
+                                help,
+                            });
+                        }
+                        continue;
+                    }
+                    Attempt::Bare { range, key } => {
+                        if has_matrix && is_key(&key) && reported.insert(format!("bare {key}")) {
+                            self.findings.push(ManifestError::UnknownPlaceholder {
+                                text: text[range.clone()].to_owned(),
+                                task: task.to_owned(),
+                                span: at(&range).into(),
+                                help: format!(
+                                    "did you mean `{{{{ matrix.{key} }}}}`? a matrix value is \
+                                     written with the `matrix.` prefix"
+                                ),
+                            });
+                        }
+                        continue;
+                    }
+                    Attempt::Unclosed { range, name } => {
+                        if reported.insert(format!("unclosed {name}")) {
+                            self.findings.push(ManifestError::UnclosedPlaceholder {
+                                text: text[range.clone()].to_owned(),
+                                name,
+                                task: task.to_owned(),
+                                span: at(&range).into(),
+                            });
+                        }
+                        continue;
+                    }
+                };
                 let key = placeholder.key;
-                let at = locate(self.origin.text, span, &text[placeholder.range.clone()]);
+                let at = at(&placeholder.range);
                 if !has_matrix {
                     if reported.insert(key.clone()) {
                         self.findings.push(ManifestError::MatrixOutsideMatrix {
@@ -827,12 +920,14 @@ impl TaskBuilder<'_, '_> {
                 } else if combos.iter().any(|c| c.get(&key).is_none())
                     && reported.insert(key.clone())
                 {
-                    let mut defined: Vec<&str> = combos
-                        .iter()
-                        .flat_map(|c| c.values.iter().map(|(k, _)| k.as_str()))
-                        .collect();
-                    defined.dedup();
-                    let partly = combos.iter().any(|c| c.get(&key).is_some());
+                    // Each key once, in the order first written (every expansion repeats them).
+                    let mut defined: Vec<&str> = Vec::new();
+                    for (k, _) in combos.iter().flat_map(|c| c.values.iter()) {
+                        if !defined.contains(&k.as_str()) {
+                            defined.push(k.as_str());
+                        }
+                    }
+                    let partly = is_key(&key);
                     let help = if partly {
                         format!("`{key}` is missing from some of the matrix records")
                     } else {
@@ -852,6 +947,53 @@ impl TaskBuilder<'_, '_> {
                     });
                 }
             }
+        }
+    }
+
+    /// Warns about each matrix key that no value of the task uses, neither as
+    /// `{{ matrix.KEY }}` nor as `WF_MATRIX_KEY`: its expansions differ only by name.
+    fn check_unused_keys(
+        &mut self,
+        task: &str,
+        matrix: &RawMatrix,
+        texts: &[(&str, &Range<usize>)],
+    ) {
+        let written: Vec<&Sp<String>> = match matrix {
+            RawMatrix::Product { axes, .. } => axes.iter().map(|a| &a.key).collect(),
+            RawMatrix::Records { records, .. } => records
+                .iter()
+                .flat_map(|r| r.value.iter().map(|(k, _)| k))
+                .collect(),
+        };
+        let mut seen = HashSet::new();
+        let keys: Vec<&Sp<String>> = written
+            .into_iter()
+            .filter(|k| seen.insert(k.value.as_str()))
+            .collect();
+        // A misspelt or unclosed placeholder is already an error: its key counts as used.
+        let mut used: HashSet<String> = HashSet::new();
+        for &(text, _) in texts {
+            used.extend(attempts(text).into_iter().map(|attempt| {
+                match attempt {
+                    Attempt::Placeholder(p) => p.key,
+                    Attempt::Misspelt { key, .. } | Attempt::Bare { key, .. } => key,
+                    Attempt::Unclosed { name, .. } => name
+                        .split_once('.')
+                        .map_or(name.clone(), |(_, k)| k.to_owned()),
+                }
+            }));
+        }
+        for key in keys {
+            let variable = matrix_variable(&key.value);
+            if used.contains(&key.value) || texts.iter().any(|(t, _)| t.contains(&variable)) {
+                continue;
+            }
+            self.findings.push(ManifestError::UnusedMatrixKey {
+                task: task.to_owned(),
+                key: key.value.clone(),
+                variable,
+                span: key.span.clone().into(),
+            });
         }
     }
 }

@@ -77,6 +77,7 @@ pub(super) fn prepare(
             let history = History {
                 last_successes: store.last_successes(&manifest)?,
                 previous_run,
+                failed_last_run: store.failed_in_latest_run(&manifest)?,
             };
             let durations = store.learnt_durations(&manifest, RECENT_DURATIONS)?;
             let peaks = store.learnt_peaks(&manifest, RECENT_PEAKS)?;

@@ -24,6 +24,9 @@ pub struct History {
     pub last_successes: HashMap<String, Success>,
     /// The previous run of this manifest, for `--resume`.
     pub previous_run: Option<PreviousRun>,
+    /// The tasks that failed (or timed out) in the latest run of this manifest: a task that
+    /// never succeeded is said to have failed there rather than never to have run.
+    pub failed_last_run: std::collections::HashSet<String>,
 }
 
 /// How the user asked to treat earlier results.
@@ -84,6 +87,9 @@ pub fn decide(
             let last = history.last_successes.get(&spec.name);
             match explain(fingerprint, last, &missing_outputs(workflow, task)) {
                 Reason::UpToDate if spec.outputs.is_empty() => Reason::NoOutputs,
+                Reason::NeverRan if history.failed_last_run.contains(&spec.name) => {
+                    Reason::FailedLastRun
+                }
                 reason => reason,
             }
         } else {

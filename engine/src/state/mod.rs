@@ -37,7 +37,8 @@ pub use fingerprint::{
 };
 pub use prune::{PruneOptions, PruneReport, prune};
 pub use records::{
-    PreviousRun, RunEnd, RunStart, RunState, RunSummary, StateEvent, Success, SuccessRecord,
+    PreviousRun, RecordedProgress, RunEnd, RunStart, RunState, RunSummary, StateEvent, Success,
+    SuccessRecord,
 };
 pub use store::StateStore;
 pub use store::usage_queries::RunUsage;

@@ -210,3 +210,15 @@ pub struct PreviousRun {
     /// The tasks that succeeded in it, each with its fingerprint then (if one was computed).
     pub succeeded: HashMap<String, Option<String>>,
 }
+
+/// What the store holds of a run that has no report (still running, or its wf was killed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordedProgress {
+    /// Tasks with a final status recorded, per status, in report order.
+    pub counts: Vec<(TaskStatus, u64)>,
+    /// Tasks with a final status recorded, by name.
+    pub settled: Vec<String>,
+    /// Tasks with an attempt recorded but no final status (running, or waiting for a retry),
+    /// by name.
+    pub unsettled: Vec<String>,
+}

@@ -13,7 +13,9 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::error::StateError;
 use super::file_cache::{CachedDigest, FileCache};
-use super::records::{PreviousRun, RunEnd, RunStart, RunState, RunSummary, StateEvent, Success};
+use super::records::{
+    PreviousRun, RecordedProgress, RunEnd, RunStart, RunState, RunSummary, StateEvent, Success,
+};
 use super::schema::{CURRENT_VERSION, MIGRATIONS, TABLES};
 use crate::report::model::TaskStatus;
 
@@ -403,6 +405,64 @@ impl StateStore {
             .and_then(Iterator::collect)
             .map_err(&failed)?;
         Ok(Some(PreviousRun { summary, succeeded }))
+    }
+
+    /// The tasks with a failed or timed-out attempt in the latest run of `manifest` (also a
+    /// run whose wf was killed: its attempts are recorded as they end).
+    pub fn failed_in_latest_run(
+        &self,
+        manifest: &str,
+    ) -> Result<std::collections::HashSet<String>, StateError> {
+        self.conn
+            .prepare_cached(
+                "SELECT DISTINCT task FROM attempts WHERE status IN ('failed', 'timed_out') \
+                 AND run_id = (SELECT run_id FROM runs WHERE manifest = ?1 \
+                               ORDER BY started_at_ms DESC, run_id DESC LIMIT 1)",
+            )
+            .and_then(|mut s| s.query_map(params![manifest], |row| row.get(0))?.collect())
+            .map_err(fail(&self.path, "read the latest run's failures from"))
+    }
+
+    /// What the store recorded of a run so far, for a run without a report (still running,
+    /// or its wf killed): each task's final status (from `outcomes`) counted, and the tasks
+    /// with an attempt recorded but no outcome yet (running, or waiting for a retry).
+    pub fn recorded_progress(&self, run_id: &str) -> Result<RecordedProgress, StateError> {
+        let failed = fail(&self.path, "read a run's progress from");
+        let outcomes: Vec<(String, String)> = self
+            .conn
+            .prepare_cached("SELECT task, status FROM outcomes WHERE run_id = ?1 ORDER BY task")
+            .and_then(|mut s| {
+                s.query_map(params![run_id], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect()
+            })
+            .map_err(&failed)?;
+        let mut counts: Vec<(TaskStatus, u64)> = Vec::new();
+        let mut settled = Vec::with_capacity(outcomes.len());
+        for (task, status) in outcomes {
+            settled.push(task);
+            let Some(status) = parse_task_status(&status) else {
+                continue;
+            };
+            match counts.iter_mut().find(|(s, _)| *s == status) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((status, 1)),
+            }
+        }
+        counts.sort_by_key(|(status, _)| TaskStatus::ALL.iter().position(|s| s == status));
+        let unsettled: Vec<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT task FROM attempts a WHERE run_id = ?1 AND NOT EXISTS \
+                 (SELECT 1 FROM outcomes o WHERE o.run_id = a.run_id AND o.task = a.task) \
+                 ORDER BY task",
+            )
+            .and_then(|mut s| s.query_map(params![run_id], |row| row.get(0))?.collect())
+            .map_err(&failed)?;
+        Ok(RecordedProgress {
+            counts,
+            settled,
+            unsettled,
+        })
     }
 
     /// For each task of `manifest`, the median duration of its last `recent` successful

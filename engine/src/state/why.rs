@@ -11,6 +11,8 @@ use super::records::Success;
 pub enum Reason {
     /// It never succeeded before.
     NeverRan,
+    /// It never succeeded, and failed (or timed out) in the latest run (decided by the caller).
+    FailedLastRun,
     /// Its command, or the shell of a string command, changed.
     CommandChanged,
     /// The environment written in the manifest changed.
@@ -53,6 +55,7 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::NeverRan => f.write_str("never ran"),
+            Reason::FailedLastRun => f.write_str("failed in the last run"),
             Reason::CommandChanged => f.write_str("command changed"),
             Reason::EnvChanged => f.write_str("environment changed"),
             Reason::CwdChanged => f.write_str("working directory changed"),

@@ -332,16 +332,7 @@ impl LocalExecutor {
         }
         drop(cgroup);
         if leftovers > 0 {
-            let _ = writeln!(
-                log,
-                "wf: {leftovers} {} of this task still running after it ended; wf ended {}",
-                if leftovers == 1 {
-                    "process was"
-                } else {
-                    "processes were"
-                },
-                if leftovers == 1 { "it" } else { "them" }
-            );
+            let _ = writeln!(log, "{}", leftover_line(leftovers));
         }
         AttemptResult {
             started_at: Some(started_at),
@@ -423,5 +414,35 @@ fn describe_spawn_error(error: &SpawnError, program: &str, cwd: &Path) -> String
             "cannot move the task into its memory cgroup: {}",
             error.error
         ),
+    }
+}
+
+/// The line a task's log gets when wf ended processes of its group that outlived its main
+/// process (the same words as docs/cli.md, "Leftover and stray processes").
+pub fn leftover_line(leftovers: u32) -> String {
+    if leftovers == 1 {
+        "wf: 1 process of this task was still running after it ended; wf ended it".to_owned()
+    } else {
+        format!(
+            "wf: {leftovers} processes of this task were still running after it ended; wf ended \
+             them"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leftover_line;
+
+    #[test]
+    fn the_leftover_line_agrees_in_number() {
+        assert_eq!(
+            leftover_line(1),
+            "wf: 1 process of this task was still running after it ended; wf ended it"
+        );
+        assert_eq!(
+            leftover_line(3),
+            "wf: 3 processes of this task were still running after it ended; wf ended them"
+        );
     }
 }
