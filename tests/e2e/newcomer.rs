@@ -46,6 +46,8 @@ fn report_of_a_run_in_progress_says_it_is_running_and_what_is_done() {
     assert!(stdout.contains(" is still running (pid "), "{stdout}");
     assert!(!stdout.contains("did not finish normally"), "{stdout}");
     assert!(stdout.contains("\ndone so far: 1 succeeded\n"), "{stdout}");
+    // A quiet task has no log and no record yet: its processes name it.
+    assert!(stdout.contains("\nrunning: slow\n"), "{stdout}");
 }
 
 #[test]

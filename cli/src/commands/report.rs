@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use wf_engine::exec::local::sweep::running_tasks;
 use wf_engine::exec::logs::logged_tasks;
 use wf_engine::layout::runlock::{LockProbe, probe};
 use wf_engine::layout::{REPORT_FILE, manifest_key, manifest_root, runs_dir, state_dir};
@@ -191,7 +192,7 @@ pub(super) fn progress_words(
         .iter()
         .map(|(status, n)| (status.as_str(), *n))
         .collect();
-    let running = unsettled_tasks(&progress, run_dir);
+    let running = unsettled_tasks(&progress, run_id, run_dir);
     if !running.is_empty() {
         counts.push((unsettled, running.len() as u64));
     }
@@ -201,9 +202,10 @@ pub(super) fn progress_words(
 /// The tasks of a run without a report that started but have no final status: attempts
 /// recorded without an outcome, and logs (a log is created when an attempt starts; attempts
 /// are recorded when they end) of tasks without one.
-fn unsettled_tasks(progress: &RecordedProgress, run_dir: &Path) -> Vec<String> {
+fn unsettled_tasks(progress: &RecordedProgress, run_id: &str, run_dir: &Path) -> Vec<String> {
     let mut tasks = progress.unsettled.clone();
-    for task in logged_tasks(run_dir) {
+    // Tasks with a log, and tasks whose processes are alive now (a quiet task has no log yet).
+    for task in logged_tasks(run_dir).into_iter().chain(running_tasks(run_id)) {
         if !progress.settled.contains(&task) && !tasks.contains(&task) {
             tasks.push(task);
         }
@@ -251,7 +253,7 @@ fn unfinished(
                 .map(|(status, n)| (status.as_str(), *n)),
         ),
     };
-    let tasks = unsettled_tasks(&progress, run_dir)
+    let tasks = unsettled_tasks(&progress, &run_id, run_dir)
         .iter()
         .map(|name| shown_name(name))
         .collect::<Vec<_>>()

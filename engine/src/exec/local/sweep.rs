@@ -68,6 +68,27 @@ pub fn carries(pid: libc::pid_t, needle: &[u8]) -> bool {
         .is_ok_and(|environ| environ.split(|&b| b == 0).any(|entry| entry == needle))
 }
 
+/// The tasks (`WF_TASK`) of the processes alive now that carry `WF_RUN_ID=run_id`: what a run
+/// in progress (or a killed run not yet recovered) is running on this machine, sorted.
+pub fn running_tasks(run_id: &str) -> Vec<String> {
+    let needle = format!("WF_RUN_ID={run_id}").into_bytes();
+    let mut tasks: Vec<String> = processes()
+        .into_iter()
+        .filter(|p| p.state != 'Z')
+        .filter_map(|p| std::fs::read(format!("/proc/{}/environ", p.pid)).ok())
+        .filter(|environ| environ.split(|&b| b == 0).any(|entry| entry == needle))
+        .filter_map(|environ| {
+            environ
+                .split(|&b| b == 0)
+                .find_map(|entry| entry.strip_prefix(b"WF_TASK="))
+                .map(|task| String::from_utf8_lossy(task).into_owned())
+        })
+        .collect();
+    tasks.sort();
+    tasks.dedup();
+    tasks
+}
+
 /// The parent of `pid`, from /proc/PID/stat.
 fn parent_of(pid: libc::pid_t) -> Option<libc::pid_t> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
