@@ -256,3 +256,52 @@ fn list_aligns_expansions_and_keeps_their_own_descriptions() {
     )
     .run();
 }
+
+#[test]
+fn stream_prefixes_are_padded_to_the_longest_name() {
+    let ran = Test::new(
+        "[workflow]\njobs = 1\n[tasks.a]\nrun = \"echo one\"\n\
+         [tasks.longer_name]\nrun = \"echo two\"\ndeps = [\"a\"]\n",
+    )
+    .args(&["run", "--output", "stream"])
+    .status(0)
+    .run();
+    assert!(ran.stdout.contains("a           | one\n"), "{}", ran.stdout);
+    assert!(ran.stdout.contains("longer_name | two\n"), "{}", ran.stdout);
+    assert!(!ran.stdout.contains('\u{1b}'), "no colour off a terminal");
+}
+
+#[test]
+fn on_a_terminal_grouped_output_sits_behind_a_gutter_and_stream_names_are_coloured() {
+    if !crate::support::tool("script") {
+        return;
+    }
+    let project =
+        Project::with_manifest("[workflow]\njobs = 1\n[tasks.a]\nrun = \"echo from-the-task\"\n");
+    let wf = assert_cmd::cargo::cargo_bin("wf");
+    let in_terminal = |args: &str| {
+        let output = std::process::Command::new("script")
+            .args(["-qfec", &format!("{} {args}", wf.display()), "/dev/null"])
+            .current_dir(project.path())
+            .env("TERM", "xterm")
+            .env_remove("NO_COLOR")
+            .output()
+            .expect("script runs");
+        assert!(output.status.success(), "{output:?}");
+        stdout_of(&output)
+    };
+    let grouped = in_terminal("run --color never --output grouped");
+    assert!(grouped.contains("│ from-the-task"), "{grouped:?}");
+    let stream = in_terminal("run --color always --output stream");
+    assert!(
+        stream.contains("\u{1b}[31ma\u{1b}[0m | from-the-task"),
+        "{stream:?}"
+    );
+    // Off a terminal the log is copied byte for byte.
+    let piped = Test::in_project(&project).args(&["run"]).status(0).run();
+    assert!(
+        piped.stdout.contains("\nfrom-the-task\n"),
+        "{}",
+        piped.stdout
+    );
+}

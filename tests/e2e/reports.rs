@@ -14,27 +14,7 @@ use std::time::{Duration, Instant};
 use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
 use serde_json::Value;
 
-use crate::support::{Project, repo_root, stdout_of};
-
-/// True if `tool` can be run. When it cannot: a failure in CI, else a loud note (and the
-/// caller skips its test).
-fn tool(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if found {
-        return true;
-    }
-    let message =
-        format!("`{tool}` is not installed; run scripts/ci-deps.sh to install what tests need");
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{message} (CI=true: this test must not be skipped)"
-    );
-    eprintln!("\n!!!!!!!! SKIPPED: {message} !!!!!!!!\n");
-    false
-}
+use crate::support::{Project, repo_root, stdout_of, tool};
 
 /// Log bytes no XML or HTML may carry raw: NUL, escapes, invalid UTF-8, a CDATA end, markup
 /// that would run script.

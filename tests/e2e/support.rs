@@ -1,6 +1,7 @@
 //! What the end-to-end tests share: a temporary project folder and the `wf` command.
 
 use std::path::{Path, PathBuf};
+use std::process::Command as Process;
 
 use assert_cmd::Command;
 
@@ -278,4 +279,24 @@ impl Ran<'_> {
             })
             .unwrap_or_default()
     }
+}
+
+/// True if `tool` can be run. When it cannot: a failure in CI, else a loud note (and the
+/// caller skips its test).
+pub fn tool(tool: &str) -> bool {
+    let found = Process::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if found {
+        return true;
+    }
+    let message =
+        format!("`{tool}` is not installed; run scripts/ci-deps.sh to install what tests need");
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{message} (CI=true: this test must not be skipped)"
+    );
+    eprintln!("\n!!!!!!!! SKIPPED: {message} !!!!!!!!\n");
+    false
 }

@@ -192,7 +192,7 @@ pub(super) fn progress_words(
         .iter()
         .map(|(status, n)| (status.as_str(), *n))
         .collect();
-    let running = unsettled_tasks(&progress, run_id, run_dir);
+    let running = unsettled_tasks(&progress, run_dir, None);
     if !running.is_empty() {
         counts.push((unsettled, running.len() as u64));
     }
@@ -201,11 +201,16 @@ pub(super) fn progress_words(
 
 /// The tasks of a run without a report that started but have no final status: attempts
 /// recorded without an outcome, and logs (a log is created when an attempt starts; attempts
-/// are recorded when they end) of tasks without one.
-fn unsettled_tasks(progress: &RecordedProgress, run_id: &str, run_dir: &Path) -> Vec<String> {
+/// are recorded when they end) of tasks without one. For a run in progress (`live_run`: its
+/// id), also the tasks whose processes are alive now: a quiet task has no log yet.
+fn unsettled_tasks(
+    progress: &RecordedProgress,
+    run_dir: &Path,
+    live_run: Option<&str>,
+) -> Vec<String> {
     let mut tasks = progress.unsettled.clone();
-    // Tasks with a log, and tasks whose processes are alive now (a quiet task has no log yet).
-    for task in logged_tasks(run_dir).into_iter().chain(running_tasks(run_id)) {
+    let alive = live_run.map(running_tasks).unwrap_or_default();
+    for task in logged_tasks(run_dir).into_iter().chain(alive) {
         if !progress.settled.contains(&task) && !tasks.contains(&task) {
             tasks.push(task);
         }
@@ -253,7 +258,7 @@ fn unfinished(
                 .map(|(status, n)| (status.as_str(), *n)),
         ),
     };
-    let tasks = unsettled_tasks(&progress, &run_id, run_dir)
+    let tasks = unsettled_tasks(&progress, run_dir, live.then_some(run_id.as_str()))
         .iter()
         .map(|name| shown_name(name))
         .collect::<Vec<_>>()

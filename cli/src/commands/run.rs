@@ -3,9 +3,9 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use wf_engine::exec::TaskOutput;
+use wf_engine::exec::{StreamPrefix, TaskOutput};
 use wf_engine::report::RunStatus;
-use wf_engine::session::{Intent, RunSettings};
+use wf_engine::session::{Intent, RunSettings, Session};
 use wf_engine::state::Freshness;
 use wf_engine::{RunEvent, Workflow};
 
@@ -33,7 +33,7 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
         executor: args.executor.map(Into::into),
         report_path: args.report.clone(),
         output: match args.output {
-            OutputMode::Stream => TaskOutput::Stream,
+            OutputMode::Stream => TaskOutput::Stream(stream_prefix(&session, &selected, color)),
             OutputMode::Grouped | OutputMode::Quiet => TaskOutput::Log,
         },
         task_events: args.output != OutputMode::Quiet,
@@ -93,5 +93,28 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
             report_session_error(&error, color);
             Exit::Usage
         }
+    }
+}
+
+/// The longest task name `--output stream` pads prefixes to: longer names stick out rather
+/// than push every line far right.
+const STREAM_PREFIX_MAX_WIDTH: usize = 24;
+
+/// How `--output stream` prefixes lines: names padded to the longest selected one (at most
+/// [`STREAM_PREFIX_MAX_WIDTH`]), a colour per task when stdout is a terminal that wants them.
+fn stream_prefix(session: &Session, selected: &[bool], color: ColorChoice) -> StreamPrefix {
+    let width = session
+        .workflow()
+        .tasks
+        .iter()
+        .zip(selected)
+        .filter(|(_, on)| **on)
+        .map(|(task, _)| task.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(STREAM_PREFIX_MAX_WIDTH);
+    StreamPrefix {
+        width,
+        color: color.enabled(std::io::stdout().is_terminal()),
     }
 }

@@ -1,6 +1,6 @@
 //! What `wf run` shows while it runs and when it ends.
 
-use std::io::Write;
+use std::io::{BufRead, IsTerminal, Write};
 
 /// Like `println!`, but a closed or failing stdout is ignored: the run must go on (and its
 /// report be written) even if nobody reads its output any more.
@@ -194,7 +194,10 @@ impl RunRenderer {
                 if let Some(log) =
                     log.filter(|_| retry_in.is_none() && self.mode == OutputMode::Grouped)
                 {
-                    print_log(&log);
+                    // On a terminal a gutter sets the task's output apart from wf's own
+                    // lines; elsewhere (files, pipes, CI logs) it is copied byte for byte.
+                    let gutter = std::io::stdout().is_terminal().then(|| style.dim("│ "));
+                    print_log(&log, gutter.as_deref());
                 }
             }
             RunEvent::TaskSettled {
@@ -408,14 +411,29 @@ fn failure_order(task: &wf_engine::report::TaskReport) -> (bool, f64) {
     (task.allow_failure, ended)
 }
 
-/// Copies a task's log to stdout.
-fn print_log(log: &Path) {
-    if let Ok(mut file) = std::fs::File::open(log) {
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
-        let _ = std::io::copy(&mut file, &mut out);
-        let _ = out.flush();
+/// Copies a task's log to stdout: as it is, or with `gutter` before each line (control
+/// characters then escaped, as in every line wf shows a person).
+fn print_log(log: &Path, gutter: Option<&str>) {
+    let Ok(mut file) = std::fs::File::open(log) else {
+        return;
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match gutter {
+        None => {
+            let _ = std::io::copy(&mut file, &mut out);
+        }
+        Some(gutter) => {
+            for line in std::io::BufReader::new(file)
+                .split(b'\n')
+                .map_while(Result::ok)
+            {
+                let text = String::from_utf8_lossy(&line);
+                let _ = writeln!(out, "{gutter}{}", escape_control(&text));
+            }
+        }
     }
+    let _ = out.flush();
 }
 
 /// A path as the user best reads it: relative to the current folder when it is inside it.

@@ -28,7 +28,32 @@ pub enum TaskOutput {
     #[default]
     Log,
     /// Into its log and, live and prefixed with its name, to wf's stdout/stderr.
-    Stream,
+    Stream(StreamPrefix),
+}
+
+/// How `--output stream` prefixes each line with its task's name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamPrefix {
+    /// Names are padded to this many characters, so that lines of different tasks align
+    /// (longer names are not cut).
+    pub width: usize,
+    /// Each task's name in a colour of its own (ANSI), for a terminal.
+    pub color: bool,
+}
+
+impl StreamPrefix {
+    /// The prefix of the lines of task number `task` named `name`: `name | `, padded, coloured.
+    pub fn render(&self, task: usize, name: &str) -> String {
+        // Six colours that read on dark and light terminals: red, green, yellow, blue,
+        // magenta, cyan, in turn by task.
+        const COLORS: [u8; 6] = [31, 32, 33, 34, 35, 36];
+        let padded = format!("{name:<width$}", width = self.width);
+        if self.color {
+            format!("\x1b[{}m{padded}\x1b[0m | ", COLORS[task % COLORS.len()])
+        } else {
+            format!("{padded} | ")
+        }
+    }
 }
 
 /// What an executor is given when a run starts.

@@ -258,7 +258,7 @@ impl LocalExecutor {
         let envp = launch.envp(&self.base_env);
         let pipes = match self.output {
             TaskOutput::Log => None,
-            TaskOutput::Stream => match (Pipe::new(), Pipe::new(), eventfd()) {
+            TaskOutput::Stream(_) => match (Pipe::new(), Pipe::new(), eventfd()) {
                 (Ok(out), Ok(err), Ok(stop)) => Some((out, err, stop)),
                 (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
                     return failed_to_start(log, format!("cannot create output pipes: {error}"));
@@ -298,7 +298,10 @@ impl LocalExecutor {
             Some((out, err, stop)) => {
                 // The task holds the write ends now; ours must close so the drains see EOF.
                 let (Pipe { read: out, .. }, Pipe { read: err, .. }) = (out, err);
-                let prefix = format!("{} | ", task.name);
+                let prefix = match self.output {
+                    TaskOutput::Stream(style) => style.render(request.task, &task.name),
+                    TaskOutput::Log => format!("{} | ", task.name),
+                };
                 let shared_log: &File = log;
                 std::thread::scope(|scope| {
                     let drains = [(out, Sink::Stdout), (err, Sink::Stderr)].map(|(pipe, sink)| {
