@@ -9,6 +9,7 @@ mod gc;
 mod hardening;
 mod injection;
 mod inspect;
+mod interrupts;
 mod lifecycle;
 mod output;
 mod reports;

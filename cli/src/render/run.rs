@@ -248,6 +248,14 @@ impl RunRenderer {
                     );
                 }
             }
+            RunEvent::CleanupStarted => {
+                err!(
+                    "{}",
+                    style.warn(
+                        "wf: running tasks have ended; starting the `when = \"always\"` tasks (interrupt again to cancel them)"
+                    )
+                );
+            }
             RunEvent::InterruptedCleanup { signal } => {
                 let name = signal_name(signal);
                 err!(
