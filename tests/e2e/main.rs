@@ -11,6 +11,7 @@ mod injection;
 mod inspect;
 mod interrupts;
 mod lifecycle;
+mod onboarding;
 mod output;
 mod reports;
 mod run;

@@ -9,4 +9,4 @@ pub mod plan;
 mod ready;
 mod select;
 
-pub use select::{UnknownTarget, select};
+pub use select::{UnknownTarget, select, target_names};
