@@ -141,6 +141,10 @@ pub struct RunArgs {
     /// How task output is shown.
     #[arg(long, value_enum, default_value_t = OutputMode::Grouped)]
     pub output: OutputMode,
+    /// List every up-to-date task on its own line (by default more than five are shown as
+    /// one line: `✓ 34 tasks up to date`).
+    #[arg(long)]
+    pub show_up_to_date: bool,
     /// SIGTERM → SIGKILL grace for timeouts and Ctrl-C (overrides `[workflow].grace`).
     #[arg(long, value_name = "DURATION", value_parser = parse_grace)]
     pub grace: Option<std::time::Duration>,

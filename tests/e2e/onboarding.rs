@@ -186,3 +186,48 @@ fn the_hidden_task_lister_is_quiet_on_a_broken_manifest() {
     assert_eq!(stdout_of(&output), "");
     assert_eq!(stderr_of(&output), "");
 }
+
+/// 34 tasks with outputs (up to date from their second run on) and one without.
+fn incremental_project() -> Project {
+    let values: Vec<String> = (0..34).map(|n| format!("\"{n}\"")).collect();
+    let project = Project::with_manifest(&format!(
+        "[tasks.t]\nrun = \"mkdir -p o && touch o/{{{{ matrix.n }}}}\"\n\
+         outputs = [\"o/{{{{ matrix.n }}}}\"]\nmatrix = {{ n = [{}] }}\n\
+         [tasks.after]\nrun = \"true\"\ndeps = [\"t\"]\n",
+        values.join(", ")
+    ));
+    let first = project.wf(&["run"]).output().expect("wf runs");
+    assert_eq!(first.status.code(), Some(0), "{}", stderr_of(&first));
+    project
+}
+
+#[test]
+fn a_no_op_rebuild_shows_its_up_to_date_tasks_as_one_line() {
+    let project = incremental_project();
+    let output = project.wf(&["run"]).output().expect("wf runs");
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = stdout_of(&output);
+    assert!(stdout.contains("✓ 34 tasks up to date"), "{stdout}");
+    assert!(!stdout.contains("t[n=0]"), "{stdout}");
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+
+    let listed = project
+        .wf(&["run", "--show-up-to-date"])
+        .output()
+        .expect("wf runs");
+    let stdout = stdout_of(&listed);
+    assert_eq!(stdout.matches(" up to date").count(), 34, "{stdout}");
+    assert!(stdout.contains("- t[n=33] up to date"), "{stdout}");
+}
+
+#[test]
+fn a_few_up_to_date_tasks_are_listed_by_name() {
+    let project = incremental_project();
+    let output = project
+        .wf(&["run", "t[n=1]", "t[n=2]"])
+        .output()
+        .expect("wf runs");
+    let stdout = stdout_of(&output);
+    assert!(stdout.contains("- t[n=1] up to date"), "{stdout}");
+    assert!(stdout.contains("- t[n=2] up to date"), "{stdout}");
+}

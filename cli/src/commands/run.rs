@@ -51,6 +51,8 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
     let grace = settings.grace.unwrap_or(session.workflow().grace);
     let colored = color.enabled(std::io::stderr().is_terminal());
     let mut renderer = RunRenderer::new(args.output, colored, grace);
+    let up_to_date = prepared.skipped().iter().filter(|&&s| s).count();
+    renderer.up_to_date(up_to_date, args.show_up_to_date);
     let progress = Progress::new(
         &prepared.selected,
         prepared.expected.clone(),
@@ -65,6 +67,7 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
     let result = session.run(prepared, &settings, &mut |w: &_, event| {
         renderer.on_event(w, event);
     });
+    renderer.show_up_to_date(session.workflow());
     match result {
         Ok(report) => {
             let root = &session.workflow().root;
