@@ -1,10 +1,10 @@
-//! A newcomer's first hour: `wf init`, `wf clean`, shell completions with task names, the man
-//! pages and `wf --help`'s examples.
+//! A newcomer's first hour: `wf init`, `wf clean`, shell completions with task names, and a
+//! no-op rebuild's up-to-date tasks on one line. (The man pages are checked in cli/src/man.rs.)
 
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Project, repo_root, stderr_of, stdout_of, wf};
+use crate::support::{Project, stderr_of, stdout_of, wf};
 
 #[test]
 fn init_writes_a_starter_manifest_that_passes_strict_validation_and_runs() {
