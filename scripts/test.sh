@@ -26,3 +26,9 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# Editors: every example manifest checked by taplo through its #:schema line.
+scripts/check-schemas.sh
+# The pre-commit hook (.pre-commit-hooks.yaml), through pre-commit on a sample repository.
+scripts/check-pre-commit.sh
+# The documented install (`cargo install --path cli --locked`) into a scratch root.
+scripts/check-install.sh

@@ -7,7 +7,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// wf: a declarative workflow engine. Tasks, dependencies and shared locks in a TOML manifest,
 /// run as early and as parallel as they allow.
 #[derive(Debug, Parser)]
-#[command(name = "wf", version, about, propagate_version = true)]
+#[command(
+    name = "wf",
+    version,
+    about,
+    propagate_version = true,
+    after_help = EXAMPLES
+)]
 pub struct Cli {
     /// When to use colours (NO_COLOR is honoured).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
@@ -17,6 +23,21 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// `wf --help`'s examples.
+const EXAMPLES: &str = "\
+Examples:
+  wf init                      write a starter wf.toml
+  wf validate                  check wf.toml: every problem at once
+  wf list                      the tasks, their dependencies and locks
+  wf plan test                 what `wf run test` would run, in which order, and why
+  wf run                       run every task (MANIFEST defaults to wf.toml)
+  wf run ci.toml lint -j 4     run `lint` of ci.toml and what it needs, 4 at a time
+  wf run -k --junit junit.xml  keep going after failures; JUnit XML for CI
+  wf report --html run.html    the last run's timeline
+  source <(wf completions bash)   complete commands and task names
+
+Docs: README.md, docs/cli.md, docs/manifest.md; man wf (docs/man/).";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -30,6 +51,9 @@ pub enum Command {
     /// List past runs of a workflow, newest first.
     History(HistoryArgs),
     /// Remove old runs (folders and history), keeping the newest; compact the state store.
+    ///
+    /// `wf clean` is another name for it. It never touches your files or task outputs.
+    #[command(visible_alias = "clean")]
     Gc(GcArgs),
     /// Check manifests; run nothing.
     Validate(ValidateArgs),
@@ -39,7 +63,9 @@ pub enum Command {
     Graph(GraphArgs),
     /// Print the JSON Schema of the manifest (or of the run report).
     Schema(SchemaArgs),
-    /// Print shell completions.
+    /// Write a starter manifest (wf.toml) to begin from.
+    Init(InitArgs),
+    /// Print shell completions (they complete task names from the manifest, too).
     Completions(CompletionsArgs),
 }
 
@@ -124,6 +150,10 @@ pub struct RunArgs {
     /// How task output is shown.
     #[arg(long, value_enum, default_value_t = OutputMode::Grouped)]
     pub output: OutputMode,
+    /// List every up-to-date task on its own line (by default more than five are shown as
+    /// one line: `✓ 34 tasks up to date`).
+    #[arg(long)]
+    pub show_up_to_date: bool,
     /// SIGTERM → SIGKILL grace for timeouts and Ctrl-C (overrides `[workflow].grace`).
     #[arg(long, value_name = "DURATION", value_parser = parse_grace)]
     pub grace: Option<std::time::Duration>,
@@ -335,6 +365,17 @@ pub enum SchemaKind {
     Manifest,
     /// The run report (report.json).
     Report,
+}
+
+/// `wf init`.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// Where to write the manifest.
+    #[arg(value_name = "PATH", default_value = "wf.toml")]
+    pub path: PathBuf,
+    /// Overwrite the file if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `wf completions`.

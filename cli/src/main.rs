@@ -6,12 +6,19 @@ mod output;
 mod args;
 mod commands;
 mod exit;
+#[cfg(test)]
+mod man;
 mod render;
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let cli = args::Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(code) = commands::complete::intercept(&argv) {
+        restore_sigpipe();
+        return std::process::ExitCode::from(code.as_u8());
+    }
+    let cli = args::Cli::parse_from(argv);
     // `wf run` must outlive a closed terminal pipe (`wf run | head`): its tasks would otherwise
     // be killed with it. It keeps Rust's default (SIGPIPE ignored) and its renderer drops
     // output it cannot write; every other command ends quietly on a closed pipe, as `cat` does.

@@ -17,6 +17,11 @@ pub type LockId = usize;
 /// How many runs of a manifest `.wf/` keeps when `[workflow].keep_runs` is not set.
 pub const DEFAULT_KEEP_RUNS: u32 = 20;
 
+/// The program and arguments a string `run` is appended to when `[workflow].shell` is not set:
+/// `sh -e -c`, so that a multi-line command stops at its first failing line (as GitHub
+/// Actions' `bash -e` and go-task do).
+pub const DEFAULT_SHELL: [&str; 2] = ["sh", "-ec"];
+
 /// A workflow ready to plan and run.
 #[derive(Debug, Clone)]
 pub struct Workflow {

@@ -67,6 +67,8 @@ impl Executor for Scripted {
 
     fn cancel_all(&self, _force: bool) {}
 
+    fn reopen(&self) {}
+
     fn finish(&self, _cut_short: &mut dyn FnMut() -> bool) -> u32 {
         0
     }

@@ -176,7 +176,7 @@ run = '''
 max=0; samples=0
 while [ ! -e forked ]; do
   n=$(cat /proc/$PPID/task/*/children | tr ' ' '\n' | while read p; do
-        [ -n "$p" ] && cut -d' ' -f3 "/proc/$p/stat" 2>/dev/null; done | grep -c Z)
+        [ -n "$p" ] && cut -d' ' -f3 "/proc/$p/stat" 2>/dev/null; done | grep -c Z || true)
   [ "$n" -gt "$max" ] && max=$n
   samples=$((samples + 1))
   sleep 0.05

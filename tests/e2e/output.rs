@@ -243,7 +243,7 @@ fn a_run_that_fills_the_disk_still_prints_its_summary_and_records_its_end() {
     std::fs::write(
         dir.path().join("wf.toml"),
         "[tasks.a]\nrun = \"echo hi\"\n[tasks.fill]\n\
-         run = \"head -c 4000000 /dev/zero > big; true\"\ndeps = [\"a\"]\n",
+         run = \"head -c 4000000 /dev/zero > big || true\"\ndeps = [\"a\"]\n",
     )
     .expect("manifest");
     let output = wf_process(dir.path(), &["run"]).output().expect("wf runs");

@@ -749,10 +749,25 @@ fn a_string_command_runs_through_the_workflow_shell() {
         !strict.path().join("after").exists(),
         "sh -e stopped at `false`"
     );
-    let plain = Project::with_manifest("[tasks.t]\nrun = \"false; touch after\"\n");
-    let (code, _, _, _) = run(&plain, &[]);
-    assert_eq!(code, 0, "the default shell is `sh -c`");
-    assert!(plain.path().join("after").exists());
+    let lax = Project::with_manifest(
+        "[workflow]\nshell = [\"sh\", \"-c\"]\n[tasks.t]\nrun = \"false; touch after\"\n",
+    );
+    let (code, _, _, _) = run(&lax, &[]);
+    assert_eq!(code, 0, "`sh -c` ignores the failing `false`");
+    assert!(lax.path().join("after").exists());
+}
+
+#[test]
+fn the_default_shell_stops_at_the_first_failing_line() {
+    let project = Project::with_manifest(
+        "[tasks.t]\nrun = \"\"\"\nfalse\ntouch after\n\"\"\"\n[tasks.then]\nrun = \"touch then\"\ndeps = [\"t\"]\n",
+    );
+    let (code, report, _, _) = run(&project, &[]);
+    assert_eq!(code, 1, "the default shell is `sh -ec`");
+    assert_eq!(task(&report, "t")["status"], "failed");
+    assert_eq!(task(&report, "t")["exit_code"], 1);
+    assert_eq!(task(&report, "then")["status"], "skipped");
+    assert!(!project.path().join("after").exists());
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! One module per subcommand; this one routes and holds what they share.
 
+pub mod complete;
 mod gc;
 mod graph;
 mod history;
+mod init;
 mod list;
 mod outputs;
 mod plan;
@@ -34,7 +36,8 @@ pub fn dispatch(cli: Cli) -> Exit {
         Command::List(args) => list::run(&args, color),
         Command::Graph(args) => graph::run(&args, color),
         Command::Schema(args) => schema::run(&args),
-        Command::Completions(args) => schema::completions(args.shell),
+        Command::Init(args) => init::run(&args),
+        Command::Completions(args) => complete::completions(args.shell),
     }
 }
 

@@ -56,6 +56,8 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
     let grace = settings.grace.unwrap_or(session.workflow().grace);
     let colored = color.enabled(std::io::stderr().is_terminal());
     let mut renderer = RunRenderer::new(args.output, colored, grace);
+    let up_to_date = prepared.skipped().iter().filter(|&&s| s).count();
+    renderer.up_to_date(up_to_date, args.show_up_to_date);
     let progress = Progress::new(
         &prepared.selected,
         prepared.expected.clone(),
@@ -80,6 +82,7 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
             files.finished(&report, &w.root);
         }
     });
+    renderer.show_up_to_date(session.workflow());
     match result {
         Ok(report) => match report.status {
             RunStatus::Cancelled => Exit::Interrupted,

@@ -35,6 +35,10 @@ use crate::args::OutputMode;
 /// How many log lines a failure shows in the summary.
 const FAILURE_TAIL_LINES: usize = 20;
 
+/// Up to this many up-to-date tasks are listed one a line; more are shown as one count line
+/// (`✓ 34 tasks up to date`), unless `--show-up-to-date`.
+pub const UP_TO_DATE_LISTED: usize = 5;
+
 /// Renders run events as they come (task lines and output on stdout, in order), and the
 /// summary at the end (on stderr, with diagnostics).
 pub struct RunRenderer {
@@ -45,6 +49,21 @@ pub struct RunRenderer {
     report_failures: Vec<(std::path::PathBuf, String)>,
     progress: Option<SharedProgress>,
     live: Live,
+    /// Up-to-date lines held back to be collapsed into one (see [`UP_TO_DATE_LISTED`]).
+    up_to_date: UpToDate,
+}
+
+/// The up-to-date tasks of a run, as their lines are held back.
+#[derive(Default)]
+struct UpToDate {
+    /// List every one (`--show-up-to-date`).
+    list_all: bool,
+    /// How many tasks the plan found up to date.
+    expected: usize,
+    /// Their settle events, until all have come (they come first, in one batch).
+    held: Vec<RunEvent>,
+    /// The lines were shown.
+    shown: bool,
 }
 
 /// How progress is shown between task lines.
@@ -67,6 +86,52 @@ impl RunRenderer {
             report_failures: Vec::new(),
             progress: None,
             live: Live::Off,
+            up_to_date: UpToDate::default(),
+        }
+    }
+
+    /// Says how many tasks of the run are up to date (they are settled first, together):
+    /// more than [`UP_TO_DATE_LISTED`] are shown as one count line, unless `list_all`.
+    pub fn up_to_date(&mut self, expected: usize, list_all: bool) {
+        self.up_to_date = UpToDate {
+            list_all,
+            expected,
+            held: Vec::new(),
+            shown: false,
+        };
+    }
+
+    /// Shows the held up-to-date lines (each, or one count line), if not shown yet.
+    pub fn show_up_to_date(&mut self, workflow: &Workflow) {
+        if self.up_to_date.shown {
+            return;
+        }
+        self.up_to_date.shown = true;
+        let held = std::mem::take(&mut self.up_to_date.held);
+        if held.is_empty() || self.mode == OutputMode::Quiet {
+            return;
+        }
+        let style = self.style;
+        let print = |renderer: &Self| {
+            if held.len() <= UP_TO_DATE_LISTED {
+                for event in held.iter().cloned() {
+                    renderer.print_event(workflow, event);
+                }
+            } else {
+                let count = plural(held.len(), "task");
+                out!(
+                    "{} {}",
+                    style.good("✓"),
+                    style.dim(&format!(
+                        "{count} up to date (--show-up-to-date lists them)"
+                    ))
+                );
+            }
+        };
+        match &self.live {
+            Live::Off => print(self),
+            Live::Line(line) => line.suspend(|| print(self)),
+            Live::Heartbeat(beat) => beat.print(|| print(self)),
         }
     }
 
@@ -122,13 +187,25 @@ impl RunRenderer {
                 self.report_failures.push((path, message));
                 return;
             }
-            RunEvent::Finished { report } => {
-                self.end_progress();
-                let report_file = run_path(&workflow.root, &report.run_id).join(REPORT_FILE);
-                self.summary(&workflow.root, &report, shown(&report_file));
+            RunEvent::TaskSettled {
+                status: TaskStatus::UpToDate,
+                ..
+            } if !self.up_to_date.list_all && !self.up_to_date.shown => {
+                self.up_to_date.held.push(event);
+                if self.up_to_date.held.len() >= self.up_to_date.expected {
+                    self.show_up_to_date(workflow);
+                }
                 return;
             }
+            // Any other line first shows those held (they all come first, in one batch).
+            _ if !self.up_to_date.held.is_empty() => self.show_up_to_date(workflow),
             _ => {}
+        }
+        if let RunEvent::Finished { report } = event {
+            self.end_progress();
+            let report_file = run_path(&workflow.root, &report.run_id).join(REPORT_FILE);
+            self.summary(&workflow.root, &report, shown(&report_file));
+            return;
         }
         match &self.live {
             Live::Off => self.print_event(workflow, event),
@@ -257,6 +334,14 @@ impl RunRenderer {
                         ))
                     );
                 }
+            }
+            RunEvent::CleanupStarted => {
+                err!(
+                    "{}",
+                    style.warn(
+                        "wf: running tasks have ended; starting the `when = \"always\"` tasks (interrupt again to cancel them)"
+                    )
+                );
             }
             RunEvent::InterruptedCleanup { signal } => {
                 let name = signal_name(signal);

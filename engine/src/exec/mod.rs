@@ -113,6 +113,11 @@ pub trait Executor: Sync + Sized {
     /// with `force`. Later attempts do not start.
     fn cancel_all(&self, force: bool);
 
+    /// After a graceful [`Executor::cancel_all`], once no attempt runs any more: later
+    /// attempts start again (the `when = "always"` cleanup tasks of a cancelled run). Never
+    /// called after a forced cancellation.
+    fn reopen(&self);
+
     /// After the last attempt (every worker has returned): ends whatever the run's attempts
     /// left running and returns how many there were. `cut_short` is asked while waiting a
     /// grace period; once it says true, what is left is killed at once.

@@ -48,7 +48,8 @@ toml_table! {
         jobs: Sp<i64>,
         /// After a failure, keep starting tasks that do not depend on it (default false).
         keep_going: Sp<bool>,
-        /// Program and arguments that a string `run` is appended to; default ["sh", "-c"].
+        /// Program and arguments that a string `run` is appended to; default ["sh", "-ec"] (a
+        /// failing line stops the command).
         #[schemars(length(min = 1))]
         shell: Sp<Vec<Sp<String>>>,
         /// After SIGTERM (timeout, Ctrl-C), wait this long before SIGKILL; default "5s".

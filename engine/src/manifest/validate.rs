@@ -212,7 +212,7 @@ impl Settings {
                 }
                 shell.value.iter().map(|s| s.value.clone()).collect()
             }
-            None => vec!["sh".to_owned(), "-c".to_owned()],
+            None => crate::workflow::DEFAULT_SHELL.map(str::to_owned).to_vec(),
         };
         let settings = Settings {
             name,

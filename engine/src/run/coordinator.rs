@@ -35,7 +35,7 @@ use crate::layout::runlock::{LockError, RunLock};
 use crate::layout::{self, RunDir};
 use crate::report::time::Timestamp;
 use crate::report::{RunReport, write_json};
-use crate::scheduler::core::Core;
+use crate::scheduler::core::{Cleanup, Core};
 use crate::workflow::{ExecutorKind, Workflow};
 
 /// How to run a workflow (the command line's choices, already resolved).
@@ -247,7 +247,7 @@ pub(crate) fn run_on<E: Executor>(
         },
     );
 
-    let mut interrupts = 0u32;
+    let mut interrupts = Interrupts::default();
     let spawned = std::thread::scope(|scope| -> std::io::Result<()> {
         for me in 0..workers {
             let shared = &shared;
@@ -299,7 +299,7 @@ pub(crate) fn run_on<E: Executor>(
         finished_at,
         wall: state.epoch().elapsed(),
         epoch: state.epoch(),
-        cancelled: interrupts > 0,
+        cancelled: interrupts.counted > 0,
         strays,
         up_to_date: &options.up_to_date,
     });
@@ -356,7 +356,7 @@ fn coordinate<E: Executor>(
     messages: &std::sync::mpsc::Receiver<Message>,
     observer: &mut dyn FnMut(&Workflow, RunEvent),
     mut journal: Option<&mut Journal<'_>>,
-    interrupts: &mut u32,
+    interrupts: &mut Interrupts,
 ) {
     let mut last_flush = Instant::now() - JOURNAL_LINGER;
     let mut flush_at: Option<Instant> = None;
@@ -411,16 +411,26 @@ fn coordinate<E: Executor>(
             }
             Some(Message::RetryScheduled) => next_retry = next_due(),
             Some(Message::Signal(signal)) => {
-                *interrupts += 1;
-                let force = *interrupts > 1;
+                let Some(count) = interrupts.note(Instant::now()) else {
+                    // The same interrupt, delivered twice (see SIGNAL_COALESCE).
+                    continue;
+                };
+                let force = count > 1;
                 observer(shared.workflow, RunEvent::Interrupted { signal, force });
                 // Stop dispatch before ending processes, so no worker that sees its task end
-                // starts another one.
-                if !force {
-                    shared.lock().cancel(shared);
-                    next_retry = None;
-                }
+                // starts another one (the second signal also refuses the cleanup tasks).
+                shared.lock().cancel(shared);
+                next_retry = None;
                 shared.executor.cancel_all(force);
+            }
+            Some(Message::CleanupDue) => {
+                // Signals are handled on this thread only: no forced cancellation can come
+                // between this check and the executor's reopening.
+                if shared.lock().core.cleanup() == Cleanup::Due {
+                    shared.executor.reopen();
+                    observer(shared.workflow, RunEvent::CleanupStarted);
+                    shared.lock().open_cleanup(shared);
+                }
             }
             Some(Message::Done) => {
                 // Everything sent before Done has been handled; nothing follows it.
@@ -441,16 +451,17 @@ fn end_of_run_cleanup<E: Executor>(
     messages: &std::sync::mpsc::Receiver<Message>,
     signals: Option<&SignalWatch>,
     observer: &mut dyn FnMut(&Workflow, RunEvent),
-    interrupts: &mut u32,
+    interrupts: &mut Interrupts,
 ) -> u32 {
     let mut interrupted = false;
-    let mut take_signals = |interrupts: &mut u32, interrupted: &mut bool| {
+    let mut take_signals = |interrupts: &mut Interrupts, interrupted: &mut bool| {
         while let Ok(message) = messages.try_recv() {
             // Only signals can follow `Done`.
             if let Message::Signal(signal) = message {
-                *interrupts += 1;
-                *interrupted = true;
-                observer(shared.workflow, RunEvent::InterruptedCleanup { signal });
+                if interrupts.note(Instant::now()).is_some() {
+                    *interrupted = true;
+                    observer(shared.workflow, RunEvent::InterruptedCleanup { signal });
+                }
             }
         }
     };
@@ -467,16 +478,52 @@ fn end_of_run_cleanup<E: Executor>(
     loop {
         take_signals(interrupts, &mut interrupted);
         let arrived = u32::try_from(signals.arrived.load(Ordering::SeqCst)).unwrap_or(u32::MAX);
-        if *interrupts >= arrived {
+        if interrupts.received >= arrived {
             break;
         }
         if Instant::now() >= until {
-            *interrupts = arrived;
+            // Received but never forwarded: the run was interrupted all the same.
+            interrupts.counted = interrupts.counted.max(1);
             break;
         }
         std::thread::sleep(Duration::from_millis(1));
     }
     strays
+}
+
+/// Signals that arrive within this window of the previous counted one count as one interrupt.
+/// `timeout -s INT` (GNU coreutils) signals its child and then the child's process group, and
+/// a CI runner may signal a job's whole process tree: wf receives the same interrupt twice, a
+/// few microseconds apart, and must not take it for a second Ctrl-C (which skips the grace
+/// period and the cleanup tasks). A person pressing Ctrl-C twice is far slower than this.
+pub const SIGNAL_COALESCE: Duration = Duration::from_millis(250);
+
+/// The signals a run received, and how many of them count as interrupts.
+#[derive(Debug, Default)]
+struct Interrupts {
+    /// Signals forwarded to the coordinator.
+    received: u32,
+    /// Interrupts: signals not within [`SIGNAL_COALESCE`] of the previous interrupt.
+    counted: u32,
+    /// When the last interrupt was counted.
+    last: Option<Instant>,
+}
+
+impl Interrupts {
+    /// Notes a signal received at `now`: `Some(n)` if it is interrupt number `n` (from 1),
+    /// `None` if it repeats the previous interrupt.
+    fn note(&mut self, now: Instant) -> Option<u32> {
+        self.received = self.received.saturating_add(1);
+        if self
+            .last
+            .is_some_and(|last| now.saturating_duration_since(last) < SIGNAL_COALESCE)
+        {
+            return None;
+        }
+        self.last = Some(now);
+        self.counted = self.counted.saturating_add(1);
+        Some(self.counted)
+    }
 }
 
 /// How long the end of a run waits for the signal thread to forward a signal that has already
@@ -519,4 +566,20 @@ fn watch_signals(sender: &Sender<Message>) -> std::io::Result<SignalWatch> {
             }
         })?;
     Ok(SignalWatch { handle, arrived })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_within_the_window_are_one_interrupt() {
+        let start = Instant::now();
+        let mut interrupts = Interrupts::default();
+        assert_eq!(interrupts.note(start), Some(1));
+        assert_eq!(interrupts.note(start + Duration::from_micros(50)), None);
+        assert_eq!(interrupts.note(start + Duration::from_millis(200)), None);
+        assert_eq!(interrupts.note(start + Duration::from_millis(300)), Some(2));
+        assert_eq!((interrupts.received, interrupts.counted), (4, 2));
+    }
 }

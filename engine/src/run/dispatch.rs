@@ -31,6 +31,9 @@ pub enum Message {
     Signal(i32),
     /// A retry was scheduled: the coordinator must recompute when to wake.
     RetryScheduled,
+    /// A cancelled run has nothing running any more and `when = "always"` tasks waiting: the
+    /// coordinator lets the executor start attempts again and opens the cleanup.
+    CleanupDue,
     /// Every task has its outcome.
     Done,
 }
@@ -183,10 +186,18 @@ impl<'w> Dispatch<'w> {
         self.dispatch(shared);
     }
 
-    /// Stops dispatch for a cancellation (first signal).
+    /// Stops dispatch for a cancellation: on the first signal only `when = "always"` tasks
+    /// start later (once nothing runs), on the second nothing does.
     pub fn cancel<E>(&mut self, shared: &Shared<'w, E>) {
         self.core.cancel();
         self.retries.clear();
+        self.dispatch(shared);
+    }
+
+    /// Starts the cleanup of a cancelled run (its executor accepts attempts again): the
+    /// waiting `when = "always"` tasks start.
+    pub fn open_cleanup<E>(&mut self, shared: &Shared<'w, E>) {
+        self.core.open_cleanup();
         self.dispatch(shared);
     }
 
@@ -225,6 +236,9 @@ impl<'w> Dispatch<'w> {
                         reason,
                     });
                 }
+            }
+            if self.core.take_cleanup_due() {
+                shared.send(Message::CleanupDue);
             }
             if self.core.is_stuck() {
                 self.core

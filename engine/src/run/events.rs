@@ -88,6 +88,9 @@ pub enum RunEvent {
         /// True on the second signal: tasks are killed at once.
         force: bool,
     },
+    /// A cancelled run's running tasks have all ended; its `when = "always"` tasks (whose
+    /// dependencies have all ended) start now. A further signal cancels them.
+    CleanupStarted,
     /// wf received a signal after the last task ended, while ending the processes tasks left
     /// running: they get SIGKILL at once, and the run counts as interrupted.
     InterruptedCleanup {

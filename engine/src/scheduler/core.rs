@@ -85,8 +85,25 @@ pub enum Stop {
         /// The task whose failure stopped the run.
         after: TaskId,
     },
-    /// The run was cancelled: nothing starts any more.
+    /// The run was cancelled: nothing but `when = "always"` tasks starts any more, and those
+    /// only once every running task has ended (see [`Cleanup`]).
     Cancelled,
+}
+
+/// Where a cancelled run is with its `when = "always"` tasks (cleanup after Ctrl-C).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cleanup {
+    /// Not cancelled.
+    NotCancelled,
+    /// Cancelled: running tasks are being ended; `always` tasks wait.
+    Draining,
+    /// Nothing runs any more and `always` tasks wait: the caller was told
+    /// ([`Core::take_cleanup_due`]) and opens the cleanup with [`Core::open_cleanup`].
+    Due,
+    /// `always` tasks whose dependencies have all ended start (nothing else does).
+    Open,
+    /// Cancelled a second time: nothing starts any more.
+    Refused,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +130,7 @@ pub struct Core<'w> {
     locks: LockTable,
     keep_going: bool,
     stop: Option<Stop>,
+    cleanup: Cleanup,
     unfinished: usize,
     running: usize,
     retry_pending: usize,
@@ -177,6 +195,7 @@ impl<'w> Core<'w> {
             locks: LockTable::new(&workflow.locks),
             keep_going,
             stop: None,
+            cleanup: Cleanup::NotCancelled,
             running: 0,
             retry_pending: 0,
             lock_blocked_since: vec![None; count],
@@ -222,8 +241,20 @@ impl<'w> Core<'w> {
             let id = entry.task;
             let task = &self.workflow.tasks[id];
             if let Some(stop) = &self.stop {
-                let still_runs =
-                    matches!(stop, Stop::FailFast { .. }) && task.when != When::Success;
+                let still_runs = match stop {
+                    Stop::FailFast { .. } => task.when != When::Success,
+                    Stop::Cancelled => {
+                        task.when == When::Always && self.cleanup != Cleanup::Refused
+                    }
+                };
+                if still_runs
+                    && self.cleanup != Cleanup::NotCancelled
+                    && self.cleanup != Cleanup::Open
+                {
+                    // A cleanup task waits until every running task has ended.
+                    deferred.push(entry);
+                    continue;
+                }
                 if !still_runs {
                     let reason = self.stop_reason();
                     self.resolve(id, Outcome::NotRun { reason });
@@ -324,10 +355,16 @@ impl<'w> Core<'w> {
         self.running -= 1;
     }
 
-    /// Stops all dispatch: ready and retry-pending tasks end as not run; running ones are for
-    /// the executor to end.
+    /// Stops dispatch (the first Ctrl-C): retry-pending tasks end as cancelled, ready tasks
+    /// as not run, except `when = "always"` tasks, which wait until nothing runs any more
+    /// (see [`Core::take_cleanup_due`]) and then run. Running tasks are for the executor to
+    /// end. A second call (a second Ctrl-C) also refuses the cleanup: nothing starts any more.
     pub fn cancel(&mut self) {
         self.stop = Some(Stop::Cancelled);
+        self.cleanup = match self.cleanup {
+            Cleanup::NotCancelled => Cleanup::Draining,
+            _ => Cleanup::Refused,
+        };
         let pending: Vec<TaskId> = (0..self.state.len())
             .filter(|&t| self.state[t] == State::RetryPending)
             .collect();
@@ -335,10 +372,45 @@ impl<'w> Core<'w> {
             self.retry_pending -= 1;
             self.complete(task, Outcome::Cancelled);
         }
+        let mut kept = Vec::new();
         while let Some(entry) = self.ready.pop() {
+            if self.cleanup != Cleanup::Refused
+                && self.workflow.tasks[entry.task].when == When::Always
+            {
+                kept.push(entry);
+                continue;
+            }
             let reason = self.stop_reason();
             self.resolve(entry.task, Outcome::NotRun { reason });
         }
+        self.ready.restore(kept);
+    }
+
+    /// True once, when a cancelled run has nothing running and `when = "always"` tasks are
+    /// left: the caller lets its executor start attempts again, then calls
+    /// [`Core::open_cleanup`].
+    pub fn take_cleanup_due(&mut self) -> bool {
+        let due = self.cleanup == Cleanup::Draining
+            && self.running == 0
+            && self.retry_pending == 0
+            && !self.is_finished();
+        if due {
+            self.cleanup = Cleanup::Due;
+        }
+        due
+    }
+
+    /// Lets the waiting `when = "always"` tasks of a cancelled run start (unless the run was
+    /// cancelled again meanwhile).
+    pub fn open_cleanup(&mut self) {
+        if self.cleanup == Cleanup::Due {
+            self.cleanup = Cleanup::Open;
+        }
+    }
+
+    /// Where a cancelled run is with its cleanup tasks.
+    pub fn cleanup(&self) -> Cleanup {
+        self.cleanup
     }
 
     fn make_ready(&mut self, task: TaskId) {
@@ -430,7 +502,8 @@ impl<'w> Core<'w> {
     }
 
     /// True if nothing is running, ready or waiting to retry, yet tasks are unfinished: a bug
-    /// guard, since every waiting task is settled when its last dependency is.
+    /// guard, since every waiting task is settled when its last dependency is. (Cleanup tasks
+    /// waiting for [`Core::open_cleanup`] are ready, so a run waiting for them is not stuck.)
     pub fn is_stuck(&self) -> bool {
         self.unfinished > 0 && self.running == 0 && self.retry_pending == 0 && self.ready.is_empty()
     }
@@ -756,5 +829,86 @@ mod tests {
             Some(Outcome::Skipped { .. })
         ));
         assert!(c.is_finished());
+    }
+
+    #[test]
+    fn after_a_cancel_always_tasks_run_once_nothing_else_runs() {
+        let w = workflow(
+            "[workflow]\njobs=2\n[tasks.a]\nrun='x'\n[tasks.b]\nrun='x'\n\
+             [tasks.next]\nrun='x'\ndeps=['a']\n[tasks.fail]\nrun='x'\ndeps=['a']\nwhen='failure'\n\
+             [tasks.clean]\nrun='x'\ndeps=['a']\nwhen='always'\n\
+             [tasks.free]\nrun='x'\nwhen='always'\npriority=-1\n",
+        );
+        let mut c = core(&w, 2, false);
+        assert_eq!(c.start_ready(0.0), vec![id(&w, "a"), id(&w, "b")]);
+        c.cancel();
+        assert_eq!(c.cleanup(), Cleanup::Draining);
+        // `free` is ready but waits: `a` and `b` are still being ended.
+        assert!(!c.take_cleanup_due());
+        c.finish(id(&w, "a"), Outcome::Cancelled);
+        assert!(
+            c.start_ready(1.0).is_empty(),
+            "nothing starts while `b` runs"
+        );
+        assert!(!c.take_cleanup_due());
+        c.finish(id(&w, "b"), Outcome::Cancelled);
+        assert!(c.start_ready(2.0).is_empty(), "the cleanup is not open yet");
+        assert!(c.take_cleanup_due());
+        assert!(!c.take_cleanup_due(), "said once");
+        c.open_cleanup();
+        let mut started = c.start_ready(3.0);
+        started.sort_unstable();
+        let mut expected = vec![id(&w, "clean"), id(&w, "free")];
+        expected.sort_unstable();
+        assert_eq!(started, expected);
+        assert!(matches!(
+            c.outcome(id(&w, "next")),
+            Some(Outcome::Skipped { .. })
+        ));
+        assert!(matches!(
+            c.outcome(id(&w, "fail")),
+            Some(Outcome::NotRun { .. })
+        ));
+        c.finish(id(&w, "clean"), Outcome::Succeeded);
+        c.finish(id(&w, "free"), Outcome::Succeeded);
+        assert!(c.is_finished());
+    }
+
+    #[test]
+    fn a_second_cancel_refuses_the_cleanup() {
+        let w = workflow(
+            "[tasks.a]\nrun='x'\n[tasks.clean]\nrun='x'\ndeps=['a']\nwhen='always'\n\
+             [tasks.clean2]\nrun='x'\ndeps=['clean']\nwhen='always'\n",
+        );
+        let mut c = core(&w, 1, false);
+        c.start_ready(0.0);
+        c.cancel();
+        c.finish(id(&w, "a"), Outcome::Cancelled);
+        assert!(c.take_cleanup_due());
+        c.open_cleanup();
+        assert_eq!(c.start_ready(1.0), vec![id(&w, "clean")]);
+        c.cancel();
+        assert_eq!(c.cleanup(), Cleanup::Refused);
+        c.finish(id(&w, "clean"), Outcome::Cancelled);
+        assert!(c.start_ready(2.0).is_empty());
+        assert!(matches!(
+            c.outcome(id(&w, "clean2")),
+            Some(Outcome::NotRun { .. })
+        ));
+        assert!(c.is_finished());
+    }
+
+    #[test]
+    fn a_cancel_with_nothing_running_opens_the_cleanup_at_once() {
+        let w = workflow(
+            "[tasks.a]\nrun='x'\nretries=1\n[tasks.clean]\nrun='x'\ndeps=['a']\nwhen='always'\n",
+        );
+        let mut c = core(&w, 1, false);
+        let a = c.start_ready(0.0)[0];
+        c.defer_retry(a);
+        c.cancel();
+        assert!(c.take_cleanup_due());
+        c.open_cleanup();
+        assert_eq!(c.start_ready(1.0), vec![id(&w, "clean")]);
     }
 }

@@ -10,4 +10,4 @@ pub mod plan;
 mod ready;
 mod select;
 
-pub use select::{UnknownTarget, select};
+pub use select::{UnknownTarget, select, target_names};

@@ -26,6 +26,23 @@ impl UnknownTarget {
     }
 }
 
+/// Every name [`select`] accepts as a target, for shell completion: each task's name as
+/// written (a matrix task's name selects all its expansions), then each matrix expansion's
+/// full name (`train[lr=0.1]`), in declaration order, each once.
+pub fn target_names(workflow: &Workflow) -> Vec<&str> {
+    let mut seen = std::collections::HashSet::new();
+    let bases = workflow.tasks.iter().map(|t| t.base.as_str());
+    let expansions = workflow
+        .tasks
+        .iter()
+        .filter(|t| t.name != t.base)
+        .map(|t| t.name.as_str());
+    bases
+        .chain(expansions)
+        .filter(|name| seen.insert(*name))
+        .collect()
+}
+
 /// Marks the tasks a run includes: every task when `targets` is empty, else each target (a
 /// full name, or a matrix task's name for all its expansions) and all its dependencies.
 pub fn select(workflow: &Workflow, targets: &[String]) -> Result<Vec<bool>, UnknownTarget> {
@@ -48,4 +65,26 @@ pub fn select(workflow: &Workflow, targets: &[String]) -> Result<Vec<bool>, Unkn
         }
     }
     Ok(workflow.with_dependencies(&roots))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{SourceFile, parse};
+
+    #[test]
+    fn target_names_are_bases_then_expansions_each_once() {
+        let loaded = parse(
+            SourceFile::new(
+                "wf.toml",
+                "[tasks.fetch]\nrun='x'\n[tasks.train]\nrun='x'\nmatrix={lr=['0.1','0.01']}\n",
+            ),
+            std::path::Path::new("/p"),
+        );
+        let workflow = loaded.workflow.expect("valid");
+        assert_eq!(
+            target_names(&workflow),
+            ["fetch", "train", "train[lr=0.1]", "train[lr=0.01]"]
+        );
+    }
 }

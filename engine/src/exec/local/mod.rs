@@ -148,6 +148,10 @@ impl Executor for LocalExecutor {
         }
     }
 
+    fn reopen(&self) {
+        self.stop.reopen();
+    }
+
     /// After the last attempt, when no worker waits for a process any more: ends every
     /// process of the run still alive (those that escaped their task's group: `setsid`,
     /// daemons, wherever they were re-parented) and, when the run owns the process, reaps

@@ -60,6 +60,19 @@ impl StopSignals {
         notify(&self.kill);
     }
 
+    /// Undoes [`StopSignals::cancel`] when no attempt is being supervised: attempts start
+    /// again and are not ended at once. A kill is never undone.
+    pub fn reopen(&self) {
+        if self.is_killed() {
+            return;
+        }
+        let mut count: u64 = 0;
+        // SAFETY: reads 8 bytes into a valid u64 from an eventfd we own; the descriptor is
+        // non-blocking, so an unsignalled eventfd returns EAGAIN at once.
+        unsafe { libc::read(self.cancel.as_raw_fd(), (&raw mut count).cast(), 8) };
+        self.cancelled.store(false, Ordering::SeqCst);
+    }
+
     /// True once [`StopSignals::kill`] was called (a second Ctrl-C).
     pub fn is_killed(&self) -> bool {
         self.killed.load(Ordering::SeqCst)

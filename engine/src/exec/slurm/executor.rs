@@ -192,6 +192,13 @@ impl Executor for SlurmExecutor {
         self.end_jobs(&ids, force);
     }
 
+    fn reopen(&self) {
+        let mut board = self.board.lock();
+        if !board.force {
+            board.cancelled_at = None;
+        }
+    }
+
     fn finish(&self, cut_short: &mut dyn FnMut() -> bool) -> u32 {
         self.stop_poller();
         let left: Vec<JobId> = self.board.lock().in_flight.iter().copied().collect();
