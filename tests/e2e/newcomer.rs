@@ -305,3 +305,42 @@ fn on_a_terminal_grouped_output_sits_behind_a_gutter_and_stream_names_are_colour
         piped.stdout
     );
 }
+
+#[test]
+fn on_a_terminal_stream_lines_scroll_above_the_status_line() {
+    if !crate::support::tool("script") {
+        return;
+    }
+    let project = Project::with_manifest(
+        "[workflow]\njobs = 1\n[tasks.a]\nrun = \"echo start; sleep 0.8; echo end\"\n",
+    );
+    let wf = assert_cmd::cargo::cargo_bin("wf");
+    let output = std::process::Command::new("script")
+        .args([
+            "-qfec",
+            &format!("{} run --color never --output stream", wf.display()),
+            "/dev/null",
+        ])
+        .current_dir(project.path())
+        .env("TERM", "xterm")
+        .output()
+        .expect("script runs");
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout_of(&output);
+    assert!(
+        text.contains("1 running: a"),
+        "a status line is drawn: {text:?}"
+    );
+    // Every task line is whole once the status line's clearing is taken off.
+    let lines: Vec<&str> = text
+        .split('\n')
+        .map(|line| {
+            line.rsplit("\u{1b}[2K")
+                .next()
+                .unwrap_or(line)
+                .trim_end_matches('\r')
+        })
+        .collect();
+    assert!(lines.contains(&"a | start"), "{lines:?}");
+    assert!(lines.contains(&"a | end"), "{lines:?}");
+}

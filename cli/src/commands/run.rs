@@ -26,7 +26,7 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
         Ok(opened) => opened,
         Err(exit) => return exit,
     };
-    let settings = RunSettings {
+    let mut settings = RunSettings {
         jobs: args.jobs,
         keep_going: args.keep_going,
         grace: args.grace,
@@ -38,6 +38,7 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
         },
         task_events: args.output != OutputMode::Quiet,
         own_process: true,
+        lines: None,
     };
     let freshness = Freshness {
         force: args.force,
@@ -69,6 +70,7 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
         std::io::stderr().is_terminal(),
         heartbeat_interval(),
     );
+    settings.lines = renderer.stream_lines();
     // The reporters, in order: the terminal (progress, task lines, then the summary), then the
     // report files, so that a file that cannot be written is said after the summary.
     let mut files = ReportFiles::new(&args.outputs, color);

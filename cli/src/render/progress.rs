@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use wf_engine::exec::{LineSink, Stream};
 use wf_engine::report::TaskStatus;
 use wf_engine::workflow::TaskId;
 
@@ -212,6 +213,14 @@ impl StatusLine {
         self.bar.suspend(print)
     }
 
+    /// A sink for `--output stream` lines that clears the status line around each one, so
+    /// the lines scroll above it intact.
+    pub fn lines(&self) -> Arc<dyn LineSink> {
+        Arc::new(LinesAbove {
+            bar: self.bar.clone(),
+        })
+    }
+
     /// Removes the status line for good.
     pub fn finish(&self) {
         self.bar.finish_and_clear();
@@ -376,5 +385,28 @@ mod tests {
         assert_eq!(short(12.4), "12s");
         assert_eq!(short(80.0), "1m20s");
         assert_eq!(short(7500.0), "2h05m");
+    }
+}
+
+/// `--output stream` lines written above the status line (see [`StatusLine::lines`]).
+struct LinesAbove {
+    bar: ProgressBar,
+}
+
+impl std::fmt::Debug for LinesAbove {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinesAbove")
+    }
+}
+
+impl LineSink for LinesAbove {
+    fn line(&self, stream: Stream, text: &[u8]) {
+        self.bar.suspend(|| {
+            // A closed or full terminal never stops the run.
+            let _ = match stream {
+                Stream::Stdout => std::io::stdout().lock().write_all(text),
+                Stream::Stderr => std::io::stderr().lock().write_all(text),
+            };
+        });
     }
 }

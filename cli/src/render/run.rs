@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use wf_engine::Workflow;
+use wf_engine::exec::LineSink;
 use wf_engine::exec::logs::tail;
 use wf_engine::layout::{REPORT_FILE, run_path};
 use wf_engine::report::signals::signal_name;
@@ -137,13 +138,14 @@ impl RunRenderer {
 
     /// Shows `progress` as the run goes: a status line on stderr when `terminal`, else a
     /// heartbeat every `heartbeat` of silence. Does nothing for `--output quiet` (nothing but
-    /// the summary is shown) and, on a terminal, for `--output stream` (tasks print their
-    /// lines themselves, which a status line would tear).
+    /// the summary is shown). With `--output stream` on a terminal, the run must send its
+    /// task lines through [`RunRenderer::stream_lines`], so that they scroll above the status
+    /// line instead of tearing it.
     pub fn show_progress(&mut self, progress: Progress, terminal: bool, heartbeat: Duration) {
         let shared = Arc::new(Mutex::new(progress));
         self.live = match (self.mode, terminal) {
-            (OutputMode::Quiet, _) | (OutputMode::Stream, true) => return,
-            (OutputMode::Grouped, true) => {
+            (OutputMode::Quiet, _) => return,
+            (OutputMode::Grouped | OutputMode::Stream, true) => {
                 Live::Line(StatusLine::start(Arc::clone(&shared), self.style))
             }
             (_, false) => {
@@ -151,6 +153,15 @@ impl RunRenderer {
             }
         };
         self.progress = Some(shared);
+    }
+
+    /// Where `--output stream` lines must go while a status line is shown (`None`: straight
+    /// to stdout and stderr).
+    pub fn stream_lines(&self) -> Option<Arc<dyn LineSink>> {
+        match &self.live {
+            Live::Line(line) => Some(line.lines()),
+            Live::Off | Live::Heartbeat(_) => None,
+        }
     }
 
     /// Stops showing progress (before the summary).

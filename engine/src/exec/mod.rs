@@ -56,6 +56,24 @@ impl StreamPrefix {
     }
 }
 
+/// Which of wf's own streams a line of `--output stream` belongs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// wf's stdout (the task's stdout).
+    Stdout,
+    /// wf's stderr (the task's stderr).
+    Stderr,
+}
+
+/// Where `--output stream` lines go when the caller wants them (a terminal with a status
+/// line to keep out of the way); otherwise they are written to wf's stdout and stderr.
+/// Called from the executor's drain threads, one whole line (prefix and newline included) at
+/// a time.
+pub trait LineSink: Send + Sync + std::fmt::Debug {
+    /// Shows one line.
+    fn line(&self, stream: Stream, text: &[u8]);
+}
+
 /// What an executor is given when a run starts.
 #[derive(Debug, Clone)]
 pub struct RunContext {
@@ -69,6 +87,8 @@ pub struct RunContext {
     pub grace: Duration,
     /// Where task output goes.
     pub output: TaskOutput,
+    /// Where `--output stream` lines go (`None`: wf's stdout and stderr).
+    pub lines: Option<Arc<dyn LineSink>>,
     /// The caller lets the run act on the whole process: handle SIGINT, SIGTERM and SIGHUP,
     /// adopt the processes its tasks orphan (subreaper) and end them. A library caller that
     /// leaves it off keeps its own signal handling and children untouched.

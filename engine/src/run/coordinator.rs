@@ -30,7 +30,7 @@ use super::journal::{Journal, Recorder};
 use super::summary::{RunFacts, build_report};
 use crate::exec::local::LocalExecutor;
 use crate::exec::slurm::{SlurmError, SlurmExecutor, Tools};
-use crate::exec::{Executor, RunContext, TaskOutput};
+use crate::exec::{Executor, LineSink, RunContext, TaskOutput};
 use crate::layout::runlock::{LockError, RunLock};
 use crate::layout::{self, RunDir};
 use crate::report::time::Timestamp;
@@ -64,6 +64,8 @@ pub struct RunOptions {
     pub report_path: Option<PathBuf>,
     /// Where task output goes.
     pub output: TaskOutput,
+    /// Where `--output stream` lines go (`None`: wf's stdout and stderr).
+    pub lines: Option<Arc<dyn LineSink>>,
     /// Send per-task events (started, finished, settled) to the observer; off for quiet runs,
     /// where they would only cost wake-ups.
     pub task_events: bool,
@@ -193,6 +195,7 @@ pub(crate) fn run_on<E: Executor>(
         run_dir: run_dir.path.clone(),
         grace: options.grace,
         output: options.output,
+        lines: options.lines.clone(),
         own_process: options.own_process,
     })
     .map_err(|source| RunError::Io {

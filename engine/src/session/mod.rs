@@ -25,7 +25,7 @@ use thiserror::Error;
 
 pub use prepare::Plan;
 
-use crate::exec::{Executor, TaskOutput};
+use crate::exec::{Executor, LineSink, TaskOutput};
 use crate::report::RunReport;
 use crate::run::{Recorder, RunError, RunEvent, RunOptions, check_slots};
 use crate::scheduler::plan::{Simulation, simulate};
@@ -70,6 +70,9 @@ pub struct RunSettings {
     pub report_path: Option<PathBuf>,
     /// Where task output goes.
     pub output: TaskOutput,
+    /// Where `--output stream` lines go (`None`: wf's stdout and stderr); the `wf` command
+    /// passes one that keeps its status line out of their way.
+    pub lines: Option<Arc<dyn LineSink>>,
     /// Whether the reporter wants per-task events (off for quiet runs: they cost wake-ups).
     pub task_events: bool,
     /// Let the run act on the whole process: handle SIGINT/SIGTERM/SIGHUP (cancel the run),
@@ -276,6 +279,7 @@ impl Session {
             memory: plan.memory_plan,
             report_path: settings.report_path.clone(),
             output: settings.output,
+            lines: settings.lines.clone(),
             task_events: settings.task_events,
         };
         let (fingerprints, cache, mut store) = (plan.fingerprints, plan.cache, plan.store);

@@ -35,8 +35,8 @@ use self::supervise::{StopSignals, eventfd, notify, supervise};
 use self::sweep::{RunMembership, end_run_processes};
 use crate::exec::logs::{log_path, open_log, write_attempt_header};
 use crate::exec::{
-    AttemptEnd, AttemptRequest, AttemptResult, Executor, Placement, Recovered, ResourceUsage,
-    RunContext, TaskOutput,
+    AttemptEnd, AttemptRequest, AttemptResult, Executor, LineSink, Placement, Recovered,
+    ResourceUsage, RunContext, Stream, TaskOutput,
 };
 use crate::layout::marker::CrashedRun;
 use crate::report::time::Timestamp;
@@ -51,6 +51,8 @@ pub struct LocalExecutor {
     run_dir: PathBuf,
     grace: Duration,
     own_process: bool,
+    /// Where `--output stream` lines go (`None`: wf's stdout and stderr).
+    lines: Option<Arc<dyn LineSink>>,
     /// Reaps the orphans tasks leave while the run lasts (when the run owns the process).
     reaper: Mutex<Option<Reaper>>,
     /// The worker threads, whose children the reaper leaves alone.
@@ -113,6 +115,7 @@ impl Executor for LocalExecutor {
             run_dir: context.run_dir,
             grace: context.grace,
             own_process: context.own_process,
+            lines: context.lines,
             stop: StopSignals::new()?,
         })
     }
@@ -308,7 +311,10 @@ impl LocalExecutor {
                 };
                 let shared_log: &File = log;
                 std::thread::scope(|scope| {
-                    let drains = [(out, Sink::Stdout), (err, Sink::Stderr)].map(|(pipe, sink)| {
+                    let lines = self.lines.as_deref();
+                    let sinks =
+                        [Stream::Stdout, Stream::Stderr].map(|stream| Sink { stream, lines });
+                    let drains = [(out, sinks[0]), (err, sinks[1])].map(|(pipe, sink)| {
                         let (prefix, stop) = (&prefix, &stop);
                         scope.spawn(move || drain(&pipe, shared_log, sink, prefix, stop))
                     });

@@ -7,6 +7,8 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+use crate::exec::{LineSink, Stream};
+
 /// Longest piece of a line held before it is printed anyway.
 const MAX_LINE: usize = 64 * 1024;
 
@@ -36,30 +38,35 @@ impl Pipe {
     }
 }
 
-/// Where a drained stream's lines go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sink {
-    /// wf's stdout.
-    Stdout,
-    /// wf's stderr.
-    Stderr,
+/// Where a drained stream's lines go: one of wf's streams, through the caller's line sink
+/// when it gave one.
+#[derive(Debug, Clone, Copy)]
+pub struct Sink<'a> {
+    /// wf's stdout or stderr.
+    pub stream: Stream,
+    /// The caller's sink, if any.
+    pub lines: Option<&'a dyn LineSink>,
 }
 
-fn emit(sink: Sink, prefix: &[u8], line: &[u8]) {
+fn emit(sink: Sink<'_>, prefix: &[u8], line: &[u8]) {
     let mut text = Vec::with_capacity(prefix.len() + line.len() + 1);
     text.extend_from_slice(prefix);
     text.extend_from_slice(line);
     text.push(b'\n');
+    if let Some(lines) = sink.lines {
+        lines.line(sink.stream, &text);
+        return;
+    }
     // One write under the stream's lock: lines of different tasks never interleave.
-    let _ = match sink {
-        Sink::Stdout => io::stdout().lock().write_all(&text),
-        Sink::Stderr => io::stderr().lock().write_all(&text),
+    let _ = match sink.stream {
+        Stream::Stdout => io::stdout().lock().write_all(&text),
+        Stream::Stderr => io::stderr().lock().write_all(&text),
     };
 }
 
 /// Copies `pipe` to `log` and, prefixed line by line, to `sink`, until end of file or until
 /// `stop` becomes readable (then whatever is already in the pipe is still copied).
-pub fn drain(pipe: &OwnedFd, log: &File, sink: Sink, prefix: &str, stop: &OwnedFd) {
+pub fn drain(pipe: &OwnedFd, log: &File, sink: Sink<'_>, prefix: &str, stop: &OwnedFd) {
     let prefix = prefix.as_bytes();
     let mut chunk = vec![0u8; MAX_LINE];
     let mut carry: Vec<u8> = Vec::new();
