@@ -321,6 +321,29 @@ impl Drop for Heartbeat {
     }
 }
 
+/// `--output stream` lines written above the status line (see [`StatusLine::lines`]).
+struct LinesAbove {
+    bar: ProgressBar,
+}
+
+impl std::fmt::Debug for LinesAbove {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinesAbove")
+    }
+}
+
+impl LineSink for LinesAbove {
+    fn line(&self, stream: Stream, text: &[u8]) {
+        self.bar.suspend(|| {
+            // A closed or full terminal never stops the run.
+            let _ = match stream {
+                Stream::Stdout => std::io::stdout().lock().write_all(text),
+                Stream::Stderr => std::io::stderr().lock().write_all(text),
+            };
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,28 +408,5 @@ mod tests {
         assert_eq!(short(12.4), "12s");
         assert_eq!(short(80.0), "1m20s");
         assert_eq!(short(7500.0), "2h05m");
-    }
-}
-
-/// `--output stream` lines written above the status line (see [`StatusLine::lines`]).
-struct LinesAbove {
-    bar: ProgressBar,
-}
-
-impl std::fmt::Debug for LinesAbove {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LinesAbove")
-    }
-}
-
-impl LineSink for LinesAbove {
-    fn line(&self, stream: Stream, text: &[u8]) {
-        self.bar.suspend(|| {
-            // A closed or full terminal never stops the run.
-            let _ = match stream {
-                Stream::Stdout => std::io::stdout().lock().write_all(text),
-                Stream::Stderr => std::io::stderr().lock().write_all(text),
-            };
-        });
     }
 }
