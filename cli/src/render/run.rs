@@ -34,6 +34,17 @@ use crate::args::OutputMode;
 /// How many log lines a failure shows in the summary.
 const FAILURE_TAIL_LINES: usize = 20;
 
+/// How many failures the summary shows in detail (name, reason, log tail); the others are
+/// counted, so a run of a million failing tasks ends with a screenful, not a million entries.
+const FAILURES_SHOWN: usize = 20;
+
+/// How many tasks that did not run (up to date, skipped) get a line of their own as the run
+/// goes; the rest are counted in the summary.
+const SETTLED_SHOWN: usize = 50;
+
+/// A critical path longer than this is shown by its ends.
+const PATH_SHOWN: usize = 12;
+
 /// Renders run events as they come (task lines and output on stdout, in order), and the
 /// summary at the end (on stderr, with diagnostics).
 pub struct RunRenderer {
@@ -44,6 +55,8 @@ pub struct RunRenderer {
     report_failures: Vec<(std::path::PathBuf, String)>,
     progress: Option<SharedProgress>,
     live: Live,
+    /// Lines printed so far for tasks that did not run.
+    settled_shown: std::cell::Cell<usize>,
 }
 
 /// How progress is shown between task lines.
@@ -66,6 +79,7 @@ impl RunRenderer {
             report_failures: Vec::new(),
             progress: None,
             live: Live::Off,
+            settled_shown: std::cell::Cell::new(0),
         }
     }
 
@@ -198,6 +212,17 @@ impl RunRenderer {
                 if self.mode == OutputMode::Quiet || status == TaskStatus::NotRun {
                     return;
                 }
+                let shown = self.settled_shown.get();
+                self.settled_shown.set(shown.saturating_add(1));
+                if shown == SETTLED_SHOWN {
+                    out!(
+                        "{}",
+                        style.dim("- … more tasks that do not run: counted in the summary")
+                    );
+                }
+                if shown >= SETTLED_SHOWN {
+                    return;
+                }
                 let name = &shown_name(&workflow.tasks[task].name);
                 let word = status.as_str().replace('_', " ");
                 let reason = reason
@@ -275,6 +300,8 @@ impl RunRenderer {
                 .unwrap_or(f64::MAX)
                 .total_cmp(&b.end_s.unwrap_or(f64::MAX))
         });
+        let hidden = failures.len().saturating_sub(FAILURES_SHOWN);
+        failures.truncate(FAILURES_SHOWN);
         for task in &failures {
             let label = if task.allow_failure {
                 style.warn("✗ allowed failure")
@@ -299,6 +326,16 @@ impl RunRenderer {
                     style.dim(&format!("log: {}", shown(&root.join(log)).display()))
                 );
             }
+        }
+        if hidden > 0 {
+            err!();
+            err!(
+                "{}",
+                style.bad(&format!(
+                    "✗ {hidden} more {} failed: the run's report lists every task",
+                    if hidden == 1 { "task" } else { "tasks" }
+                ))
+            );
         }
         let counts: Vec<String> = report
             .counts()
@@ -333,12 +370,7 @@ impl RunRenderer {
                 "{}",
                 style.dim(&format!(
                     "critical path: {}",
-                    report
-                        .critical_path
-                        .iter()
-                        .map(|name| shown_name(name))
-                        .collect::<Vec<_>>()
-                        .join(" → ")
+                    path_text(&report.critical_path)
                 ))
             );
         }
@@ -384,6 +416,26 @@ impl Drop for RunRenderer {
     }
 }
 
+/// The critical path as `a → b → c`; a long one by its first and last few tasks.
+fn path_text(path: &[String]) -> String {
+    let names = |part: &[String]| {
+        part.iter()
+            .map(|name| shown_name(name))
+            .collect::<Vec<_>>()
+            .join(" → ")
+    };
+    if path.len() <= PATH_SHOWN {
+        return names(path);
+    }
+    let end = PATH_SHOWN / 2;
+    format!(
+        "{} → … {} more … → {}",
+        names(&path[..end]),
+        path.len() - 2 * end,
+        names(&path[path.len() - end..])
+    )
+}
+
 /// Copies a task's log to stdout.
 fn print_log(log: &Path) {
     if let Ok(mut file) = std::fs::File::open(log) {
@@ -399,5 +451,33 @@ pub fn shown(path: &Path) -> &Path {
     match std::env::current_dir() {
         Ok(cwd) => path.strip_prefix(&cwd).unwrap_or(path),
         Err(_) => path,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(count: usize) -> Vec<String> {
+        (0..count).map(|i| format!("t{i}")).collect()
+    }
+
+    #[test]
+    fn a_short_critical_path_is_shown_whole() {
+        assert_eq!(path_text(&names(3)), "t0 → t1 → t2");
+        assert_eq!(
+            path_text(&names(PATH_SHOWN)).matches('→').count(),
+            PATH_SHOWN - 1
+        );
+    }
+
+    #[test]
+    fn a_long_critical_path_is_shown_by_its_ends() {
+        let text = path_text(&names(100_000));
+        assert_eq!(
+            text,
+            "t0 → t1 → t2 → t3 → t4 → t5 → … 99988 more … → t99994 → t99995 → t99996 → \
+             t99997 → t99998 → t99999"
+        );
     }
 }
