@@ -9,8 +9,8 @@ Generates manifests (stdlib only) and runs the wf binary on them:
 
 Commands timed on each manifest: `wf validate`, `wf plan`, `wf run -n`; and, on the DAG of
 `--run-size` tasks, one real `wf run` of no-op tasks (`--output quiet`, fresh `.wf/`).
-Wall time is a monotonic clock around spawn and wait; peak memory is the child's maxrss from
-os.wait4. Between two sizes of the same shape and command the growth exponent
+Wall time is a monotonic clock around spawn and wait; CPU time (user + system) and peak memory
+(maxrss) are the child's, from os.wait4. On a busy machine CPU time is the steadier figure. Between two sizes of the same shape and command the growth exponent
 log(t2/t1) / log(n2/n1) is printed (1.0 = linear; target <= 1.1).
 
 Usage:
@@ -103,7 +103,7 @@ def measure(argv, cwd):
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         sys.exit(f"{' '.join(argv)} failed ({code}):\n{err.decode(errors='replace')[-3000:]}")
-    return wall, usage.ru_maxrss / 1024.0, out_bytes + len(err)
+    return wall, usage.ru_maxrss / 1024.0, out_bytes + len(err), usage.ru_utime + usage.ru_stime
 
 
 def fmt_n(n):
@@ -146,8 +146,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="wf-scale-")
     results = {}  # (shape, command) -> list of (n, wall, rss)
     print(f"wf: {wf}\nscratch: {tmp}\n")
-    print(f"{'shape':<8} {'tasks':>8} {'MB':>6}  {'command':<9} {'wall s':>8} {'peak MB':>8} "
-          f"{'out KB':>7}  {'exp(t)':>6} {'exp(m)':>6}")
+    print(f"{'shape':<8} {'tasks':>8} {'MB':>6}  {'command':<9} {'wall s':>8} {'cpu s':>8} "
+          f"{'peak MB':>8} {'out KB':>7}  {'exp(t)':>6} {'exp(c)':>6} {'exp(m)':>6}")
     try:
         cases = []
         for shape in shapes:
@@ -170,17 +170,21 @@ def main():
             for command in commands:
                 samples = [measure(argv_of[command](manifest), folder) for _ in range(args.runs)]
                 wall = statistics.median(s[0] for s in samples)
+                cpu = statistics.median(s[3] for s in samples)
                 rss = max(s[1] for s in samples)
                 out_kb = max(s[2] for s in samples) / 1024
                 series = results.setdefault((shape, command), [])
-                exp_t = exp_m = ""
+                exp_t = exp_c = exp_m = ""
                 if series:
-                    n0, t0, m0 = series[-1]
-                    exp_t = f"{math.log(wall / t0) / math.log(n / n0):.2f}"
-                    exp_m = f"{math.log(rss / m0) / math.log(n / n0):.2f}"
-                series.append((n, wall, rss))
+                    n0, t0, c0, m0 = series[-1]
+                    growth = math.log(n / n0)
+                    exp_t = f"{math.log(wall / t0) / growth:.2f}"
+                    exp_c = f"{math.log(max(cpu, 1e-3) / max(c0, 1e-3)) / growth:.2f}"
+                    exp_m = f"{math.log(rss / m0) / growth:.2f}"
+                series.append((n, wall, cpu, rss))
                 print(f"{shape:<8} {fmt_n(n):>8} {size_mb:>6.1f}  {command:<9} {wall:>8.3f} "
-                      f"{rss:>8.0f} {out_kb:>7.0f}  {exp_t:>6} {exp_m:>6}", flush=True)
+                      f"{cpu:>8.3f} {rss:>8.0f} {out_kb:>7.0f}  {exp_t:>6} {exp_c:>6} {exp_m:>6}",
+                      flush=True)
             if not args.keep and not (shape == "dag" and n == args.run_size):
                 shutil.rmtree(folder, ignore_errors=True)
 
@@ -192,7 +196,7 @@ def main():
                 gen_dag(manifest, args.run_size)
             shutil.rmtree(os.path.join(folder, ".wf"), ignore_errors=True)
             run = [wf, "run", manifest, "--output", "quiet"]
-            wall, rss, out = measure(run, folder)
+            wall, rss, out, _ = measure(run, folder)
             print(f"\nwf run, {fmt_n(args.run_size)} no-op tasks (dag, 2 slots): {wall:.1f} s "
                   f"({wall / args.run_size * 1e6:.0f} µs/task), peak {rss:.0f} MB, "
                   f"output {out / 1024:.1f} KB", flush=True)
@@ -204,8 +208,8 @@ def main():
                             if os.path.exists(p)) / 1e6
                 hist = measure([wf, "history", manifest], folder)
                 plan = measure([wf, "plan", manifest], folder)
-                # The start of a run: everything up to the first task, i.e. a run whose
-                # tasks are all up to date... no-op tasks never are, so time `run -n`.
+                # The start of a run is what `run -n` does (open the store, fingerprint,
+                # decide, order) without starting the tasks.
                 dry = measure([wf, "run", "-n", manifest], folder)
                 print(f"after {args.store_runs + 1} runs: state.db {db_mb:.1f} MB; "
                       f"history {hist[0]:.3f} s, plan {plan[0]:.3f} s, run -n {dry[0]:.3f} s",
