@@ -5,32 +5,76 @@
 //! Every walk here is iterative (explicit stacks and queues, Kahn's algorithm, Kosaraju's
 //! strongly connected components): a chain of a million tasks must not overflow the stack.
 
-use petgraph::Direction;
-use petgraph::algo::{DfsSpace, has_path_connecting, kosaraju_scc};
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
-use petgraph::visit::EdgeRef;
 
 /// Index of a task: the graph's nodes are numbered as the workflow's tasks are.
 pub type TaskId = usize;
 
+/// The edges of one direction in compressed rows: the neighbours of node `i` are
+/// `targets[offsets[i]..offsets[i + 1]]`. Two flat arrays for the whole graph instead of a list
+/// per node: a million tasks cost two allocations, and a walk reads memory in order.
+#[derive(Debug, Clone, Default)]
+struct Rows {
+    offsets: Vec<u32>,
+    targets: Vec<u32>,
+}
+
+impl Rows {
+    fn of(&self, node: TaskId) -> &[u32] {
+        let start = self.offsets[node] as usize;
+        let end = self.offsets[node + 1] as usize;
+        &self.targets[start..end]
+    }
+}
+
 /// The dependency graph of a workflow.
 #[derive(Debug, Clone, Default)]
 pub struct Dag {
-    graph: DiGraph<(), (), u32>,
+    /// For each task, the tasks it depends on (latest declared first).
+    dependencies: Rows,
+    /// For each task, the tasks that depend on it (latest declared first).
+    dependents: Rows,
     /// The topological order, computed once on first use.
     order: std::sync::OnceLock<Vec<TaskId>>,
 }
 
-/// A reusable scratch space for many reachability queries on one [`Dag`].
+/// A reusable scratch space for many reachability queries on one [`Dag`]: each query costs only
+/// what it visits (marks are generation stamps, never cleared).
 pub struct Reachability<'a> {
     dag: &'a Dag,
-    space: DfsSpace<NodeIndex<u32>, <DiGraph<(), (), u32> as petgraph::visit::Visitable>::Map>,
+    stamps: Vec<u32>,
+    generation: u32,
+    stack: Vec<u32>,
 }
 
 impl Reachability<'_> {
-    /// True if and only if `to` (transitively) depends on `from`.
+    /// True if and only if `to` (transitively) depends on `from` (or is `from`).
     pub fn has_path(&mut self, from: TaskId, to: TaskId) -> bool {
-        has_path_connecting(&self.dag.graph, node(from), node(to), Some(&mut self.space))
+        if from == to {
+            return true;
+        }
+        if self.generation == u32::MAX {
+            self.stamps.iter_mut().for_each(|s| *s = 0);
+            self.generation = 0;
+        }
+        self.generation += 1;
+        let generation = self.generation;
+        self.stack.clear();
+        self.stack.push(from as u32);
+        self.stamps[from] = generation;
+        while let Some(current) = self.stack.pop() {
+            for &next in self.dag.dependents.of(current as usize) {
+                if next as usize == to {
+                    return true;
+                }
+                if self.stamps[next as usize] != generation {
+                    self.stamps[next as usize] = generation;
+                    self.stack.push(next);
+                }
+            }
+        }
+        false
     }
 
     /// True if and only if there is a dependency path between the two tasks, either way.
@@ -39,68 +83,114 @@ impl Reachability<'_> {
     }
 }
 
-fn node(id: TaskId) -> NodeIndex<u32> {
-    NodeIndex::new(id)
+/// A task count or id as stored in the graph's arrays.
+fn narrow(value: usize) -> u32 {
+    u32::try_from(value).unwrap_or_else(|_| panic!("more than {} tasks or edges", u32::MAX))
 }
 
 impl Dag {
     /// Builds the graph of `count` tasks where `deps[i]` lists what task `i` depends on.
-    pub fn new(count: usize, deps: &[Vec<TaskId>]) -> Self {
-        let edges: usize = deps.iter().map(Vec::len).sum();
-        let mut graph = DiGraph::with_capacity(count, edges);
-        for _ in 0..count {
-            graph.add_node(());
+    pub fn new<D: AsRef<[TaskId]>>(count: usize, deps: &[D]) -> Self {
+        Self::from_fn(count, |task| deps[task].as_ref())
+    }
+
+    /// Builds the graph of `count` tasks where `deps_of(i)` lists what task `i` depends on.
+    pub fn from_fn<'d>(count: usize, deps_of: impl Fn(TaskId) -> &'d [TaskId]) -> Self {
+        let mut in_offsets = Vec::with_capacity(count + 1);
+        let mut in_targets = Vec::new();
+        let mut out_degree = vec![0u32; count + 1];
+        in_offsets.push(0);
+        for task in 0..count {
+            let deps = deps_of(task);
+            // Latest first: the order a linked adjacency list gives, kept so that ties in the
+            // scheduler and the critical path are broken as they always were.
+            for &dep in deps.iter().rev() {
+                in_targets.push(narrow(dep));
+                out_degree[dep] += 1;
+            }
+            in_offsets.push(narrow(in_targets.len()));
         }
-        for (task, task_deps) in deps.iter().enumerate() {
-            for &dep in task_deps {
-                graph.add_edge(node(dep), node(task), ());
+        // Prefix sums give each node's row end; rows are then filled from the end backwards
+        // while tasks are walked from the last, so each row lists its latest dependent first.
+        let mut out_offsets = Vec::with_capacity(count + 1);
+        let mut total = 0u32;
+        out_offsets.push(0);
+        for degree in &out_degree[..count] {
+            total += degree;
+            out_offsets.push(total);
+        }
+        let mut fill: Vec<u32> = out_offsets[..count].to_vec();
+        let mut out_targets = vec![0u32; total as usize];
+        for task in (0..count).rev() {
+            let deps = &in_targets[in_offsets[task] as usize..in_offsets[task + 1] as usize];
+            for &dep in deps {
+                let at = &mut fill[dep as usize];
+                out_targets[*at as usize] = narrow(task);
+                *at += 1;
             }
         }
         Self {
-            graph,
+            dependencies: Rows {
+                offsets: in_offsets,
+                targets: in_targets,
+            },
+            dependents: Rows {
+                offsets: out_offsets,
+                targets: out_targets,
+            },
             order: std::sync::OnceLock::new(),
         }
     }
 
     /// Number of tasks.
     pub fn len(&self) -> usize {
-        self.graph.node_count()
+        self.dependencies.offsets.len().saturating_sub(1)
     }
 
     /// True if the graph has no task.
     pub fn is_empty(&self) -> bool {
-        self.graph.node_count() == 0
+        self.len() == 0
     }
 
     /// The tasks that depend directly on `task`.
     pub fn dependents(&self, task: TaskId) -> impl Iterator<Item = TaskId> + '_ {
-        self.graph
-            .neighbors_directed(node(task), Direction::Outgoing)
-            .map(NodeIndex::index)
+        self.dependents.of(task).iter().map(|&t| t as TaskId)
     }
 
     /// The tasks `task` depends on directly.
     pub fn dependencies(&self, task: TaskId) -> impl Iterator<Item = TaskId> + '_ {
-        self.graph
-            .neighbors_directed(node(task), Direction::Incoming)
-            .map(NodeIndex::index)
+        self.dependencies.of(task).iter().map(|&t| t as TaskId)
     }
 
     /// Every dependency cycle, one per strongly connected component, each as the list of tasks
     /// along it (the first task is not repeated at the end). Self-loops are not included.
     pub fn cycles(&self) -> Vec<Vec<TaskId>> {
         let mut cycles = Vec::new();
-        // Kahn's algorithm orders every task of an acyclic graph: then there is nothing to find.
-        if self.compute_topological_order().len() == self.len() {
+        // Kahn's algorithm orders every task of an acyclic graph: then there is nothing to find,
+        // and the order is kept for whoever asks for it next.
+        let order = self.compute_topological_order();
+        if order.len() == self.len() {
+            let _ = self.order.set(order);
             return cycles;
         }
+        // Only a graph with a cycle (an invalid manifest) is copied into petgraph's form.
         // Kosaraju's algorithm walks with explicit stacks; Tarjan's in petgraph recurses once
         // per task of a chain.
-        for component in kosaraju_scc(&self.graph) {
+        let mut graph: DiGraph<(), (), u32> =
+            DiGraph::with_capacity(self.len(), self.dependents.targets.len());
+        for _ in 0..self.len() {
+            graph.add_node(());
+        }
+        for task in 0..self.len() {
+            for next in self.dependents(task) {
+                graph.add_edge(NodeIndex::new(task), NodeIndex::new(next), ());
+            }
+        }
+        for component in kosaraju_scc(&graph) {
             if component.len() < 2 {
                 continue;
             }
-            let mut members = vec![false; self.graph.node_count()];
+            let mut members = vec![false; self.len()];
             for n in &component {
                 members[n.index()] = true;
             }
@@ -144,7 +234,9 @@ impl Dag {
     pub fn reachability(&self) -> Reachability<'_> {
         Reachability {
             dag: self,
-            space: DfsSpace::new(&self.graph),
+            stamps: vec![0; self.len()],
+            generation: 0,
+            stack: Vec::new(),
         }
     }
 
@@ -155,13 +247,9 @@ impl Dag {
     }
 
     fn compute_topological_order(&self) -> Vec<TaskId> {
-        let count = self.graph.node_count();
-        let mut waiting: Vec<usize> = (0..count)
-            .map(|t| {
-                self.graph
-                    .edges_directed(node(t), Direction::Incoming)
-                    .count()
-            })
+        let count = self.len();
+        let mut waiting: Vec<u32> = (0..count)
+            .map(|t| narrow(self.dependencies.of(t).len()))
             .collect();
         let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<TaskId>> = (0..count)
             .filter(|&t| waiting[t] == 0)
@@ -170,8 +258,7 @@ impl Dag {
         let mut order = Vec::with_capacity(count);
         while let Some(std::cmp::Reverse(task)) = ready.pop() {
             order.push(task);
-            for edge in self.graph.edges_directed(node(task), Direction::Outgoing) {
-                let next = edge.target().index();
+            for next in self.dependents(task) {
                 waiting[next] -= 1;
                 if waiting[next] == 0 {
                     ready.push(std::cmp::Reverse(next));

@@ -18,6 +18,7 @@ pub mod exec;
 pub mod graph;
 pub mod layout;
 pub mod manifest;
+pub mod names;
 pub mod paths;
 pub mod quote;
 pub mod report;

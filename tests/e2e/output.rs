@@ -270,3 +270,56 @@ fn a_run_that_fills_the_disk_still_prints_its_summary_and_records_its_end() {
         }
     }
 }
+
+/// A run of many failing tasks ends with a bounded summary: the first failures in detail, the
+/// rest counted; and a run of many up-to-date tasks lists only the first of them.
+#[test]
+fn the_summary_of_a_large_run_stays_bounded() {
+    let mut manifest = String::from("[workflow]\nkeep_going = true\njobs = 2\n");
+    for i in 0..30 {
+        manifest.push_str(&format!("[tasks.bad{i}]\nrun = [\"false\"]\n"));
+    }
+    let ran = crate::support::Test::new(&manifest)
+        .args(&["run", "--output", "grouped"])
+        .status(1)
+        .stderr_contains("✗ 10 more tasks failed")
+        .run();
+    assert_eq!(ran.stderr.matches("✗ failed").count(), 20, "{}", ran.stderr);
+
+    let mut manifest = String::from("[workflow]\njobs = 2\n");
+    for i in 0..60 {
+        manifest.push_str(&format!(
+            "[tasks.t{i}]\nrun = \"touch out{i}\"\noutputs = [\"out{i}\"]\n"
+        ));
+    }
+    let project = Project::with_manifest(&manifest);
+    crate::support::Test::in_project(&project)
+        .args(&["run", "--output", "grouped"])
+        .status(0)
+        .run();
+    // By default they are one count line; listed, only the first of them get a line each.
+    let collapsed = crate::support::Test::in_project(&project)
+        .args(&["run", "--output", "grouped"])
+        .status(0)
+        .run();
+    assert!(
+        collapsed.stdout.contains("✓ 60 tasks up to date"),
+        "{}",
+        collapsed.stdout
+    );
+    let again = crate::support::Test::in_project(&project)
+        .args(&["run", "--output", "grouped", "--show-up-to-date"])
+        .status(0)
+        .run();
+    assert_eq!(
+        again.stdout.matches(" up to date").count(),
+        50,
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again.stdout.contains("more tasks that do not run"),
+        "{}",
+        again.stdout
+    );
+}

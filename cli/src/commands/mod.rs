@@ -69,6 +69,14 @@ pub fn open_workflow(path: &Path, color: ColorChoice) -> Result<Workflow, Exit> 
     }
 }
 
+/// Lets a large value go without freeing it, at the end of a command: the process is about to
+/// exit and the kernel takes its memory back at once, while freeing a workflow of a million
+/// tasks one allocation at a time costs a noticeable part of a second. Only for values that
+/// own nothing but memory (no file, lock or connection whose destructor must run).
+pub fn leak_at_exit<T>(value: T) {
+    std::mem::forget(value);
+}
+
 /// Prints an engine error (a miette diagnostic without source code) to stderr.
 pub fn report_error(error: &dyn miette::Diagnostic, color: ColorChoice) {
     let colored = color.enabled(std::io::stderr().is_terminal());

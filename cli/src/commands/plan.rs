@@ -33,7 +33,10 @@ pub fn run(args: &PlanArgs, color: ColorChoice) -> Exit {
         force: args.force,
         resume: args.resume,
     };
-    print_plan(&session, selected, &settings, freshness, color)
+    let exit = print_plan(&session, selected, &settings, freshness, color);
+    // The session holds only the workflow (memory).
+    super::leak_at_exit(session);
+    exit
 }
 
 /// Works out and prints the plan: for each task in dispatch order why it runs and how long it
@@ -71,6 +74,7 @@ pub fn print_plan(
         &simulation,
         color,
     );
+    super::leak_at_exit(simulation);
     Exit::Success
 }
 

@@ -45,7 +45,9 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
         resume: args.resume,
     };
     if args.dry_run {
-        return plan::print_plan(&session, selected, &settings, freshness, color);
+        let exit = plan::print_plan(&session, selected, &settings, freshness, color);
+        super::leak_at_exit(session);
+        return exit;
     }
     let prepared = match session.prepare(selected, freshness, Intent::Run) {
         Ok(prepared) => prepared,
@@ -86,13 +88,19 @@ pub fn run(args: &RunArgs, color: ColorChoice) -> Exit {
     });
     renderer.show_up_to_date(session.workflow());
     match result {
-        Ok(report) => match report.status {
-            RunStatus::Cancelled => Exit::Interrupted,
-            // A report asked for and not written: the caller must not find success.
-            _ if renderer.report_failed() || files.failed() => Exit::Usage,
-            RunStatus::Succeeded => Exit::Success,
-            RunStatus::Failed => Exit::Failure,
-        },
+        Ok(report) => {
+            let exit = match report.status {
+                RunStatus::Cancelled => Exit::Interrupted,
+                // A report asked for and not written: the caller must not find success.
+                _ if renderer.report_failed() || files.failed() => Exit::Usage,
+                RunStatus::Succeeded => Exit::Success,
+                RunStatus::Failed => Exit::Failure,
+            };
+            // The report and the workflow are memory only; the renderer still drops normally.
+            super::leak_at_exit(report);
+            super::leak_at_exit(session);
+            exit
+        }
         Err(error) => {
             renderer.end_progress();
             report_session_error(&error, color);

@@ -61,6 +61,8 @@ pub fn run(args: &ValidateArgs, color: ColorChoice) -> Exit {
             ),
         }
     }
+    // The manifests and workflows own only memory.
+    super::leak_at_exit(results);
     match args.format {
         FindingFormat::Human => {}
         FindingFormat::Json => {

@@ -40,6 +40,17 @@ const FAILURE_TAIL_LINES: usize = 20;
 /// (`✓ 34 tasks up to date`), unless `--show-up-to-date`.
 pub const UP_TO_DATE_LISTED: usize = 5;
 
+/// How many failures the summary shows in detail (name, reason, log tail); the others are
+/// counted, so a run of a million failing tasks ends with a screenful, not a million entries.
+const FAILURES_SHOWN: usize = 20;
+
+/// How many tasks that did not run (up to date, skipped) get a line of their own as the run
+/// goes; the rest are counted in the summary.
+const SETTLED_SHOWN: usize = 50;
+
+/// A critical path longer than this is shown by its ends.
+const PATH_SHOWN: usize = 12;
+
 /// Renders run events as they come (task lines and output on stdout, in order), and the
 /// summary at the end (on stderr, with diagnostics).
 pub struct RunRenderer {
@@ -50,6 +61,8 @@ pub struct RunRenderer {
     report_failures: Vec<(std::path::PathBuf, String)>,
     progress: Option<SharedProgress>,
     live: Live,
+    /// Lines printed so far for tasks that did not run.
+    settled_shown: std::cell::Cell<usize>,
     /// Up-to-date lines held back to be collapsed into one (see [`UP_TO_DATE_LISTED`]).
     up_to_date: UpToDate,
 }
@@ -88,6 +101,7 @@ impl RunRenderer {
             progress: None,
             live: Live::Off,
             up_to_date: UpToDate::default(),
+            settled_shown: std::cell::Cell::new(0),
         }
     }
 
@@ -296,6 +310,17 @@ impl RunRenderer {
                 if self.mode == OutputMode::Quiet || status == TaskStatus::NotRun {
                     return;
                 }
+                let shown = self.settled_shown.get();
+                self.settled_shown.set(shown.saturating_add(1));
+                if shown == SETTLED_SHOWN {
+                    out!(
+                        "{}",
+                        style.dim("- … more tasks that do not run: counted in the summary")
+                    );
+                }
+                if shown >= SETTLED_SHOWN {
+                    return;
+                }
                 let name = &shown_name(&workflow.tasks[task].name);
                 let word = status.as_str().replace('_', " ");
                 let reason = reason
@@ -385,6 +410,8 @@ impl RunRenderer {
             let (a, b) = (failure_order(a), failure_order(b));
             a.0.cmp(&b.0).then(a.1.total_cmp(&b.1))
         });
+        let hidden = failures.len().saturating_sub(FAILURES_SHOWN);
+        failures.truncate(FAILURES_SHOWN);
         for task in &failures {
             let label = if task.allow_failure {
                 style.warn("✗ allowed failure")
@@ -409,6 +436,16 @@ impl RunRenderer {
                     style.dim(&format!("log: {}", shown(&root.join(log)).display()))
                 );
             }
+        }
+        if hidden > 0 {
+            err!();
+            err!(
+                "{}",
+                style.bad(&format!(
+                    "✗ {hidden} more {} failed: the run's report lists every task",
+                    if hidden == 1 { "task" } else { "tasks" }
+                ))
+            );
         }
         let counts: Vec<String> = report
             .counts()
@@ -445,12 +482,7 @@ impl RunRenderer {
                 "{}",
                 style.dim(&format!(
                     "critical path: {}",
-                    report
-                        .critical_path
-                        .iter()
-                        .map(|name| shown_name(name))
-                        .collect::<Vec<_>>()
-                        .join(" → ")
+                    path_text(&report.critical_path)
                 ))
             );
         }
@@ -507,6 +539,26 @@ fn failure_order(task: &wf_engine::report::TaskReport) -> (bool, f64) {
     (task.allow_failure, ended)
 }
 
+/// The critical path as `a → b → c`; a long one by its first and last few tasks.
+fn path_text(path: &[String]) -> String {
+    let names = |part: &[String]| {
+        part.iter()
+            .map(|name| shown_name(name))
+            .collect::<Vec<_>>()
+            .join(" → ")
+    };
+    if path.len() <= PATH_SHOWN {
+        return names(path);
+    }
+    let end = PATH_SHOWN / 2;
+    format!(
+        "{} → … {} more … → {}",
+        names(&path[..end]),
+        path.len() - 2 * end,
+        names(&path[path.len() - end..])
+    )
+}
+
 /// Copies a task's log to stdout: as it is, or with `gutter` before each line (control
 /// characters then escaped, as in every line wf shows a person).
 fn print_log(log: &Path, gutter: Option<&str>) {
@@ -537,5 +589,33 @@ pub fn shown(path: &Path) -> &Path {
     match std::env::current_dir() {
         Ok(cwd) => path.strip_prefix(&cwd).unwrap_or(path),
         Err(_) => path,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(count: usize) -> Vec<String> {
+        (0..count).map(|i| format!("t{i}")).collect()
+    }
+
+    #[test]
+    fn a_short_critical_path_is_shown_whole() {
+        assert_eq!(path_text(&names(3)), "t0 → t1 → t2");
+        assert_eq!(
+            path_text(&names(PATH_SHOWN)).matches('→').count(),
+            PATH_SHOWN - 1
+        );
+    }
+
+    #[test]
+    fn a_long_critical_path_is_shown_by_its_ends() {
+        let text = path_text(&names(100_000));
+        assert_eq!(
+            text,
+            "t0 → t1 → t2 → t3 → t4 → t5 → … 99988 more … → t99994 → t99995 → t99996 → \
+             t99997 → t99998 → t99999"
+        );
     }
 }

@@ -26,6 +26,7 @@ use super::resources::{self, Budget, TaskNeeds};
 use super::shell_context::{self, Quoting};
 use super::spanned::Sp;
 use crate::graph::Dag;
+use crate::names::{NameMap, name_map};
 use crate::suggest::did_you_mean;
 use crate::workflow::{Command, Lock, SlurmOptions, Task, TaskId, Workflow};
 
@@ -88,8 +89,7 @@ pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> 
     );
     resources::warn_unenforced(&tasks, &needs, findings);
     resolve_deps(&mut tasks, &sources, findings);
-    let deps: Vec<Vec<TaskId>> = tasks.iter().map(|t| t.deps.clone()).collect();
-    let dag = Dag::new(tasks.len(), &deps);
+    let dag = Dag::from_fn(tasks.len(), |task| &tasks[task].deps);
     report_cycles(&dag, &tasks, &sources, findings);
     {
         let paths: Vec<TaskPaths<'_>> = sources
@@ -145,7 +145,7 @@ fn warn_dependencies_without_outputs(
         if source.first_of_table != id || task.outputs.is_empty() {
             continue;
         }
-        for dep in &source.deps {
+        for dep in source.deps {
             let targets: Vec<&Task> = task
                 .deps
                 .iter()
@@ -301,10 +301,17 @@ fn check_nul(place: &str, value: &Sp<String>, findings: &mut Findings) {
     }
 }
 
-/// Reports a NUL byte in each entry of a list of paths (`inputs`, `outputs`).
-fn check_nul_list(place: &str, list: Option<&Sp<Vec<Sp<String>>>>, findings: &mut Findings) {
+/// Reports a NUL byte in each entry of a list of paths (`inputs`, `outputs`); `place` says
+/// which list (built only when there is a finding to word).
+fn check_nul_list(
+    place: impl Fn() -> String,
+    list: Option<&Sp<Vec<Sp<String>>>>,
+    findings: &mut Findings,
+) {
     for item in list.iter().flat_map(|l| l.value.iter()) {
-        check_nul(place, item, findings);
+        if has_nul(&item.value) {
+            check_nul(&place(), item, findings);
+        }
     }
 }
 
@@ -354,12 +361,12 @@ fn check_defaults(
         check_nul("the `cwd` of [defaults]", cwd, findings);
     }
     check_nul_list(
-        "the `inputs` of [defaults]",
+        || "the `inputs` of [defaults]".to_owned(),
         defaults.inputs.as_ref(),
         findings,
     );
     check_nul_list(
-        "the `outputs` of [defaults]",
+        || "the `outputs` of [defaults]".to_owned(),
         defaults.outputs.as_ref(),
         findings,
     );
@@ -396,11 +403,12 @@ fn check_cpus(
 }
 
 /// Where the parts of one expanded task were written, for findings that come later.
-struct TaskSource {
+struct TaskSource<'r> {
     name_span: Range<usize>,
     /// The first expansion of the same `[tasks.NAME]` table.
     first_of_table: TaskId,
-    deps: Vec<Sp<String>>,
+    /// The `deps` as written, borrowed from the raw manifest (shared by every expansion).
+    deps: &'r [Sp<String>],
     lock_names: Vec<Sp<String>>,
     inputs: Vec<Sp<String>>,
     outputs: Vec<Sp<String>>,
@@ -408,7 +416,7 @@ struct TaskSource {
     needs: TaskNeeds,
 }
 
-struct TaskBuilder<'a, 'f> {
+struct TaskBuilder<'a, 'f, 'r> {
     origin: &'a Origin<'a>,
     /// `[workflow].shell`, which runs string commands.
     shell: &'a [String],
@@ -420,12 +428,12 @@ struct TaskBuilder<'a, 'f> {
     expanded: u64,
     findings: &'f mut Findings,
     tasks: Vec<Task>,
-    sources: Vec<TaskSource>,
+    sources: Vec<TaskSource<'r>>,
 }
 
-impl TaskBuilder<'_, '_> {
+impl<'r> TaskBuilder<'_, '_, 'r> {
     /// Checks one `[tasks.NAME]` table and adds one task per expansion.
-    fn add(&mut self, name: &Sp<String>, raw: &RawTask) {
+    fn add(&mut self, name: &Sp<String>, raw: &'r RawTask) {
         let defaults = self.defaults;
         if name.value.is_empty()
             || !name
@@ -480,12 +488,12 @@ impl TaskBuilder<'_, '_> {
             );
         }
         check_nul_list(
-            &format!("the `inputs` of task `{}`", name.value),
+            || format!("the `inputs` of task `{}`", name.value),
             raw.inputs.as_ref(),
             self.findings,
         );
         check_nul_list(
-            &format!("the `outputs` of task `{}`", name.value),
+            || format!("the `outputs` of task `{}`", name.value),
             raw.outputs.as_ref(),
             self.findings,
         );
@@ -672,11 +680,7 @@ impl TaskBuilder<'_, '_> {
             self.sources.push(TaskSource {
                 name_span: name.span.clone(),
                 first_of_table,
-                deps: raw
-                    .deps
-                    .as_ref()
-                    .map(|d| d.value.clone())
-                    .unwrap_or_default(),
+                deps: raw.deps.as_ref().map_or(&[], |d| d.value.as_slice()),
                 lock_names: render_all(lock_names),
                 inputs,
                 outputs,
@@ -1060,7 +1064,7 @@ fn merge_slurm(task: &RawTask, defaults: &RawDefaults) -> SlurmOptions {
 fn resolve_locks(
     declared: Vec<(Sp<String>, Sp<i64>)>,
     tasks: &mut [Task],
-    sources: &[TaskSource],
+    sources: &[TaskSource<'_>],
     findings: &mut Findings,
 ) -> Vec<Lock> {
     let mut locks: Vec<Lock> = Vec::with_capacity(declared.len());
@@ -1098,31 +1102,48 @@ fn resolve_locks(
 
 /// Resolves every dependency name to task ids, reporting unknown names and self-dependencies
 /// once per `[tasks.NAME]` table.
-fn resolve_deps(tasks: &mut [Task], sources: &[TaskSource], findings: &mut Findings) {
-    let mut by_base: HashMap<&str, Vec<TaskId>> = HashMap::with_capacity(tasks.len());
-    let mut by_full: HashMap<&str, TaskId> = HashMap::new();
-    for (id, task) in tasks.iter().enumerate() {
-        by_base.entry(task.base.as_str()).or_default().push(id);
-        if task.name != task.base {
-            by_full.insert(task.name.as_str(), id);
-        }
+///
+/// The expansions of one table are consecutive tasks, so a table name resolves to a range of
+/// ids: one hash lookup per dependency, no list per name, no string comparison.
+fn resolve_deps(tasks: &mut [Task], sources: &[TaskSource<'_>], findings: &mut Findings) {
+    let mut by_base: NameMap<&str, Range<TaskId>> = name_map(tasks.len());
+    for (id, (task, source)) in tasks.iter().zip(sources).enumerate() {
+        let range = by_base
+            .entry(task.base.as_str())
+            .or_insert(source.first_of_table..id + 1);
+        range.end = id + 1;
     }
-    let mut suggestions = Suggestions::new(by_base.keys().copied().collect());
+    // The full names of expansions, indexed only if some dependency names one.
+    let mut by_full: Option<NameMap<&str, TaskId>> = None;
+    let mut suggestions: Option<Suggestions<'_>> = None;
     let mut resolved: Vec<Vec<TaskId>> = Vec::with_capacity(tasks.len());
     for (id, source) in sources.iter().enumerate() {
-        let task = &tasks[id];
         if source.first_of_table != id {
             // Same table as an earlier expansion: same deps, already checked and reported.
             resolved.push(resolved[source.first_of_table].clone());
             continue;
         }
-        let mut ids = Vec::new();
-        for dep in &source.deps {
+        let task = &tasks[id];
+        let mut ids = Vec::with_capacity(source.deps.len());
+        for dep in source.deps {
             let targets = match by_base.get(dep.value.as_str()) {
-                Some(targets) => targets.clone(),
-                None => match by_full.get(dep.value.as_str()) {
-                    Some(&target) => vec![target],
+                Some(range) => range.clone(),
+                None => match by_full
+                    .get_or_insert_with(|| {
+                        tasks
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, task)| task.name != task.base)
+                            .map(|(id, task)| (task.name.as_str(), id))
+                            .collect()
+                    })
+                    .get(dep.value.as_str())
+                {
+                    Some(&target) => target..target + 1,
                     None => {
+                        let suggestions = suggestions.get_or_insert_with(|| {
+                            Suggestions::new(by_base.keys().copied().collect())
+                        });
                         findings.push(ManifestError::UnknownDependency {
                             task: task.base.clone(),
                             dep: dep.value.clone(),
@@ -1135,7 +1156,8 @@ fn resolve_deps(tasks: &mut [Task], sources: &[TaskSource], findings: &mut Findi
                     }
                 },
             };
-            if targets.iter().any(|&t| tasks[t].base == task.base) {
+            // A target of the task's own table (itself, or one of its own expansions).
+            if sources[targets.start].first_of_table == id {
                 findings.push(ManifestError::SelfDependency {
                     task: task.base.clone(),
                     span: dep.span.clone().into(),
@@ -1190,7 +1212,7 @@ impl<'a> Suggestions<'a> {
 }
 
 /// Reports each dependency cycle with its whole path and a label on every edge.
-fn report_cycles(dag: &Dag, tasks: &[Task], sources: &[TaskSource], findings: &mut Findings) {
+fn report_cycles(dag: &Dag, tasks: &[Task], sources: &[TaskSource<'_>], findings: &mut Findings) {
     for cycle in dag.cycles() {
         let mut names: Vec<&str> = cycle.iter().map(|&t| tasks[t].name.as_str()).collect();
         names.push(names[0]);

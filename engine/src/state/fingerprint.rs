@@ -53,13 +53,13 @@ pub struct FingerprintParts {
 impl FingerprintParts {
     /// The fingerprint these parts make.
     pub fn digest(&self) -> String {
-        let mut frame = Frame::new(VERSION);
-        frame.str(&self.command);
-        frame.str(&self.env);
-        frame.str(&self.cwd);
-        frame.pairs(&self.inputs);
-        frame.pairs(&self.deps);
-        frame.finish()
+        framed(VERSION, |frame| {
+            frame.str(&self.command);
+            frame.str(&self.env);
+            frame.str(&self.cwd);
+            frame.pairs(&self.inputs);
+            frame.pairs(&self.deps);
+        })
     }
 }
 
@@ -103,15 +103,38 @@ pub struct HashStats {
 }
 
 /// Length-prefixed fields into a blake3 hasher.
-struct Frame(blake3::Hasher);
+struct Frame<'h>(&'h mut blake3::Hasher);
 
-impl Frame {
-    fn new(tag: &str) -> Self {
-        let mut frame = Self(blake3::Hasher::new());
-        frame.str(tag);
-        frame
-    }
+thread_local! {
+    /// One hasher per thread, reset for each digest: a `blake3::Hasher` is about 2 KB, and
+    /// creating and moving a fresh one for each of the three digests of every task was a tenth
+    /// of `wf plan` on a large workflow.
+    static HASHER: std::cell::RefCell<blake3::Hasher> =
+        std::cell::RefCell::new(blake3::Hasher::new());
+}
 
+/// The hex digest of the fields `fill` writes after `tag`.
+fn framed(tag: &str, fill: impl FnOnce(&mut Frame<'_>)) -> String {
+    HASHER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut hasher) => {
+            hasher.reset();
+            let mut frame = Frame(&mut hasher);
+            frame.str(tag);
+            fill(&mut frame);
+            frame.finish()
+        }
+        // Only if `fill` itself asked for a digest: then a hasher of its own.
+        Err(_) => {
+            let mut hasher = blake3::Hasher::new();
+            let mut frame = Frame(&mut hasher);
+            frame.str(tag);
+            fill(&mut frame);
+            frame.finish()
+        }
+    })
+}
+
+impl Frame<'_> {
     fn len(&mut self, n: usize) {
         self.0.update(&(n as u64).to_le_bytes());
     }
@@ -140,15 +163,14 @@ impl Frame {
         }
     }
 
-    fn finish(self) -> String {
+    fn finish(&self) -> String {
         self.0.finalize().to_hex().to_string()
     }
 }
 
 /// Digest of a command; the shell counts only for a string command.
 pub fn command_digest(command: &Command, shell: &[String]) -> String {
-    let mut frame = Frame::new("command");
-    match command {
+    framed("command", |frame| match command {
         Command::Shell(line) => {
             frame.str("shell");
             frame.strs(shell);
@@ -158,16 +180,15 @@ pub fn command_digest(command: &Command, shell: &[String]) -> String {
             frame.str("argv");
             frame.strs(argv);
         }
-    }
-    frame.finish()
+    })
 }
 
 /// Digest of the environment a manifest gives a task: the workflow's, then the task's own.
 pub fn env_digest(workflow_env: &[(String, String)], task_env: &[(String, String)]) -> String {
-    let mut frame = Frame::new("env");
-    frame.pairs(workflow_env);
-    frame.pairs(task_env);
-    frame.finish()
+    framed("env", |frame| {
+        frame.pairs(workflow_env);
+        frame.pairs(task_env);
+    })
 }
 
 /// The fingerprints of the `selected` tasks (indexed by [`TaskId`]) and of everything they
