@@ -47,6 +47,18 @@ impl StreamPrefix {
         // Six colours that read on dark and light terminals: red, green, yellow, blue,
         // magenta, cyan, in turn by task.
         const COLORS: [u8; 6] = [31, 32, 33, 34, 35, 36];
+        // A matrix value in a name may hold control characters: shown escaped, never raw.
+        let name: String = name
+            .chars()
+            .flat_map(|c| {
+                let escaped: Vec<char> = if c.is_control() {
+                    c.escape_default().collect()
+                } else {
+                    vec![c]
+                };
+                escaped
+            })
+            .collect();
         let padded = format!("{name:<width$}", width = self.width);
         if self.color {
             format!("\x1b[{}m{padded}\x1b[0m | ", COLORS[task % COLORS.len()])
@@ -273,4 +285,24 @@ pub struct Completion {
     pub request: AttemptRequest,
     /// Its outcome.
     pub result: AttemptResult,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_prefixes_are_padded_coloured_and_escaped() {
+        let plain = StreamPrefix {
+            width: 4,
+            color: false,
+        };
+        assert_eq!(plain.render(0, "a"), "a    | ");
+        assert_eq!(plain.render(0, "t[v=\x1b[2J]"), "t[v=\\u{1b}[2J] | ");
+        let colored = StreamPrefix {
+            width: 1,
+            color: true,
+        };
+        assert_eq!(colored.render(1, "b"), "\x1b[32mb\x1b[0m | ");
+    }
 }
