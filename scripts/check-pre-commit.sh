@@ -8,14 +8,8 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 PRE_COMMIT_VERSION=4.7.0
 
-skip_or_fail() {
-    if [[ "${CI:-}" == "true" ]]; then
-        echo "check-pre-commit: FAILED: $1" >&2
-        exit 1
-    fi
-    echo "check-pre-commit: SKIPPED: $1 (set CI=true to make this an error)" >&2
-    exit 0
-}
+# shellcheck source=scripts/lib/skip-or-fail.sh
+source scripts/lib/skip-or-fail.sh
 
 wf="${WF:-${CARGO_TARGET_DIR:-target}/debug/wf}"
 [[ -x "$wf" ]] || skip_or_fail "no wf binary at $wf (build it first, or set WF)"

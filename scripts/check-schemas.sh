@@ -8,14 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TAPLO_NPM_VERSION=0.7.0
 
-skip_or_fail() {
-    if [[ "${CI:-}" == "true" ]]; then
-        echo "check-schemas: FAILED: $1" >&2
-        exit 1
-    fi
-    echo "check-schemas: SKIPPED: $1 (set CI=true to make this an error)" >&2
-    exit 0
-}
+# shellcheck source=scripts/lib/skip-or-fail.sh
+source scripts/lib/skip-or-fail.sh
 
 if ! command -v taplo >/dev/null; then
     command -v npm >/dev/null || skip_or_fail "taplo is not installed and npm is missing"

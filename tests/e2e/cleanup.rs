@@ -7,159 +7,12 @@
 //! whatever still carries the marker when the test ends, even if it failed.
 
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
-use std::process::{Child, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
-
+use crate::processes::{
+    Cleanup, none_left, report, signal, sleep_marker, spawn_wf, wait_for, wait_for_file,
+};
 use crate::support::{Project, report_task, stderr_of, wf_process};
-
-/// A `sleep` duration no other process uses: `1000.PPPPPPNNNN` (test pid, counter, time).
-fn sleep_marker() -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
-    format!(
-        "1000.{:07}{:03}{:06}",
-        std::process::id(),
-        n % 1000,
-        nanos % 1_000_000
-    )
-}
-
-/// Live (non-zombie) processes with `marker` among their arguments.
-fn with_argument(marker: &str) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .expect("/proc")
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-        .filter(|pid| {
-            let live = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| {
-                    s.rsplit_once(") ")
-                        .is_some_and(|(_, r)| !r.starts_with('Z'))
-                })
-                .unwrap_or(false);
-            live && std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| c.split(|&b| b == 0).any(|a| a == marker.as_bytes()))
-                .unwrap_or(false)
-        })
-        .collect()
-}
-
-/// Waits up to `limit` until at least `count` processes carry `marker`.
-fn wait_for(marker: &str, count: usize, limit: Duration) -> bool {
-    let until = Instant::now() + limit;
-    while with_argument(marker).len() < count {
-        if Instant::now() > until {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
-/// Waits up to `limit` for no process to carry `marker`.
-fn none_left(marker: &str, limit: Duration) -> bool {
-    let until = Instant::now() + limit;
-    while !with_argument(marker).is_empty() {
-        if Instant::now() > until {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
-/// Waits up to `limit` for `path` to exist.
-fn wait_for_file(path: &Path, limit: Duration) -> bool {
-    let until = Instant::now() + limit;
-    while !path.exists() {
-        if Instant::now() > until {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
-/// Kills (SIGKILL, by pid) every process still carrying one of its markers when dropped, and
-/// wf itself if it is still running.
-struct Cleanup {
-    markers: Vec<String>,
-    wf: Option<Child>,
-}
-
-impl Cleanup {
-    fn new(markers: &[&str]) -> Self {
-        Self {
-            markers: markers.iter().map(|m| (*m).to_owned()).collect(),
-            wf: None,
-        }
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.wf {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        for marker in &self.markers {
-            for pid in with_argument(marker) {
-                // SAFETY: kill has no memory-safety preconditions; pid carries our marker.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-    }
-}
-
-fn spawn_wf(dir: &Path, args: &[&str]) -> Child {
-    wf_process(dir, args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("wf starts")
-}
-
-fn signal(child: &Child, signal: i32) {
-    let pid = i32::try_from(child.id()).expect("pid");
-    // SAFETY: sending a signal to our own child.
-    unsafe { libc::kill(pid, signal) };
-}
-
-/// Waits for wf to end within `limit` (killing it if it does not) and returns its exit code.
-fn wait_within(cleanup: &mut Cleanup, limit: Duration) -> Option<i32> {
-    let child = cleanup.wf.as_mut().expect("wf was started");
-    let until = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            cleanup.wf = None;
-            return status.code();
-        }
-        if Instant::now() > until {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// SIGKILLs wf and waits for it.
-fn kill_wf(cleanup: &mut Cleanup) {
-    let mut child = cleanup.wf.take().expect("wf was started");
-    signal(&child, libc::SIGKILL);
-    child.wait().expect("wf is reaped");
-}
-
-fn report(dir: &Path) -> Value {
-    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json");
-    serde_json::from_str(&text).expect("report")
-}
 
 #[test]
 fn orphans_are_reaped_during_the_run_and_the_task_keeps_its_exit_code() {
@@ -257,7 +110,7 @@ run = "true"
     assert!(
         wait_for(&daemon, 1, Duration::from_secs(10)) && wait_for(&main, 1, Duration::from_secs(5))
     );
-    kill_wf(&mut cleanup);
+    cleanup.kill_wf();
     assert!(
         wait_for(&daemon, 1, Duration::ZERO),
         "the daemon outlives the killed wf until the next run"
@@ -297,7 +150,7 @@ fn a_killed_run_in_a_folder_named_with_a_newline_is_recovered() {
     assert!(
         wait_for(&left, 1, Duration::from_secs(10)) && wait_for(&main, 1, Duration::from_secs(5))
     );
-    kill_wf(&mut cleanup);
+    cleanup.kill_wf();
     let output = wf_process(&odd, &["run", "quick"])
         .output()
         .expect("wf runs");
@@ -313,32 +166,41 @@ fn a_killed_run_in_a_folder_named_with_a_newline_is_recovered() {
     );
 }
 
+/// Starts `wf run` (grace 20s) on task `name`, which starts `sleep MARKER` deaf to SIGTERM
+/// through `launcher` (`setsid sh -c` or `sh -c`) and ends half a second later; returns once
+/// the task has ended and wf waits the grace period for that leftover.
+fn waiting_for_a_stubborn_leftover(name: &str, launcher: &str) -> (String, Cleanup, Project) {
+    let stubborn = sleep_marker();
+    let mut cleanup = Cleanup::new(&[&stubborn]);
+    let project = Project::with_manifest(&format!(
+        r#"
+[workflow]
+grace = "20s"
+[tasks.{name}]
+run = "{launcher} 'trap \"\" TERM; sleep {stubborn}; true' & sleep 0.5; touch ended"
+"#
+    ));
+    cleanup.wf = Some(spawn_wf(
+        project.path(),
+        &["run", "--report", "report.json"],
+    ));
+    assert!(wait_for_file(
+        &project.path().join("ended"),
+        Duration::from_secs(30)
+    ));
+    assert!(wait_for(&stubborn, 1, Duration::from_secs(5)));
+    // The task has ended: wf is waiting the grace period for the stubborn leftover.
+    std::thread::sleep(Duration::from_millis(500));
+    (stubborn, cleanup, project)
+}
+
 #[test]
 fn a_signal_during_the_final_cleanup_kills_what_is_left_at_once() {
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        let stubborn = sleep_marker();
-        let mut cleanup = Cleanup::new(&[&stubborn]);
-        let project = Project::with_manifest(&format!(
-            r#"
-[workflow]
-grace = "20s"
-[tasks.detach]
-run = "setsid sh -c 'trap \"\" TERM; sleep {stubborn}; true' & sleep 0.5; touch ended"
-"#
-        ));
-        cleanup.wf = Some(spawn_wf(
-            project.path(),
-            &["run", "--report", "report.json"],
-        ));
-        assert!(wait_for_file(
-            &project.path().join("ended"),
-            Duration::from_secs(30)
-        ));
-        assert!(wait_for(&stubborn, 1, Duration::from_secs(5)));
-        // The task has ended: wf is waiting the grace period for the stubborn leftover.
-        std::thread::sleep(Duration::from_millis(500));
+        let (stubborn, mut cleanup, project) =
+            waiting_for_a_stubborn_leftover("detach", "setsid sh -c");
         signal(cleanup.wf.as_ref().expect("wf"), sig);
-        let code = wait_within(&mut cleanup, Duration::from_secs(6));
+        let code = cleanup.wait_within(Duration::from_secs(6));
         assert_eq!(
             code,
             Some(130),
@@ -356,30 +218,11 @@ run = "setsid sh -c 'trap \"\" TERM; sleep {stubborn}; true' & sleep 0.5; touch 
 
 #[test]
 fn a_second_sigint_while_leftovers_have_their_grace_kills_them_at_once() {
-    let stubborn = sleep_marker();
-    let mut cleanup = Cleanup::new(&[&stubborn]);
-    let project = Project::with_manifest(&format!(
-        r#"
-[workflow]
-grace = "20s"
-[tasks.leaves]
-run = "sh -c 'trap \"\" TERM; sleep {stubborn}; true' & sleep 0.5; touch ended"
-"#
-    ));
-    cleanup.wf = Some(spawn_wf(
-        project.path(),
-        &["run", "--report", "report.json"],
-    ));
-    assert!(wait_for_file(
-        &project.path().join("ended"),
-        Duration::from_secs(30)
-    ));
-    assert!(wait_for(&stubborn, 1, Duration::from_secs(5)));
-    std::thread::sleep(Duration::from_millis(500));
+    let (stubborn, mut cleanup, project) = waiting_for_a_stubborn_leftover("leaves", "sh -c");
     signal(cleanup.wf.as_ref().expect("wf"), libc::SIGINT);
     std::thread::sleep(Duration::from_millis(300));
     signal(cleanup.wf.as_ref().expect("wf"), libc::SIGINT);
-    let code = wait_within(&mut cleanup, Duration::from_secs(6));
+    let code = cleanup.wait_within(Duration::from_secs(6));
     assert_eq!(code, Some(130), "the second SIGINT did not kill at once");
     assert!(none_left(&stubborn, Duration::from_secs(1)));
     assert_eq!(report(project.path())["status"], "cancelled");

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Project, stderr_of, stdout_of, wf_process};
+use crate::support::{Project, Ran, Test, count, stderr_of, stdout_of, wf_process};
 
 /// `gen` has inputs and outputs (up to date after its first run); `step` has no outputs, so
 /// only `--resume` skips it.
@@ -34,6 +34,19 @@ fn run_ok(project: &Project, args: &[&str]) -> std::process::Output {
     output
 }
 
+/// `wf gc ARGS`, checked to succeed.
+fn gc_ok<'p>(project: &'p Project, args: &[&str]) -> Ran<'p> {
+    Test::in_project(project)
+        .args(&[&["gc"], args].concat())
+        .status(0)
+        .run()
+}
+
+/// How many lines of `text` start with `prefix`.
+fn lines_starting(text: &str, prefix: &str) -> usize {
+    text.lines().filter(|l| l.starts_with(prefix)).count()
+}
+
 /// The run folders under `.wf/runs/`, sorted.
 fn folders(project: &Project) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(project.path().join(".wf/runs"))
@@ -60,12 +73,6 @@ fn history(project: &Project) -> Vec<String> {
         .iter()
         .map(|r| r["run_id"].as_str().unwrap_or_default().to_owned())
         .collect()
-}
-
-fn count(project: &Project, name: &str) -> usize {
-    std::fs::read_to_string(project.path().join(format!("{name}.count")))
-        .map(|t| t.lines().count())
-        .unwrap_or(0)
 }
 
 #[test]
@@ -124,25 +131,18 @@ fn gc_keep_one_leaves_only_the_latest_run() {
         run_ok(&project, &[]);
     }
     let latest = history(&project)[0].clone();
-    let output = project
-        .wf(&["gc", "--keep", "1"])
-        .output()
-        .expect("wf runs");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
-    let stdout = stdout_of(&output);
+    let gc = gc_ok(&project, &["--keep", "1"]);
     assert_eq!(
-        stdout
-            .lines()
-            .filter(|l| l.starts_with("removed run "))
-            .count(),
+        lines_starting(&gc.stdout, "removed run "),
         3,
-        "{stdout}"
+        "{}",
+        gc.stdout
     );
     assert!(
-        stderr_of(&output)
+        gc.stderr
             .starts_with("wf gc: removed 3 runs (keeping the latest 1 run of wf.toml); freed "),
         "{}",
-        stderr_of(&output)
+        gc.stderr
     );
     assert_eq!(folders(&project), std::slice::from_ref(&latest));
     assert_eq!(history(&project), [latest]);
@@ -165,21 +165,14 @@ fn gc_dry_run_removes_nothing() {
         run_ok(&project, &[]);
     }
     let before = folders(&project);
-    let output = project
-        .wf(&["gc", "--keep", "1", "--dry-run"])
-        .output()
-        .expect("wf runs");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
-    let stdout = stdout_of(&output);
+    let gc = gc_ok(&project, &["--keep", "1", "--dry-run"]);
     assert_eq!(
-        stdout
-            .lines()
-            .filter(|l| l.starts_with("would remove run "))
-            .count(),
+        lines_starting(&gc.stdout, "would remove run "),
         2,
-        "{stdout}"
+        "{}",
+        gc.stdout
     );
-    assert!(stderr_of(&output).starts_with("wf gc: would remove 2 runs"));
+    assert!(gc.stderr.starts_with("wf gc: would remove 2 runs"));
     assert_eq!(folders(&project), before);
     assert_eq!(history(&project).len(), 3);
 }

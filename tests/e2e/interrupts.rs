@@ -3,25 +3,11 @@
 //! to its process group, as `timeout -s INT` does) takes the graceful path.
 
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
+use crate::processes::{pid, report, signal_pid, wait_for_file};
 use crate::support::{Project, report_task as task, wf_process};
-
-/// Waits up to `limit` for `path` to exist.
-fn wait_for(path: &Path, limit: Duration) -> bool {
-    let until = Instant::now() + limit;
-    while !path.exists() {
-        if Instant::now() > until {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
 
 /// `wf ARGS` in the project, in a process group of its own (as a CI runner or `timeout` starts
 /// it), its output piped.
@@ -39,19 +25,6 @@ fn spawn_in_own_group(project: &Project, args: &[&str]) -> Child {
         });
     }
     command.spawn().expect("wf starts")
-}
-
-fn signal(pid: i32, signal: i32) {
-    // SAFETY: signalling our own child (pid > 0) or its process group (-pid).
-    unsafe { libc::kill(pid, signal) };
-}
-
-fn pid(child: &Child) -> i32 {
-    i32::try_from(child.id()).expect("pid")
-}
-
-fn report(project: &Project) -> Value {
-    serde_json::from_str(&project.read("report.json")).expect("report")
 }
 
 fn stderr(child: Child) -> (Option<i32>, String) {
@@ -88,11 +61,11 @@ when = "always"
 fn sigint_ends_running_tasks_then_runs_the_always_tasks() {
     let project = Project::with_manifest(CLEANUP_WORKFLOW);
     let child = spawn_with_cleanup_sleep(&project, "0");
-    assert!(wait_for(
+    assert!(wait_for_file(
         &project.path().join("started"),
         Duration::from_secs(10)
     ));
-    signal(pid(&child), libc::SIGINT);
+    signal_pid(pid(&child), libc::SIGINT);
     let (code, stderr) = stderr(child);
     assert_eq!(code, Some(130), "{stderr}");
     assert!(
@@ -103,7 +76,7 @@ fn sigint_ends_running_tasks_then_runs_the_always_tasks() {
     assert!(project.path().join("after_cleanup").exists(), "{stderr}");
     assert!(!project.path().join("next").exists());
     assert!(!project.path().join("notified").exists());
-    let report = report(&project);
+    let report = report(project.path());
     assert_eq!(report["status"], "cancelled");
     assert_eq!(task(&report, "work")["status"], "cancelled");
     assert_eq!(task(&report, "cleanup")["status"], "succeeded");
@@ -126,25 +99,25 @@ fn spawn_with_cleanup_sleep(project: &Project, cleanup_sleep: &str) -> Child {
 fn a_second_sigint_cancels_the_always_tasks() {
     let project = Project::with_manifest(CLEANUP_WORKFLOW);
     let child = spawn_with_cleanup_sleep(&project, "60");
-    assert!(wait_for(
+    assert!(wait_for_file(
         &project.path().join("started"),
         Duration::from_secs(10)
     ));
-    signal(pid(&child), libc::SIGINT);
-    assert!(wait_for(
+    signal_pid(pid(&child), libc::SIGINT);
+    assert!(wait_for_file(
         &project.path().join("cleaning"),
         Duration::from_secs(10)
     ));
     // Later than the window within which signals count as one.
     std::thread::sleep(Duration::from_millis(400));
     let second = Instant::now();
-    signal(pid(&child), libc::SIGINT);
+    signal_pid(pid(&child), libc::SIGINT);
     let (code, stderr) = stderr(child);
     assert_eq!(code, Some(130), "{stderr}");
     assert!(second.elapsed() < Duration::from_secs(5), "{stderr}");
     assert!(!project.path().join("cleaned").exists());
     assert!(!project.path().join("after_cleanup").exists());
-    let report = report(&project);
+    let report = report(project.path());
     assert_eq!(task(&report, "cleanup")["status"], "cancelled");
     assert_eq!(task(&report, "cleanup")["signal"], "SIGKILL");
     assert_eq!(task(&report, "after_cleanup")["status"], "not_run");
@@ -163,14 +136,14 @@ run = "trap 'sleep 0.5; touch graceful; exit 0' TERM; touch started; sleep 60 & 
 fn an_interrupt_sent_to_wf_and_its_process_group_is_one_interrupt() {
     let project = Project::with_manifest(GRACEFUL_TASK);
     let child = spawn_in_own_group(&project, &["run", "--report", "report.json"]);
-    assert!(wait_for(
+    assert!(wait_for_file(
         &project.path().join("started"),
         Duration::from_secs(10)
     ));
     std::thread::sleep(Duration::from_millis(100));
     // What GNU `timeout -s INT` does: the child first, then the child's process group.
-    signal(pid(&child), libc::SIGINT);
-    signal(-pid(&child), libc::SIGINT);
+    signal_pid(pid(&child), libc::SIGINT);
+    signal_pid(-pid(&child), libc::SIGINT);
     let (code, stderr) = stderr(child);
     assert_eq!(code, Some(130), "{stderr}");
     assert!(

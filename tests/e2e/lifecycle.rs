@@ -6,74 +6,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Project, report_task as task, stderr_of, wf_process};
-
-/// A marker no other test uses, put in a task's environment so its processes (and their
-/// children) can be found in the process table.
-fn marker(name: &str) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    format!("wf-test-{name}-{}-{}", std::process::id(), now.as_nanos())
-}
-
-/// Live (non-zombie) processes whose environment contains `WF_TEST_MARKER=marker`.
-fn processes_with(marker: &str) -> Vec<i32> {
-    let needle = format!("WF_TEST_MARKER={marker}");
-    std::fs::read_dir("/proc")
-        .expect("/proc")
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-        .filter(|pid| {
-            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| {
-                    s.rsplit_once(") ")
-                        .is_some_and(|(_, rest)| rest.starts_with('Z'))
-                })
-                .unwrap_or(true);
-            !zombie
-                && std::fs::read(format!("/proc/{pid}/environ"))
-                    .map(|env| env.split(|&b| b == 0).any(|e| e == needle.as_bytes()))
-                    .unwrap_or(false)
-        })
-        .collect()
-}
-
-/// Waits up to `limit` for no process to carry the marker.
-fn none_left(marker: &str, limit: Duration) -> bool {
-    let until = Instant::now() + limit;
-    loop {
-        if processes_with(marker).is_empty() {
-            return true;
-        }
-        if Instant::now() > until {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn spawn_wf(project: &Project, args: &[&str]) -> Child {
-    wf_process(project.path(), args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("wf starts")
-}
-
-fn report(project: &Project) -> Value {
-    serde_json::from_str(&project.read("report.json")).expect("report")
-}
-
-fn kill(child: &Child, signal: i32) {
-    let pid = i32::try_from(child.id()).expect("pid");
-    // SAFETY: sending a signal to our own child.
-    unsafe { libc::kill(pid, signal) };
-}
+use crate::processes::{
+    env_marker, none_left_with_env, report, signal, spawn_wf, wait_for_file, wait_until,
+    with_env_marker,
+};
+use crate::support::{Project, Ran, Test, report_task as task, stderr_of, wf_process};
 
 #[test]
 fn a_timeout_ends_the_whole_tree_even_a_grandchild_that_ignores_sigterm() {
-    let mark = marker("timeout");
+    let mark = env_marker("timeout");
     let project = Project::with_manifest(&format!(
         r#"
 [workflow]
@@ -96,10 +37,10 @@ env = {{ WF_TEST_MARKER = "{mark}" }}
         "timeout 1s + grace 1s took {took:?}"
     );
     assert!(
-        none_left(&mark, Duration::from_secs(2)),
+        none_left_with_env(&mark, Duration::from_secs(2)),
         "processes of the task survived"
     );
-    let report = report(&project);
+    let report = report(project.path());
     let stubborn = task(&report, "stubborn");
     assert_eq!(stubborn["status"], "timed_out");
     assert_eq!(
@@ -139,7 +80,7 @@ retry_delay = "300ms"
         second_gap >= 0.6,
         "second retry after {second_gap}s (doubled)"
     );
-    let report = report(&project);
+    let report = report(project.path());
     assert_eq!(task(&report, "flaky")["attempts"], 3);
     let log = project.read(task(&report, "flaky")["log"].as_str().expect("log"));
     assert_eq!(
@@ -152,7 +93,7 @@ retry_delay = "300ms"
 
 #[test]
 fn sigint_ends_running_tasks_within_the_grace_period_and_writes_the_report() {
-    let mark = marker("sigint");
+    let mark = env_marker("sigint");
     let project = Project::with_manifest(&format!(
         r#"
 [workflow]
@@ -170,13 +111,12 @@ run = "true"
 matrix = {{ n = [1, 2, 3] }}
 "#
     ));
-    let mut child = spawn_wf(&project, &["run", "--report", "report.json"]);
-    let until = Instant::now() + Duration::from_secs(10);
-    while processes_with(&mark).len() < 4 && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut child = spawn_wf(project.path(), &["run", "--report", "report.json"]);
+    wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        with_env_marker(&mark).len() >= 4
+    });
     let interrupted = Instant::now();
-    kill(&child, libc::SIGINT);
+    signal(&child, libc::SIGINT);
     let status = child.wait().expect("wf ends");
     let took = interrupted.elapsed();
     assert_eq!(status.code(), Some(130));
@@ -185,10 +125,10 @@ matrix = {{ n = [1, 2, 3] }}
         "took {took:?}"
     );
     assert!(
-        none_left(&mark, Duration::from_secs(1)),
+        none_left_with_env(&mark, Duration::from_secs(1)),
         "processes of the run survived Ctrl-C"
     );
-    let report = report(&project);
+    let report = report(project.path());
     assert_eq!(report["status"], "cancelled");
     assert_eq!(task(&report, "long[n=1]")["status"], "cancelled");
     assert_eq!(task(&report, "queued[n=3]")["status"], "not_run");
@@ -197,7 +137,7 @@ matrix = {{ n = [1, 2, 3] }}
 
 #[test]
 fn a_second_sigint_kills_at_once() {
-    let mark = marker("second-sigint");
+    let mark = env_marker("second-sigint");
     let project = Project::with_manifest(&format!(
         r#"
 [workflow]
@@ -207,60 +147,70 @@ run = "trap '' TERM; sleep 60"
 env = {{ WF_TEST_MARKER = "{mark}" }}
 "#
     ));
-    let mut child = spawn_wf(&project, &["run", "--report", "report.json"]);
-    let until = Instant::now() + Duration::from_secs(10);
-    while processes_with(&mark).len() < 2 && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    kill(&child, libc::SIGINT);
+    let mut child = spawn_wf(project.path(), &["run", "--report", "report.json"]);
+    wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        with_env_marker(&mark).len() >= 2
+    });
+    signal(&child, libc::SIGINT);
     std::thread::sleep(Duration::from_millis(300));
     let second = Instant::now();
-    kill(&child, libc::SIGINT);
+    signal(&child, libc::SIGINT);
     let status = child.wait().expect("wf ends");
     assert_eq!(status.code(), Some(130));
     assert!(
         second.elapsed() < Duration::from_secs(5),
         "the 30s grace was not cut short"
     );
-    assert!(none_left(&mark, Duration::from_secs(1)));
-    assert_eq!(task(&report(&project), "ignores_term")["signal"], "SIGKILL");
+    assert!(none_left_with_env(&mark, Duration::from_secs(1)));
+    assert_eq!(
+        task(&report(project.path()), "ignores_term")["signal"],
+        "SIGKILL"
+    );
+}
+
+/// Runs task `name` (`run = command`, grace 1s) with its processes marked by a fresh
+/// `WF_TEST_MARKER`, checks that the run succeeded and returns the marker and the run.
+fn run_marked(name: &str, command: &str) -> (String, Ran<'static>) {
+    let mark = env_marker(name);
+    let ran = Test::new(&format!(
+        r#"
+[workflow]
+grace = "1s"
+[tasks.{name}]
+run = "{command}"
+env = {{ WF_TEST_MARKER = "{mark}" }}
+"#
+    ))
+    .args(&["run"])
+    .status(0)
+    .run();
+    (mark, ran)
 }
 
 #[test]
 fn a_task_that_daemonises_children_leaves_nothing_behind() {
-    let mark = marker("daemon");
-    let project = Project::with_manifest(&format!(
-        r#"
-[workflow]
-grace = "1s"
-[tasks.daemonise]
-run = "setsid sleep 60 & sleep 60 & sleep 0.3; echo started"
-env = {{ WF_TEST_MARKER = "{mark}" }}
-"#
-    ));
-    let output = project
-        .wf(&["run", "--report", "report.json"])
-        .output()
-        .expect("wf runs");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let (mark, ran) = run_marked(
+        "daemonise",
+        "setsid sleep 60 & sleep 60 & sleep 0.3; echo started",
+    );
     assert!(
-        none_left(&mark, Duration::from_secs(1)),
+        none_left_with_env(&mark, Duration::from_secs(1)),
         "a daemonised child survived the run"
     );
-    let report = report(&project);
+    let report = &ran.report;
     // `sleep 60 &` stayed in the task's process group; `setsid sleep 60` left it.
     assert_eq!(
-        task(&report, "daemonise")["leftover_processes"],
+        task(report, "daemonise")["leftover_processes"],
         1,
         "{report:#}"
     );
     assert_eq!(report["stray_processes"], 1, "{report:#}");
-    assert!(stderr_of(&output).contains("processes that tasks left running"));
+    assert!(ran.stderr.contains("processes that tasks left running"));
 }
 
 #[test]
 fn a_killed_wf_takes_its_children_and_the_next_run_ends_the_rest() {
-    let mark = marker("sigkill");
+    let mark = env_marker("sigkill");
     let project = Project::with_manifest(&format!(
         r#"
 [tasks.long]
@@ -270,17 +220,16 @@ env = {{ WF_TEST_MARKER = "{mark}" }}
 run = "true"
 "#
     ));
-    let mut child = spawn_wf(&project, &["run", "long"]);
-    let until = Instant::now() + Duration::from_secs(10);
-    while processes_with(&mark).len() < 3 && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let before = processes_with(&mark);
-    kill(&child, libc::SIGKILL);
+    let mut child = spawn_wf(project.path(), &["run", "long"]);
+    wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        with_env_marker(&mark).len() >= 3
+    });
+    let before = with_env_marker(&mark);
+    signal(&child, libc::SIGKILL);
     child.wait().expect("reaped");
     // The task's main process dies with wf (parent-death signal); its background child does not.
     std::thread::sleep(Duration::from_millis(300));
-    let after = processes_with(&mark);
+    let after = with_env_marker(&mark);
     assert!(
         after.len() < before.len(),
         "the direct child should have died with wf: {before:?} → {after:?}"
@@ -297,7 +246,7 @@ run = "true"
         stderr_of(&output)
     );
     assert!(
-        none_left(&mark, Duration::from_secs(2)),
+        none_left_with_env(&mark, Duration::from_secs(2)),
         "the next run did not end the crashed run's processes"
     );
 }
@@ -305,11 +254,11 @@ run = "true"
 #[test]
 fn a_second_concurrent_run_is_refused() {
     let project = Project::with_manifest("[tasks.slow]\nrun = \"sleep 3\"\n");
-    let mut first = spawn_wf(&project, &["run"]);
-    let until = Instant::now() + Duration::from_secs(5);
-    while !project.path().join(".wf/lock.wf.toml").exists() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut first = spawn_wf(project.path(), &["run"]);
+    wait_for_file(
+        &project.path().join(".wf/lock.wf.toml"),
+        Duration::from_secs(5),
+    );
     std::thread::sleep(Duration::from_millis(200));
     let second = project.wf(&["run"]).output().expect("wf runs");
     assert_eq!(second.status.code(), Some(2));
@@ -318,7 +267,7 @@ fn a_second_concurrent_run_is_refused() {
         "{}",
         stderr_of(&second)
     );
-    kill(&first, libc::SIGINT);
+    signal(&first, libc::SIGINT);
     first.wait().expect("ends");
 }
 
@@ -395,7 +344,7 @@ retry_delay = "100ms"
         .output()
         .expect("wf runs");
     assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
-    let report = report(&project);
+    let report = report(project.path());
     let t = task(&report, "slow_first");
     assert_eq!(t["status"], "succeeded");
     assert_eq!(t["attempts"], 2);
@@ -403,7 +352,7 @@ retry_delay = "100ms"
 
 #[test]
 fn the_grace_flag_overrides_the_manifest() {
-    let mark = marker("grace-flag");
+    let mark = env_marker("grace-flag");
     let project = Project::with_manifest(&format!(
         r#"
 [workflow]
@@ -424,32 +373,31 @@ env = {{ WF_TEST_MARKER = "{mark}" }}
         started.elapsed() < Duration::from_secs(5),
         "the 30s grace of the manifest was used"
     );
-    let report = report(&project);
+    let report = report(project.path());
     assert_eq!(task(&report, "stubborn")["status"], "timed_out");
     assert_eq!(task(&report, "stubborn")["signal"], "SIGKILL");
-    assert!(none_left(&mark, Duration::from_secs(1)));
+    assert!(none_left_with_env(&mark, Duration::from_secs(1)));
 }
 
 #[test]
 fn sigterm_and_sighup_cancel_like_sigint_and_the_store_records_it() {
-    for signal in [libc::SIGTERM, libc::SIGHUP] {
-        let mark = marker("term-hup");
+    for sig in [libc::SIGTERM, libc::SIGHUP] {
+        let mark = env_marker("term-hup");
         let project = Project::with_manifest(&format!(
             "[workflow]\ngrace = \"1s\"\n[tasks.long]\nrun = \"sleep 60\"\nenv = {{ WF_TEST_MARKER = \"{mark}\" }}\n"
         ));
-        let mut child = spawn_wf(&project, &["run", "--report", "report.json"]);
-        let until = Instant::now() + Duration::from_secs(10);
-        while processes_with(&mark).len() < 2 && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        kill(&child, signal);
+        let mut child = spawn_wf(project.path(), &["run", "--report", "report.json"]);
+        wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
+            with_env_marker(&mark).len() >= 2
+        });
+        signal(&child, sig);
         assert_eq!(
             child.wait().expect("wf ends").code(),
             Some(130),
-            "signal {signal}"
+            "signal {sig}"
         );
-        assert_eq!(report(&project)["status"], "cancelled");
-        assert!(none_left(&mark, Duration::from_secs(1)));
+        assert_eq!(report(project.path())["status"], "cancelled");
+        assert!(none_left_with_env(&mark, Duration::from_secs(1)));
         let history = wf_process(project.path(), &["history", "--json"])
             .output()
             .expect("wf runs");
@@ -464,26 +412,11 @@ fn sigterm_and_sighup_cancel_like_sigint_and_the_store_records_it() {
 /// The log line about leftovers is the one docs/cli.md quotes, in the singular for one.
 #[test]
 fn the_leftover_line_in_the_log_is_the_documented_one() {
-    let mark = marker("leftover-line");
-    let project = Project::with_manifest(&format!(
-        r#"
-[workflow]
-grace = "1s"
-[tasks.bg]
-run = "sleep 60 & echo started"
-env = {{ WF_TEST_MARKER = "{mark}" }}
-"#
-    ));
-    let output = project
-        .wf(&["run", "--report", "report.json"])
-        .output()
-        .expect("wf runs");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
-    assert!(none_left(&mark, Duration::from_secs(2)));
-    let report = report(&project);
-    let bg = task(&report, "bg");
+    let (mark, ran) = run_marked("bg", "sleep 60 & echo started");
+    assert!(none_left_with_env(&mark, Duration::from_secs(2)));
+    let bg = ran.task("bg");
     assert_eq!(bg["leftover_processes"], 1);
-    let log = project.read(bg["log"].as_str().expect("log path"));
+    let log = ran.project.read(bg["log"].as_str().expect("log path"));
     let line = "wf: 1 process of this task was still running after it ended; wf ended it";
     assert!(log.contains(line), "{log}");
     let docs =

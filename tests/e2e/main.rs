@@ -1,6 +1,7 @@
 //! End-to-end tests of the `wf` binary: each test writes a manifest into a temporary folder,
 //! runs the real binary on it and checks exit codes, output, reports and files.
 
+mod processes;
 mod support;
 
 mod cleanup;

@@ -4,7 +4,9 @@
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Project, Test, stderr_of, stdout_of, wf_process};
+use crate::support::{
+    Project, Test, in_terminal, stderr_of, stdout_of, terminal_lines, wf_process,
+};
 
 /// Runs `wf ARGS` in `project` until its stdout contains `text` (or `limit` passes); returns
 /// the last stdout.
@@ -278,21 +280,9 @@ fn on_a_terminal_grouped_output_sits_behind_a_gutter_and_stream_names_are_colour
     }
     let project =
         Project::with_manifest("[workflow]\njobs = 1\n[tasks.a]\nrun = \"echo from-the-task\"\n");
-    let wf = assert_cmd::cargo::cargo_bin("wf");
-    let in_terminal = |args: &str| {
-        let output = std::process::Command::new("script")
-            .args(["-qfec", &format!("{} {args}", wf.display()), "/dev/null"])
-            .current_dir(project.path())
-            .env("TERM", "xterm")
-            .env_remove("NO_COLOR")
-            .output()
-            .expect("script runs");
-        assert!(output.status.success(), "{output:?}");
-        stdout_of(&output)
-    };
-    let grouped = in_terminal("run --color never --output grouped");
+    let grouped = in_terminal(&project, "run --color never --output grouped");
     assert!(grouped.contains("│ from-the-task"), "{grouped:?}");
-    let stream = in_terminal("run --color always --output stream");
+    let stream = in_terminal(&project, "run --color always --output stream");
     assert!(
         stream.contains("\u{1b}[31ma\u{1b}[0m | from-the-task"),
         "{stream:?}"
@@ -314,33 +304,13 @@ fn on_a_terminal_stream_lines_scroll_above_the_status_line() {
     let project = Project::with_manifest(
         "[workflow]\njobs = 1\n[tasks.a]\nrun = \"echo start; sleep 0.8; echo end\"\n",
     );
-    let wf = assert_cmd::cargo::cargo_bin("wf");
-    let output = std::process::Command::new("script")
-        .args([
-            "-qfec",
-            &format!("{} run --color never --output stream", wf.display()),
-            "/dev/null",
-        ])
-        .current_dir(project.path())
-        .env("TERM", "xterm")
-        .output()
-        .expect("script runs");
-    assert!(output.status.success(), "{output:?}");
-    let text = stdout_of(&output);
+    let text = in_terminal(&project, "run --color never --output stream");
     assert!(
         text.contains("1 running: a"),
         "a status line is drawn: {text:?}"
     );
     // Every task line is whole once the status line's clearing is taken off.
-    let lines: Vec<&str> = text
-        .split('\n')
-        .map(|line| {
-            line.rsplit("\u{1b}[2K")
-                .next()
-                .unwrap_or(line)
-                .trim_end_matches('\r')
-        })
-        .collect();
+    let lines = terminal_lines(&text);
     assert!(lines.contains(&"a | start"), "{lines:?}");
     assert!(lines.contains(&"a | end"), "{lines:?}");
 }

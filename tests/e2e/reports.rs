@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
 use serde_json::Value;
 
-use crate::support::{Project, repo_root, stdout_of, tool};
+use crate::support::{Project, in_terminal, repo_root, stdout_of, terminal_lines, tool};
 
 /// Log bytes no XML or HTML may carry raw: NUL, escapes, invalid UTF-8, a CDATA end, markup
 /// that would run script.
@@ -530,20 +530,7 @@ fn on_a_terminal_a_status_line_is_redrawn_below_intact_lines() {
         return;
     }
     let project = Project::with_manifest(SLOWISH);
-    let wf = assert_cmd::cargo::cargo_bin("wf");
-    let output = Command::new("script")
-        .args([
-            "-qfec",
-            &format!("{} run --color never", wf.display()),
-            "/dev/null",
-        ])
-        .current_dir(project.path())
-        .env("TERM", "xterm")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("script runs");
-    assert!(output.status.success(), "{output:?}");
-    let text = stdout_of(&output);
+    let text = in_terminal(&project, "run --color never");
     assert!(
         text.contains("\r\u{1b}[2K"),
         "the status line is redrawn in place: {text:?}"
@@ -558,15 +545,7 @@ fn on_a_terminal_a_status_line_is_redrawn_below_intact_lines() {
         "--color never: no colour: {text:?}"
     );
     // What is printed over a cleared status line is a whole line.
-    let lines: Vec<&str> = text
-        .split('\n')
-        .map(|line| {
-            line.rsplit("\u{1b}[2K")
-                .next()
-                .unwrap_or(line)
-                .trim_end_matches('\r')
-        })
-        .collect();
+    let lines = terminal_lines(&text);
     // (on a terminal a task's output sits behind a gutter)
     for expected in ["│ b-done", "│ c-done", "│ a-done"] {
         assert!(lines.contains(&expected), "{expected} intact in {lines:?}");

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Project, Test, stderr_of, stdout_of, wf_process};
+use crate::support::{Project, Test, count, stderr_of, stdout_of, wf_process};
 
 fn run(project: &Project, args: &[&str]) -> (i32, Value) {
     let ran = Test::in_project(project)
@@ -37,12 +37,6 @@ fn status_of(report: &Value, name: &str) -> String {
 }
 
 /// How many times a task appended to its counter file.
-fn count(project: &Project, name: &str) -> usize {
-    std::fs::read_to_string(project.path().join(format!("{name}.count")))
-        .map(|t| t.lines().count())
-        .unwrap_or(0)
-}
-
 /// A pipeline whose tasks count their runs: a → b → c, and x on its own. `c` is the slow one,
 /// so that learnt durations order the plan the same way on every machine.
 const PIPELINE: &str = r#"

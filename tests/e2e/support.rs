@@ -76,6 +76,13 @@ impl Project {
     }
 }
 
+/// How many times a task appended a line to its counter file `NAME.count` in the project.
+pub fn count(project: &Project, name: &str) -> usize {
+    std::fs::read_to_string(project.path().join(format!("{name}.count")))
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
 /// The standard output of a finished command as text.
 pub fn stdout_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -299,4 +306,33 @@ pub fn tool(tool: &str) -> bool {
     );
     eprintln!("\n!!!!!!!! SKIPPED: {message} !!!!!!!!\n");
     false
+}
+
+/// The output of `wf ARGS` (one string, as a shell splits it) run on a pseudo-terminal by
+/// `script -qfec`, in `project`, with `TERM=xterm` and without NO_COLOR (each caller says
+/// `--color`). Checks that it succeeded. The caller checks first that `script` is installed.
+pub fn in_terminal(project: &Project, args: &str) -> String {
+    let wf = assert_cmd::cargo::cargo_bin("wf");
+    let output = Process::new("script")
+        .args(["-qfec", &format!("{} {args}", wf.display()), "/dev/null"])
+        .current_dir(project.path())
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("script runs");
+    assert!(output.status.success(), "{output:?}");
+    stdout_of(&output)
+}
+
+/// The lines of a terminal's output, each with the status line's clearing (and what it
+/// cleared) taken off: what is printed over a cleared status line is a whole line.
+pub fn terminal_lines(text: &str) -> Vec<&str> {
+    text.split('\n')
+        .map(|line| {
+            line.rsplit("\u{1b}[2K")
+                .next()
+                .unwrap_or(line)
+                .trim_end_matches('\r')
+        })
+        .collect()
 }

@@ -106,16 +106,17 @@ impl JsonSchema for SizeValue {
 }
 
 impl TomlLeaf for SizeValue {
-    fn invalid(
-        message: String,
-        span: std::ops::Range<usize>,
-        // A size's finding has its own help (how sizes are written).
-        _hint: Option<String>,
-    ) -> ManifestError {
-        ManifestError::InvalidSize {
-            message,
-            span: span.into(),
-        }
+    fn invalid(message: String, span: std::ops::Range<usize>, _: Option<String>) -> ManifestError {
+        invalid_size(message, span)
+    }
+}
+
+/// The finding of a size (or a memory budget) serde rejected. It has its own help (how sizes
+/// are written), so the type hint of [`TomlLeaf::invalid`] is not used.
+fn invalid_size(message: String, span: std::ops::Range<usize>) -> ManifestError {
+    ManifestError::InvalidSize {
+        message,
+        span: span.into(),
     }
 }
 
@@ -161,16 +162,8 @@ impl JsonSchema for MemoryValue {
 }
 
 impl TomlLeaf for MemoryValue {
-    fn invalid(
-        message: String,
-        span: std::ops::Range<usize>,
-        // A size's finding has its own help (how sizes are written).
-        _hint: Option<String>,
-    ) -> ManifestError {
-        ManifestError::InvalidSize {
-            message,
-            span: span.into(),
-        }
+    fn invalid(message: String, span: std::ops::Range<usize>, _: Option<String>) -> ManifestError {
+        invalid_size(message, span)
     }
 }
 

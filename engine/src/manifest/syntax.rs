@@ -196,6 +196,20 @@ mod tests {
         }
     }
 
+    /// The message and the first definition's offset of the first finding, which must be a
+    /// duplicate key.
+    fn first_duplicate(found: &[ManifestError]) -> (&str, usize) {
+        let ManifestError::DuplicateKey {
+            message,
+            first_span,
+            ..
+        } = &found[0]
+        else {
+            panic!("{found:?}");
+        };
+        (message, first_span.offset())
+    }
+
     #[test]
     fn a_repeated_table_points_at_its_first_header_and_its_keys_are_not_repeated() {
         let text = "[tasks.a]\nrun = \"true\"\n\n[tasks . a]\nrun = \"false\"\n";
@@ -210,16 +224,9 @@ mod tests {
             Vec::new(),
         );
         assert_eq!(found.len(), 1, "{found:?}");
-        let ManifestError::DuplicateKey {
-            message,
-            first_span,
-            ..
-        } = &found[0]
-        else {
-            panic!("{found:?}");
-        };
+        let (message, first) = first_duplicate(&found);
         assert_eq!(message, "table `[tasks.a]` is defined twice");
-        assert_eq!(first_span.offset(), 1);
+        assert_eq!(first, 1);
     }
 
     #[test]
@@ -231,16 +238,9 @@ mod tests {
             vec![syntax("duplicate key", second..second + 4)],
             Vec::new(),
         );
-        let ManifestError::DuplicateKey {
-            message,
-            first_span,
-            ..
-        } = &found[0]
-        else {
-            panic!("{found:?}");
-        };
+        let (message, first) = first_duplicate(&found);
         assert_eq!(message, "key `jobs` is defined twice in `[workflow]`");
-        assert_eq!(first_span.offset(), 11);
+        assert_eq!(first, 11);
     }
 
     #[test]

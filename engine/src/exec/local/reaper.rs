@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::supervise::{eventfd, notify};
+use super::supervise::{eventfd, notify, poll_either};
 
 /// The least time between two scans: many exits in a row cost one scan.
 pub const REAP_PAUSE: Duration = Duration::from_millis(20);
@@ -162,29 +162,7 @@ fn reaper_loop(mut wake: UnixStream, stop: &OwnedFd, workers: &Workers) {
 
 /// Polls `wake` and `stop` until one is readable; false when `stop` fired.
 fn wait_readable(wake: &UnixStream, stop: &OwnedFd) -> bool {
-    loop {
-        let mut fds = [
-            libc::pollfd {
-                fd: wake.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: stop.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: fds is a valid array of two pollfd.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if ready < 0 {
-            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return false;
-        }
-        return fds[1].revents == 0;
-    }
+    poll_either(wake.as_raw_fd(), stop.as_raw_fd()).is_ok_and(|(_, stopped)| !stopped)
 }
 
 /// Sleeps until `until` unless `stop` fires first; true if `stop` fired.

@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+use super::supervise::poll_either;
 use crate::exec::{LineSink, Stream};
 
 /// Longest piece of a line held before it is printed anyway.
@@ -73,27 +74,10 @@ pub fn drain(pipe: &OwnedFd, log: &File, sink: Sink<'_>, prefix: &str, stop: &Ow
     let mut stopping = false;
     loop {
         if !stopping {
-            let mut fds = [
-                libc::pollfd {
-                    fd: pipe.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: stop.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-            ];
-            // SAFETY: fds is a valid array of two pollfd.
-            let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-            if ready < 0 {
-                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
+            let Ok((pending, stopped)) = poll_either(pipe.as_raw_fd(), stop.as_raw_fd()) else {
                 break;
-            }
-            if fds[1].revents != 0 && fds[0].revents == 0 {
+            };
+            if stopped && !pending {
                 // Stop asked and nothing pending: a process that escaped the task still holds
                 // the pipe open; do not wait for it.
                 stopping = true;

@@ -35,6 +35,35 @@ pub(crate) fn notify(fd: &OwnedFd) {
     unsafe { libc::write(fd.as_raw_fd(), (&raw const one).cast(), 8) };
 }
 
+/// Blocks until `fd` or `stop` has an event (readable, hung up, in error), retrying when a
+/// signal interrupts the wait; returns whether each has one, `(fd, stop)`.
+pub(crate) fn poll_either(fd: RawFd, stop: RawFd) -> io::Result<(bool, bool)> {
+    loop {
+        let mut fds = [
+            libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: stop,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: fds is a valid array of two pollfd.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if ready < 0 {
+            let error = io::Error::last_os_error();
+            if error.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(error);
+        }
+        return Ok((fds[0].revents != 0, fds[1].revents != 0));
+    }
+}
+
 impl StopSignals {
     /// Fresh, unsignalled stop signals.
     pub fn new() -> io::Result<Self> {
