@@ -43,6 +43,8 @@ fi
 
 # `wf init`'s starter (its #:schema line is the schema's $id; checked against the local file).
 wf="${WF:-${CARGO_TARGET_DIR:-target}/debug/wf}"
+# The check below runs in a scratch folder: the path must not be relative to this one.
+[[ "$wf" = /* ]] || wf="$PWD/$wf"
 if [[ -x "$wf" ]]; then
     (cd "$scratch" && "$wf" init >/dev/null)
     taplo check --schema "file://$schema" "$scratch/wf.toml"
