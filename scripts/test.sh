@@ -25,10 +25,15 @@ if sinfo -h >/dev/null 2>&1; then
 fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
+# Kept for the closing count below (target/ is not tracked).
+results=target/test-results.txt
+mkdir -p target
+cargo test --workspace --locked 2>&1 | tee "$results"
 # Editors: every example manifest checked by taplo through its #:schema line.
 scripts/check-schemas.sh
 # The pre-commit hook (.pre-commit-hooks.yaml), through pre-commit on a sample repository.
 scripts/check-pre-commit.sh
 # The documented install (`cargo install --path cli --locked`) into a scratch root.
 scripts/check-install.sh
+# One closing line for the whole suite, summed over every test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$results"
