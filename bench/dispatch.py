@@ -11,6 +11,8 @@ against the floor (a C program that only posix_spawns the processes).
 
 Environment:
     WF           path to the wf binary (default: <repo>/target/release/wf)
+    WF_BEFORE    path to another wf binary (e.g. built from the previous commit): it runs
+                 in the same rounds as `wf-before`, and the table adds wf / wf-before
     BENCH_N      number of tasks in `indep` (default 10000)
     BENCH_RUNS   counted rounds per workload (default 5; one warm-up round more)
     BENCH_MEM_N  number of tasks for --memory (default 100000)
@@ -33,7 +35,9 @@ REPO_ROOT = os.path.dirname(BENCH_DIR)
 
 JOBS = 2
 WORKLOADS = ["indep", "chain", "layers", "sched"]
-TOOLS = ["floor", "make", "ninja", "xargs", "wf"]
+TOOLS = ["floor", "make", "ninja", "xargs", "wf", "wf-before"]
+# The tools compared with the floor in the tables (wf-before only when WF_BEFORE is set).
+COMPARED = ["make", "ninja", "xargs", "wf", "wf-before"]
 
 CHAIN_N = 2000
 LAYERS = 20
@@ -236,12 +240,14 @@ def build_floor(tmp):
     return out
 
 
-def find_wf():
-    wf = os.environ.get("WF") or os.path.join(REPO_ROOT, "target", "release", "wf")
+def find_wf(variable="WF", default=os.path.join(REPO_ROOT, "target", "release", "wf")):
+    wf = os.environ.get(variable) or default
+    if not wf:
+        return None
     wf = os.path.abspath(wf)
     if os.path.isfile(wf) and os.access(wf, os.X_OK):
         return wf
-    note(f"wf binary not found at {wf}; skipping wf (build it with `cargo build --release` or set WF)")
+    note(f"wf binary not found at {wf}; skipping it (build it with `cargo build --release` or set {variable})")
     return None
 
 
@@ -263,7 +269,7 @@ def warn_if_busy():
         note(f"1-minute load average is {load:.2f}: other work is running, timings will be noisy")
 
 
-def setup_workload(workload, tmp, floor_bin, n, have, wf_bin):
+def setup_workload(workload, tmp, floor_bin, n, have, wf_bins):
     tasks = {"indep": lambda: graph_indep(n), "chain": lambda: graph_chain(CHAIN_N),
              "layers": graph_layers, "sched": graph_sched}[workload]()
     base = os.path.join(tmp, workload)
@@ -286,8 +292,8 @@ def setup_workload(workload, tmp, floor_bin, n, have, wf_bin):
         elif tool == "xargs":
             cmd, reset, lines = gen_xargs(d, n)
             jobs.append(Job(tool, cmd, d, reset, stdin_path=lines))
-        elif tool == "wf":
-            cmd, reset = gen_wf(d, tasks, wf_bin)
+        elif tool in wf_bins:
+            cmd, reset = gen_wf(d, tasks, wf_bins[tool])
             jobs.append(Job(tool, cmd, d, reset))
     return len(tasks), jobs
 
@@ -326,8 +332,11 @@ def report(results, runs):
     print(f"Dispatch overhead, {JOBS} job slots, median of {runs} interleaved rounds "
           f"(after 1 warm-up). Cells: median seconds (paired ratio × floor).")
     print()
-    cols = ["workload", "tasks", "floor s", "floor µs/task", "make", "ninja", "xargs", "wf",
-            "wf / min(make, ninja)"]
+    present = {j.tool for _, _, jobs in results for j in jobs}
+    compared = [t for t in COMPARED if t != "wf-before" or t in present]
+    before = "wf-before" in present
+    cols = (["workload", "tasks", "floor s", "floor µs/task"] + compared
+            + ["wf / min(make, ninja)"] + (["wf / wf-before (paired)"] if before else []))
     print("| " + " | ".join(cols) + " |")
     print("|" + "|".join(["---"] * 2 + ["---:"] * (len(cols) - 2)) + "|")
     for workload, ntasks, jobs in results:
@@ -336,7 +345,7 @@ def report(results, runs):
         fm = med(floor.times) if floor else None
         row = [workload, f"{ntasks:,}", fmt_s(fm),
                "—" if fm is None or workload == "sched" else f"{fm / ntasks * 1e6:.0f}"]
-        for tool in ["make", "ninja", "xargs", "wf"]:
+        for tool in compared:
             j = by.get(tool)
             if j is None:
                 row.append("n/a" if tool == "xargs" and workload != "indep" else "skipped")
@@ -354,6 +363,10 @@ def report(results, runs):
             row.append(f"{med(wf.times) / best:.2f} (vs {who})")
         else:
             row.append("—")
+        if before:
+            old = by.get("wf-before")
+            ok = wf and wf.times and old and old.times and not wf.error and not old.error
+            row.append(f"{paired_ratio(wf, old):.3f}" if ok else "—")
         print("| " + " | ".join(row) + " |")
     for workload, ntasks, jobs in results:
         for j in jobs:
@@ -367,15 +380,15 @@ def report(results, runs):
     print("Overhead per task over the floor, µs (median over rounds of (tool − floor) / tasks;"
           " sched is left out, its excess is scheduling, see below):")
     print()
-    print("| workload | make | ninja | xargs | wf |")
-    print("|---|---:|---:|---:|---:|")
+    print("| workload | " + " | ".join(compared) + " |")
+    print("|---|" + "|".join(["---:"] * len(compared)) + "|")
     for workload, ntasks, jobs in results:
         if workload == "sched":
             continue
         by = {j.tool: j for j in jobs}
         floor = by.get("floor")
         row = [workload]
-        for tool in ["make", "ninja", "xargs", "wf"]:
+        for tool in compared:
             j = by.get(tool)
             if j is None or j.error or not j.times or not floor or not floor.times:
                 row.append("—")
@@ -472,6 +485,8 @@ def main():
         ap.error("BENCH_RUNS and BENCH_N must be >= 1")
 
     wf_bin = find_wf()
+    before_bin = find_wf("WF_BEFORE", "")
+    wf_bins = {name: path for name, path in (("wf", wf_bin), ("wf-before", before_bin)) if path}
     tmp = tempfile.mkdtemp(prefix="wf-bench-")
     try:
         if args.memory:
@@ -479,7 +494,8 @@ def main():
 
         have = {"floor": True, "make": bool(shutil.which("make")),
                 "ninja": ensure_ninja(not args.no_install),
-                "xargs": bool(shutil.which("xargs")), "wf": bool(wf_bin)}
+                "xargs": bool(shutil.which("xargs")), "wf": bool(wf_bin),
+                "wf-before": bool(before_bin)}
         if not have["make"]:
             note("make not found; skipping make")
         floor_bin = build_floor(tmp)
@@ -488,13 +504,14 @@ def main():
         print(f"make: {version(['make', '--version']) if have['make'] else 'missing'}; "
               f"ninja: {version(['ninja', '--version']) if have['ninja'] else 'missing'}; "
               f"xargs: {version(['xargs', '--version']) if have['xargs'] else 'missing'}; "
-              f"wf: {wf_bin or 'missing'}")
+              f"wf: {wf_bin or 'missing'}"
+              + (f"; wf-before: {before_bin}" if before_bin else ""))
         print(f"indep N={n:,}, rounds={runs} (+1 warm-up), slots={JOBS}", flush=True)
         warn_if_busy()
 
         results = []
         for w in workloads:
-            ntasks, jobs = setup_workload(w, tmp, floor_bin, n, have, wf_bin)
+            ntasks, jobs = setup_workload(w, tmp, floor_bin, n, have, wf_bins)
             run_workload(w, jobs, runs)
             results.append((w, ntasks, jobs))
         report(results, runs)

@@ -35,41 +35,39 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def gen_dag(path, tasks, deps_per_task=3, seed=7):
-    rng = random.Random(seed)
+def write_tasks(path, name, prefix, tasks, deps_of):
+    """Writes a manifest of `tasks` no-op tasks PREFIX0.., task i depending on deps_of(i)."""
     with open(path, "w") as out:
-        out.write('[workflow]\nname = "scale"\njobs = 2\n\n')
+        out.write(f'[workflow]\nname = "{name}"\njobs = 2\n\n')
         lines = []
         for i in range(tasks):
-            lines.append(f'[tasks.t{i}]\nrun = ["true"]\n')
-            if i > 0:
-                k = min(deps_per_task, i)
-                if i > 2 * k:
-                    deps = sorted(rng.sample(range(i), k))
-                else:
-                    deps = sorted(set(rng.randrange(i) for _ in range(k)))
-                lines.append("deps = [" + ", ".join(f'"t{d}"' for d in deps) + "]\n")
+            lines.append(f'[tasks.{prefix}{i}]\nrun = ["true"]\n')
+            deps = deps_of(i)
+            if deps:
+                lines.append("deps = [" + ", ".join(f'"{prefix}{d}"' for d in deps) + "]\n")
             lines.append("\n")
             if len(lines) > 30000:
                 out.write("".join(lines))
                 lines = []
         out.write("".join(lines))
+
+
+def gen_dag(path, tasks, deps_per_task=3, seed=7):
+    rng = random.Random(seed)
+
+    def deps_of(i):
+        if i == 0:
+            return []
+        k = min(deps_per_task, i)
+        if i > 2 * k:
+            return sorted(rng.sample(range(i), k))
+        return sorted(set(rng.randrange(i) for _ in range(k)))
+
+    write_tasks(path, "scale", "t", tasks, deps_of)
 
 
 def gen_chain(path, tasks):
-    with open(path, "w") as out:
-        out.write('[workflow]\nname = "chain"\njobs = 2\n\n')
-        lines = []
-        for i in range(tasks):
-            lines.append(f'[tasks.c{i}]\nrun = ["true"]\n')
-            if i > 0:
-                lines.append(f'deps = ["c{i - 1}"]\n')
-            lines.append("\n")
-            if len(lines) > 30000:
-                out.write("".join(lines))
-                lines = []
-        out.write("".join(lines))
-
+    write_tasks(path, "chain", "c", tasks, lambda i: [i - 1] if i > 0 else [])
 
 def gen_matrix(path, tasks):
     side = max(1, round(math.sqrt(tasks)))

@@ -7,6 +7,7 @@
 //! whatever still carries the marker when the test ends, even if it failed.
 
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::processes::{
@@ -115,16 +116,10 @@ run = "true"
         wait_for(&daemon, 1, Duration::ZERO),
         "the daemon outlives the killed wf until the next run"
     );
-    let output = project.wf(&["run", "quick"]).output().expect("wf runs");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
-    assert!(
-        stderr_of(&output).contains("did not end normally; ended"),
-        "{}",
-        stderr_of(&output)
-    );
-    assert!(
-        none_left(&daemon, Duration::from_secs(2)),
-        "the next run left the crashed run's daemon running"
+    next_run_recovers(
+        project.path(),
+        &daemon,
+        "the next run left the crashed run's daemon running",
     );
 }
 
@@ -151,7 +146,17 @@ fn a_killed_run_in_a_folder_named_with_a_newline_is_recovered() {
         wait_for(&left, 1, Duration::from_secs(10)) && wait_for(&main, 1, Duration::from_secs(5))
     );
     cleanup.kill_wf();
-    let output = wf_process(&odd, &["run", "quick"])
+    next_run_recovers(
+        &odd,
+        &left,
+        "the crashed run's leftover survived its recovery",
+    );
+}
+
+/// Runs task `quick` of the manifest in `dir` after its wf was killed: the run succeeds, says
+/// it ended what the killed run left, and no process carrying `survivor` is left (`why`).
+fn next_run_recovers(dir: &Path, survivor: &str, why: &str) {
+    let output = wf_process(dir, &["run", "quick"])
         .output()
         .expect("wf runs");
     assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
@@ -160,10 +165,7 @@ fn a_killed_run_in_a_folder_named_with_a_newline_is_recovered() {
         "{}",
         stderr_of(&output)
     );
-    assert!(
-        none_left(&left, Duration::from_secs(2)),
-        "the crashed run's leftover survived its recovery"
-    );
+    assert!(none_left(survivor, Duration::from_secs(2)), "{why}");
 }
 
 /// Starts `wf run` (grace 20s) on task `name`, which starts `sleep MARKER` deaf to SIGTERM
