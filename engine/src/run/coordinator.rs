@@ -377,23 +377,32 @@ fn coordinate<E: Executor>(
     // again only then and after a change made here, not on every message.
     let next_due = || shared.lock().retries.peek().map(|r| r.0.0);
     let mut next_retry: Option<Instant> = None;
+    // The rest of a batch (see `Message::Batch`), handled before the next message.
+    let mut batched = std::collections::VecDeque::new();
     loop {
         let wake_at = match (next_retry, flush_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let message = match wake_at {
-            Some(at) => match messages.recv_timeout(at.saturating_duration_since(Instant::now())) {
-                Ok(message) => Some(message),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => return,
-            },
-            None => match messages.recv() {
-                Ok(message) => Some(message),
-                Err(_) => return,
-            },
+        let message = if let Some(message) = batched.pop_front() {
+            Some(message)
+        } else {
+            match wake_at {
+                Some(at) => {
+                    match messages.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                        Ok(message) => Some(message),
+                        Err(RecvTimeoutError::Timeout) => None,
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+                None => match messages.recv() {
+                    Ok(message) => Some(message),
+                    Err(_) => return,
+                },
+            }
         };
         match message {
+            Some(Message::Batch(messages)) => batched.extend(messages),
             None => {
                 if flush_at.is_some_and(|at| at <= Instant::now()) {
                     flush_at = None;
@@ -459,7 +468,7 @@ fn end_of_run_cleanup<E: Executor>(
     let mut interrupted = false;
     let mut take_signals = |interrupts: &mut Interrupts, interrupted: &mut bool| {
         while let Ok(message) = messages.try_recv() {
-            // Only signals can follow `Done`.
+            // Only signals can follow `Done` (which ends its batch).
             if let Message::Signal(signal) = message {
                 if interrupts.note(Instant::now()).is_some() {
                     *interrupted = true;

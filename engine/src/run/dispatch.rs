@@ -36,6 +36,9 @@ pub enum Message {
     CleanupDue,
     /// Every task has its outcome.
     Done,
+    /// Messages made under one hold of the state lock, in order: one wake-up of the
+    /// coordinator for a finish, the start that follows it and the journal's notice.
+    Batch(Vec<Message>),
 }
 
 /// The run's mutable state.
@@ -50,6 +53,10 @@ pub struct Dispatch<'w> {
     pub done: bool,
     /// Finished attempts not yet handed to the state store.
     pub journal_queue: Vec<AttemptNote>,
+    /// Messages for the coordinator, sent together when the state lock is let go.
+    outbox: Vec<Message>,
+    /// Workers waiting on their condition variable (the others need no wake-up call).
+    waiting: Vec<bool>,
     assigned: Vec<Option<AttemptRequest>>,
     idle: Vec<usize>,
     epoch: Instant,
@@ -84,12 +91,6 @@ impl<'w, E> Shared<'w, E> {
     fn send(&self, message: Message) {
         let _ = self.messages.send(message);
     }
-
-    fn event(&self, event: impl FnOnce() -> RunEvent) {
-        if self.task_events {
-            self.send(Message::Event(event()));
-        }
-    }
 }
 
 /// The delay before retry number `attempt` (1 = the first retry): `base`, doubled each time.
@@ -106,6 +107,8 @@ impl<'w> Dispatch<'w> {
             retries: BinaryHeap::new(),
             done: false,
             journal_queue: Vec::new(),
+            outbox: Vec::new(),
+            waiting: vec![false; workers],
             assigned: vec![None; workers],
             idle: (0..workers).rev().collect(),
             epoch: Instant::now(),
@@ -115,6 +118,31 @@ impl<'w> Dispatch<'w> {
     /// The moment the run's clock started.
     pub fn epoch(&self) -> Instant {
         self.epoch
+    }
+
+    /// Queues a message for the coordinator (sent by [`Self::flush_outbox`]).
+    fn post(&mut self, message: Message) {
+        self.outbox.push(message);
+    }
+
+    /// Queues a per-task event, if the observer wants them.
+    fn event<E>(&mut self, shared: &Shared<'w, E>, event: impl FnOnce() -> RunEvent) {
+        if shared.task_events {
+            self.post(Message::Event(event()));
+        }
+    }
+
+    /// Sends the queued messages, as one message when there are several.
+    pub fn flush_outbox<E>(&mut self, shared: &Shared<'w, E>) {
+        match self.outbox.len() {
+            0 => {}
+            1 => {
+                if let Some(message) = self.outbox.pop() {
+                    shared.send(message);
+                }
+            }
+            _ => shared.send(Message::Batch(std::mem::take(&mut self.outbox))),
+        }
     }
 
     /// Takes the work assigned to `worker`, if any.
@@ -140,7 +168,7 @@ impl<'w> Dispatch<'w> {
             Some(_) => record.attempt_status(),
             None => record.final_status(&outcome),
         };
-        shared.event(|| RunEvent::TaskFinished {
+        self.event(shared, || RunEvent::TaskFinished {
             task,
             attempt: request.attempt,
             status,
@@ -152,7 +180,7 @@ impl<'w> Dispatch<'w> {
         if shared.record {
             // Queued under the lock we hold; only the first of a batch wakes the coordinator.
             if self.journal_queue.is_empty() {
-                shared.send(Message::JournalPending);
+                self.post(Message::JournalPending);
             }
             self.journal_queue.push(AttemptNote {
                 request,
@@ -165,7 +193,7 @@ impl<'w> Dispatch<'w> {
             Some(delay) => {
                 self.core.defer_retry(task);
                 self.retries.push(Reverse((Instant::now() + delay, task)));
-                shared.send(Message::RetryScheduled);
+                self.post(Message::RetryScheduled);
             }
             None => self.core.finish(task, outcome),
         }
@@ -220,8 +248,10 @@ impl<'w> Dispatch<'w> {
                     worker,
                 };
                 self.assigned[worker] = Some(request);
-                shared.wake[worker].notify_one();
-                shared.event(|| RunEvent::TaskStarted {
+                if self.waiting[worker] {
+                    shared.wake[worker].notify_one();
+                }
+                self.event(shared, || RunEvent::TaskStarted {
                     task,
                     attempt: request.attempt,
                     worker: worker + 1,
@@ -230,7 +260,7 @@ impl<'w> Dispatch<'w> {
             for task in self.core.take_resolved() {
                 if let Some(outcome) = self.core.outcome(task) {
                     let (status, reason) = outcome.status();
-                    shared.event(|| RunEvent::TaskSettled {
+                    self.event(shared, || RunEvent::TaskSettled {
                         task,
                         status,
                         reason,
@@ -238,7 +268,7 @@ impl<'w> Dispatch<'w> {
                 }
             }
             if self.core.take_cleanup_due() {
-                shared.send(Message::CleanupDue);
+                self.post(Message::CleanupDue);
             }
             if self.core.is_stuck() {
                 self.core
@@ -250,6 +280,7 @@ impl<'w> Dispatch<'w> {
         if self.core.is_finished() {
             self.end(shared);
         }
+        self.flush_outbox(shared);
     }
 
     /// Marks the run done (once): every worker wakes up and exits, the coordinator is told.
@@ -259,8 +290,9 @@ impl<'w> Dispatch<'w> {
             for wake in &shared.wake {
                 wake.notify_one();
             }
-            shared.send(Message::Done);
+            self.post(Message::Done);
         }
+        self.flush_outbox(shared);
     }
 }
 
@@ -281,9 +313,11 @@ pub fn worker<E: Executor>(me: usize, shared: &Shared<'_, E>) {
                 if state.done {
                     break None;
                 }
+                state.waiting[me] = true;
                 state = shared.wake[me]
                     .wait(state)
                     .unwrap_or_else(PoisonError::into_inner);
+                state.waiting[me] = false;
             }
         };
         let Some(request) = request else { return };

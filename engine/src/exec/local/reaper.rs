@@ -27,23 +27,27 @@
 //!
 //! # Cost on the dispatch path
 //!
-//! The reaper thread sleeps in `poll` on a socket written by the SIGCHLD handler. Workers block
-//! SIGCHLD (their children get an empty mask at exec), so the handler runs on another thread
-//! (the coordinator's or the reaper's) and never interrupts a worker's `poll` on its task. After each scan the reaper pauses [`REAP_PAUSE`] before it
-//! looks again, so a run of many tiny tasks (one SIGCHLD each) costs at most ~50 scans a second,
-//! whatever the task rate; zombies live at most about that long.
+//! The reaper does not listen for SIGCHLD: a handler would interrupt one of wf's threads at
+//! every task's exit (a wake-up and a thread switch per task, on the dispatch path of a run of
+//! tiny tasks). SIGCHLD keeps its default disposition (discarded; children still become zombies
+//! until waited for, so no status is lost) and the reaper scans on a timer instead: again after
+//! [`REAP_SOON`] when its last scan reaped something (a task that keeps forking orphans), backing
+//! off to [`REAP_IDLE`] while scans find nothing. A zombie lives at most about [`REAP_IDLE`], and
+//! an idle run costs a few system calls [`REAP_IDLE`] apart, whatever its task rate.
 
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::supervise::{eventfd, notify, poll_either};
+use super::supervise::{eventfd, notify};
 
-/// The least time between two scans: many exits in a row cost one scan.
-pub const REAP_PAUSE: Duration = Duration::from_millis(20);
+/// The pause after a scan that reaped something: orphans keep coming, look again soon.
+pub const REAP_SOON: Duration = Duration::from_millis(20);
+
+/// The longest pause between two scans, reached by doubling while scans find nothing.
+pub const REAP_IDLE: Duration = Duration::from_millis(250);
 
 /// Thread ids whose children the reaper must leave alone (the workers').
 #[derive(Debug, Default)]
@@ -53,8 +57,7 @@ pub struct Workers {
 
 impl Workers {
     /// Registers the calling thread as a worker: its children (task main processes) are never
-    /// reaped by the reaper. Also blocks SIGCHLD on this thread, so the reaper's signal handler
-    /// never interrupts it (children start with an empty signal mask: see `spawn`).
+    /// reaped by the reaper.
     pub fn register_current_thread(&self) {
         // SAFETY: gettid has no preconditions.
         let tid = unsafe { libc::gettid() };
@@ -62,7 +65,6 @@ impl Workers {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(tid);
-        block_sigchld_on_this_thread();
     }
 
     fn snapshot(&self) -> Vec<libc::pid_t> {
@@ -73,33 +75,17 @@ impl Workers {
     }
 }
 
-fn block_sigchld_on_this_thread() {
-    // SAFETY: the sigset is a valid value owned by this frame; pthread_sigmask only changes
-    // the calling thread's mask.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGCHLD);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-    }
-}
-
 /// The running reaper thread; [`Reaper::stop`] ends it (also on drop).
 pub struct Reaper {
     stop: OwnedFd,
     thread: Option<JoinHandle<()>>,
-    sigchld: Option<signal_hook::SigId>,
     /// The workers, shared with the reaper thread.
     pub workers: Arc<Workers>,
 }
 
 impl Reaper {
-    /// Installs the SIGCHLD handler and starts the reaper thread. Call it before the workers'
-    /// spawners are created, so that tasks get the default SIGCHLD disposition.
+    /// Starts the reaper thread.
     pub fn start() -> io::Result<Self> {
-        let (wake_read, wake_write) = UnixStream::pair()?;
-        wake_read.set_nonblocking(true)?;
-        let sigchld = signal_hook::low_level::pipe::register(libc::SIGCHLD, wake_write)?;
         let stop = eventfd()?;
         let workers = Arc::new(Workers::default());
         let thread = {
@@ -107,19 +93,11 @@ impl Reaper {
             let workers = Arc::clone(&workers);
             std::thread::Builder::new()
                 .name("wf-reaper".into())
-                .spawn(move || reaper_loop(wake_read, &stop, &workers))
-        };
-        let thread = match thread {
-            Ok(thread) => thread,
-            Err(error) => {
-                signal_hook::low_level::unregister(sigchld);
-                return Err(error);
-            }
+                .spawn(move || reaper_loop(&stop, &workers))?
         };
         Ok(Self {
             stop,
             thread: Some(thread),
-            sigchld: Some(sigchld),
             workers,
         })
     }
@@ -127,9 +105,6 @@ impl Reaper {
     /// Stops the reaper and waits for its thread; from then on adopted children are left to
     /// the caller (the end-of-run cleanup reaps them).
     pub fn stop(&mut self) {
-        if let Some(id) = self.sigchld.take() {
-            signal_hook::low_level::unregister(id);
-        }
         notify(&self.stop);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -143,26 +118,24 @@ impl Drop for Reaper {
     }
 }
 
-/// Waits for SIGCHLD (or stop), scans, pauses; until stopped.
-fn reaper_loop(mut wake: UnixStream, stop: &OwnedFd, workers: &Workers) {
+/// Scans, pauses, scans again; until stopped.
+fn reaper_loop(stop: &OwnedFd, workers: &Workers) {
+    let mut pause = REAP_SOON;
     loop {
-        if !wait_readable(&wake, stop) {
-            return;
-        }
-        // Drain every pending wake-up byte: one scan covers them all.
-        let mut buffer = [0u8; 256];
-        while matches!(wake.read(&mut buffer), Ok(n) if n > 0) {}
-        reap_adopted(&workers.snapshot());
-        // Coalesce: exits during the pause are seen by the next scan.
-        if stop_within(stop, Instant::now() + REAP_PAUSE) {
+        pause = next_pause(pause, reap_adopted(&workers.snapshot()));
+        if stop_within(stop, Instant::now() + pause) {
             return;
         }
     }
 }
 
-/// Polls `wake` and `stop` until one is readable; false when `stop` fired.
-fn wait_readable(wake: &UnixStream, stop: &OwnedFd) -> bool {
-    poll_either(wake.as_raw_fd(), stop.as_raw_fd()).is_ok_and(|(_, stopped)| !stopped)
+/// The pause after a scan that reaped `reaped` processes, the last pause being `last`.
+fn next_pause(last: Duration, reaped: usize) -> Duration {
+    if reaped > 0 {
+        REAP_SOON
+    } else {
+        last.saturating_mul(2).min(REAP_IDLE)
+    }
 }
 
 /// Sleeps until `until` unless `stop` fires first; true if `stop` fired.
@@ -237,4 +210,23 @@ fn reap_if_exited(pid: libc::pid_t) -> bool {
     let rc = unsafe { libc::waitid(libc::P_PID, id, &mut info, libc::WEXITED | libc::WNOHANG) };
     // SAFETY: si_pid is valid to read once waitid returned 0 (it is 0 if nothing was reaped).
     rc == 0 && unsafe { info.si_pid() } != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scans_back_off_while_idle_and_come_back_soon_after_a_reap() {
+        let mut pause = REAP_SOON;
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            pause = next_pause(pause, 0);
+            seen.push(pause);
+        }
+        assert_eq!(seen[0], REAP_SOON * 2);
+        assert_eq!(*seen.last().unwrap(), REAP_IDLE);
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(next_pause(REAP_IDLE, 3), REAP_SOON);
+    }
 }
