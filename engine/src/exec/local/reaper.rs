@@ -225,7 +225,7 @@ mod tests {
             seen.push(pause);
         }
         assert_eq!(seen[0], REAP_SOON * 2);
-        assert_eq!(*seen.last().unwrap(), REAP_IDLE);
+        assert_eq!(seen.last(), Some(&REAP_IDLE));
         assert!(seen.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(next_pause(REAP_IDLE, 3), REAP_SOON);
     }
