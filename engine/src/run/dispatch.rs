@@ -25,8 +25,8 @@ use crate::workflow::{TaskId, Workflow};
 pub enum Message {
     /// Something for the observer.
     Event(RunEvent),
-    /// Finished attempts are waiting in the journal queue for the state store.
-    JournalPending,
+    /// A finished attempt, for the state store.
+    Attempt(AttemptNote),
     /// wf received a signal.
     Signal(i32),
     /// A retry was scheduled: the coordinator must recompute when to wake.
@@ -51,8 +51,6 @@ pub struct Dispatch<'w> {
     pub retries: BinaryHeap<Reverse<(Instant, TaskId)>>,
     /// True once every task has its outcome; workers exit.
     pub done: bool,
-    /// Finished attempts not yet handed to the state store.
-    pub journal_queue: Vec<AttemptNote>,
     /// Messages for the coordinator, sent together when the state lock is let go.
     outbox: Vec<Message>,
     /// Workers waiting on their condition variable (the others need no wake-up call).
@@ -106,7 +104,6 @@ impl<'w> Dispatch<'w> {
             records: vec![AttemptRecord::default(); tasks],
             retries: BinaryHeap::new(),
             done: false,
-            journal_queue: Vec::new(),
             outbox: Vec::new(),
             waiting: vec![false; workers],
             assigned: vec![None; workers],
@@ -178,16 +175,12 @@ impl<'w> Dispatch<'w> {
             reason,
         });
         if shared.record {
-            // Queued under the lock we hold; only the first of a batch wakes the coordinator.
-            if self.journal_queue.is_empty() {
-                self.post(Message::JournalPending);
-            }
-            self.journal_queue.push(AttemptNote {
+            self.post(Message::Attempt(AttemptNote {
                 request,
                 result,
                 status,
                 last: retry_in.is_none(),
-            });
+            }));
         }
         match retry_in {
             Some(delay) => {
