@@ -17,14 +17,13 @@ pub use write::WriteError;
 use std::path::Path;
 
 /// Writes a report as pretty JSON (see [`write::write_file`]: never half-written, never through
-/// a planted link, directly into a pipe or device).
+/// a planted link, directly into a pipe or device), streamed: a report of a million tasks is
+/// never held in memory as text.
 pub fn write_json(report: &RunReport, path: &Path) -> Result<(), WriteError> {
-    let mut text = serde_json::to_string_pretty(report).map_err(|error| WriteError {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(error),
-    })?;
-    text.push('\n');
-    write::write_file(path, text.as_bytes())
+    write::write_with(path, |out| {
+        serde_json::to_writer_pretty(&mut *out, report).map_err(std::io::Error::from)?;
+        out.write_all(b"\n")
+    })
 }
 
 /// Reads a report written by [`write_json`].

@@ -29,6 +29,15 @@ pub struct WriteError {
 /// - A symbolic link at `path` is replaced, not followed, unless its folder is writable only by
 ///   its owner (like `/dev`): such a link was not planted, and the file it names is replaced.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    write_with(path, |out| out.write_all(bytes))
+}
+
+/// Like [`write_file`], but the content is written by `write` straight into the file, through
+/// a buffer: a large report is never held in memory as a whole.
+pub fn write_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), WriteError> {
     let fail = |source| WriteError {
         path: path.to_path_buf(),
         source,
@@ -36,12 +45,22 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     if let Ok(meta) = std::fs::metadata(path) {
         let kind = meta.file_type();
         if !kind.is_file() && !kind.is_dir() {
-            let mut stream = OpenOptions::new().write(true).open(path).map_err(fail)?;
-            return stream.write_all(bytes).map_err(fail);
+            let stream = OpenOptions::new().write(true).open(path).map_err(fail)?;
+            return write_buffered(stream, write).map_err(fail);
         }
     }
     let target = trusted_link_target(path).unwrap_or_else(|| path.to_path_buf());
-    replace(&target, bytes).map_err(fail)
+    replace(&target, write).map_err(fail)
+}
+
+/// Runs `write` on `file` through a buffer and flushes it.
+fn write_buffered(
+    file: std::fs::File,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut out = io::BufWriter::with_capacity(1 << 16, file);
+    write(&mut out)?;
+    out.flush()
 }
 
 /// The file a symbolic link at `path` names, if the link sits in a folder that only its owner
@@ -66,19 +85,19 @@ fn parent_of(path: &Path) -> &Path {
 }
 
 /// Writes a temporary file beside `path` and renames it over `path`.
-fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
+fn replace(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     let folder = parent_of(path);
     std::fs::create_dir_all(folder)?;
     let name = path
         .file_name()
         .map_or_else(|| "report".to_owned(), |n| n.to_string_lossy().into_owned());
-    let mut file = tempfile::Builder::new()
+    let file = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".partial")
         .permissions(Permissions::from_mode(0o666))
         .tempfile_in(folder)?;
     // Through the plain file: the temporary file's own error would name itself, not `path`.
-    file.as_file_mut().write_all(bytes)?;
+    write_buffered(file.as_file().try_clone()?, write)?;
     file.persist(path).map_err(|error| error.error)?;
     Ok(())
 }
