@@ -16,6 +16,7 @@ Environment:
     BENCH_N      number of tasks in `indep` (default 10000)
     BENCH_RUNS   counted rounds per workload (default 5; one warm-up round more)
     BENCH_MEM_N  number of tasks for --memory (default 100000)
+    BENCH_FLOOD_BYTES  bytes each task of the flood workloads writes (default 200000000)
 
 Stdlib only; see bench/README.md.
 """
@@ -34,10 +35,16 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(BENCH_DIR)
 
 JOBS = 2
-WORKLOADS = ["indep", "chain", "layers", "sched"]
-TOOLS = ["floor", "make", "ninja", "xargs", "wf", "wf-before"]
+WORKLOADS = ["indep", "chain", "layers", "sched", "flood", "flood-pipe", "flood-null"]
+TOOLS = ["floor", "floor-log", "make", "ninja", "xargs", "wf", "wf-before"]
 # The tools compared with the floor in the tables (wf-before only when WF_BEFORE is set).
-COMPARED = ["make", "ninja", "xargs", "wf", "wf-before"]
+COMPARED = ["floor-log", "make", "ninja", "xargs", "wf", "wf-before"]
+
+# The flood workloads: FLOOD_TASKS tasks each write BENCH_FLOOD_BYTES to stdout, and every
+# tool's stdout goes to the same kind of place: a fresh file on disk (`flood`), a pipe read by
+# `cat > /dev/null` (`flood-pipe`), or /dev/null (`flood-null`). No-op workloads: /dev/null.
+FLOOD_TASKS = 2
+FLOOD_STDOUT = {"flood": "file", "flood-pipe": "pipe", "flood-null": "null"}
 
 CHAIN_N = 2000
 LAYERS = 20
@@ -78,6 +85,14 @@ def graph_layers():
     return tasks
 
 
+def flood_command(nbytes):
+    return ["head", "-c", str(nbytes), "/dev/zero"]
+
+
+def graph_flood(nbytes):
+    return [(f"f{i}", flood_command(nbytes), []) for i in range(FLOOD_TASKS)]
+
+
 def graph_sched():
     sleep = ["sleep", SCHED_SLEEP]
     tasks = [(f"i{i}", sleep, []) for i in range(SCHED_INDEP)]  # declared first
@@ -98,7 +113,7 @@ def toml_list(items):
     return "[" + ", ".join(toml_str(x) for x in items) + "]"
 
 
-def gen_wf(d, tasks, wf_bin):
+def gen_wf(d, tasks, wf_bin, output="quiet"):
     path = os.path.join(d, "wf.toml")
     with open(path, "w") as f:
         f.write(f'[workflow]\nname = "bench"\njobs = {JOBS}\nshell = ["sh", "-c"]\n')
@@ -107,7 +122,8 @@ def gen_wf(d, tasks, wf_bin):
             if deps:
                 f.write(f"deps = {toml_list(deps)}\n")
     state = os.path.join(d, ".wf")
-    return [wf_bin, "run", path, "--output", "quiet"], lambda: shutil.rmtree(state, ignore_errors=True)
+    cmd = [wf_bin, "run", path] + (["--output", output] if output else [])
+    return cmd, lambda: shutil.rmtree(state, ignore_errors=True)
 
 
 def gen_make(d, tasks):
@@ -157,7 +173,7 @@ def gen_xargs(d, n):
     return ["xargs", "-P", str(JOBS), "-n", "1", "true"], lambda: None, path
 
 
-def floor_args(workload, n):
+def floor_args(workload, n, flood_bytes=0):
     if workload == "indep":
         return ["1", str(n), str(JOBS), "/bin/true"]
     if workload == "chain":
@@ -167,6 +183,9 @@ def floor_args(workload, n):
     if workload == "sched":
         sleep = shutil.which("sleep") or "/bin/sleep"
         return ["1", str(SCHED_CHAIN + SCHED_INDEP), str(JOBS), sleep, SCHED_SLEEP]
+    if workload in FLOOD_STDOUT:
+        head = shutil.which("head") or "/usr/bin/head"
+        return ["1", str(FLOOD_TASKS), str(JOBS), head] + flood_command(flood_bytes)[1:]
     raise ValueError(workload)
 
 
@@ -175,9 +194,29 @@ def floor_args(workload, n):
 # --------------------------------------------------------------------------
 
 class Job:
-    def __init__(self, tool, cmd, cwd, reset=lambda: None, stdin_path=None):
+    def __init__(self, tool, cmd, cwd, reset=lambda: None, stdin_path=None, stdout="null",
+                 env=None, min_bytes=0):
         self.tool, self.cmd, self.cwd, self.reset, self.stdin_path = tool, cmd, cwd, reset, stdin_path
+        # Where the tool's stdout goes: "null", "file" (a fresh file in its folder, its size
+        # checked against min_bytes), or "pipe" (read by `cat > /dev/null`, inside the timing).
+        self.stdout, self.env, self.min_bytes = stdout, env, min_bytes
         self.times, self.rss_kb, self.error = [], [], None
+
+    def open_stdout(self):
+        """The tool's stdout (untimed), and the reader of a pipe, if any."""
+        if self.stdout == "file":
+            path = os.path.join(self.cwd, "stdout.out")
+            try:
+                os.unlink(path)  # a fresh file each run: no truncation inside the timing
+            except FileNotFoundError:
+                pass
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), None
+        if self.stdout == "pipe":
+            r, w = os.pipe()
+            reader = subprocess.Popen(["cat"], stdin=r, stdout=subprocess.DEVNULL)
+            os.close(r)
+            return w, reader
+        return subprocess.DEVNULL, None
 
     def run(self, record):
         """Run once; returns wall seconds, or None if the tool failed."""
@@ -186,16 +225,28 @@ class Job:
         self.reset()
         stdin = open(self.stdin_path, "rb") if self.stdin_path else subprocess.DEVNULL
         err = tempfile.TemporaryFile()
+        out, reader = self.open_stdout()
         try:
             t0 = time.perf_counter()
             p = subprocess.Popen(self.cmd, cwd=self.cwd, stdin=stdin,
-                                 stdout=subprocess.DEVNULL, stderr=err)
+                                 stdout=out, stderr=err, env=self.env)
+            if reader:
+                os.close(out)  # the tool holds the only write end: the reader sees its end
             _, status, ru = os.wait4(p.pid, 0)
+            if reader:
+                reader.wait()
             t1 = time.perf_counter()
             p.returncode = os.waitstatus_to_exitcode(status)
         finally:
             if self.stdin_path:
                 stdin.close()
+        if self.stdout == "file":
+            size = os.fstat(out).st_size
+            os.close(out)
+            os.unlink(os.path.join(self.cwd, "stdout.out"))  # no dirty pages piling up
+            if p.returncode == 0 and size < self.min_bytes:
+                p.returncode = 1
+                err.write(f"stdout has {size} bytes, expected at least {self.min_bytes}".encode())
         if p.returncode != 0:
             err.seek(0)
             tail = err.read().decode(errors="replace").strip().splitlines()[-5:]
@@ -269,32 +320,44 @@ def warn_if_busy():
         note(f"1-minute load average is {load:.2f}: other work is running, timings will be noisy")
 
 
-def setup_workload(workload, tmp, floor_bin, n, have, wf_bins):
+def setup_workload(workload, tmp, floor_bin, n, have, wf_bins, flood_bytes):
     tasks = {"indep": lambda: graph_indep(n), "chain": lambda: graph_chain(CHAIN_N),
-             "layers": graph_layers, "sched": graph_sched}[workload]()
+             "layers": graph_layers, "sched": graph_sched}.get(
+                 workload, lambda: graph_flood(flood_bytes))()
+    flood = workload in FLOOD_STDOUT
+    # Flood workloads: every tool's stdout goes to the same kind of place, and must receive
+    # every byte the tasks wrote; wf prints its task output as by default (grouped).
+    io = dict(stdout=FLOOD_STDOUT[workload], min_bytes=FLOOD_TASKS * flood_bytes) if flood else {}
     base = os.path.join(tmp, workload)
     jobs = []
     for tool in TOOLS:
         if not have.get(tool):
             continue
-        if tool == "xargs" and workload != "indep":
+        if (tool == "xargs" and workload != "indep") or (tool == "floor-log" and not flood):
             continue
         d = os.path.join(base, tool)
         os.makedirs(d)
         if tool == "floor":
-            jobs.append(Job(tool, [floor_bin] + floor_args(workload, n), d))
+            jobs.append(Job(tool, [floor_bin] + floor_args(workload, n, flood_bytes), d, **io))
+        elif tool == "floor-log":
+            logs = os.path.join(d, "logs")
+            os.makedirs(logs)
+            env = dict(os.environ, FLOOR_LOGS=logs)
+            reset = lambda logs=logs: [os.unlink(os.path.join(logs, f)) for f in os.listdir(logs)]
+            jobs.append(Job(tool, [floor_bin] + floor_args(workload, n, flood_bytes), d, reset,
+                            env=env, **io))
         elif tool == "make":
             cmd, reset = gen_make(d, tasks)
-            jobs.append(Job(tool, cmd, d, reset))
+            jobs.append(Job(tool, cmd, d, reset, **io))
         elif tool == "ninja":
             cmd, reset = gen_ninja(d, tasks)
-            jobs.append(Job(tool, cmd, d, reset))
+            jobs.append(Job(tool, cmd, d, reset, **io))
         elif tool == "xargs":
             cmd, reset, lines = gen_xargs(d, n)
             jobs.append(Job(tool, cmd, d, reset, stdin_path=lines))
         elif tool in wf_bins:
-            cmd, reset = gen_wf(d, tasks, wf_bins[tool])
-            jobs.append(Job(tool, cmd, d, reset))
+            cmd, reset = gen_wf(d, tasks, wf_bins[tool], output=None if flood else "quiet")
+            jobs.append(Job(tool, cmd, d, reset, **io))
     return len(tasks), jobs
 
 
@@ -333,10 +396,12 @@ def report(results, runs):
           f"(after 1 warm-up). Cells: median seconds (paired ratio × floor).")
     print()
     present = {j.tool for _, _, jobs in results for j in jobs}
-    compared = [t for t in COMPARED if t != "wf-before" or t in present]
+    compared = [t for t in COMPARED if t not in ("wf-before", "floor-log") or t in present]
     before = "wf-before" in present
+    logged = "floor-log" in present
     cols = (["workload", "tasks", "floor s", "floor µs/task"] + compared
-            + ["wf / min(make, ninja)"] + (["wf / wf-before (paired)"] if before else []))
+            + ["wf / min(make, ninja)"] + (["wf / floor-log (paired)"] if logged else [])
+            + (["wf / wf-before (paired)"] if before else []))
     print("| " + " | ".join(cols) + " |")
     print("|" + "|".join(["---"] * 2 + ["---:"] * (len(cols) - 2)) + "|")
     for workload, ntasks, jobs in results:
@@ -348,7 +413,8 @@ def report(results, runs):
         for tool in compared:
             j = by.get(tool)
             if j is None:
-                row.append("n/a" if tool == "xargs" and workload != "indep" else "skipped")
+                na = (tool == "xargs" and workload != "indep") or tool == "floor-log"
+                row.append("n/a" if na else "skipped")
             elif j.error or not j.times:
                 row.append("FAILED")
             else:
@@ -363,11 +429,20 @@ def report(results, runs):
             row.append(f"{med(wf.times) / best:.2f} (vs {who})")
         else:
             row.append("—")
+        if logged:
+            fl = by.get("floor-log")
+            ok = wf and wf.times and fl and fl.times and not wf.error and not fl.error
+            row.append(f"{paired_ratio(wf, fl):.2f}" if ok else "—")
         if before:
             old = by.get("wf-before")
             ok = wf and wf.times and old and old.times and not wf.error and not old.error
             row.append(f"{paired_ratio(wf, old):.3f}" if ok else "—")
         print("| " + " | ".join(row) + " |")
+    if any(w in FLOOD_STDOUT for w, _, _ in results):
+        print(f"\nflood: {FLOOD_TASKS} tasks each writing the same number of bytes to stdout; "
+              "stdout of every tool: a fresh file (flood), a pipe to `cat > /dev/null` "
+              "(flood-pipe), /dev/null (flood-null). floor-log keeps a log per task and copies "
+              "it to stdout when the task ends, as wf does by default.")
     for workload, ntasks, jobs in results:
         for j in jobs:
             if j.times and max(j.times) > 1.25 * min(j.times):
@@ -475,6 +550,7 @@ def main():
 
     n = int(os.environ.get("BENCH_N", "10000"))
     runs = int(os.environ.get("BENCH_RUNS", "5"))
+    flood_bytes = int(os.environ.get("BENCH_FLOOD_BYTES", "200000000"))
     workloads = WORKLOADS
     if args.only:
         workloads = [w.strip() for w in args.only.split(",") if w.strip()]
@@ -494,7 +570,7 @@ def main():
 
         have = {"floor": True, "make": bool(shutil.which("make")),
                 "ninja": ensure_ninja(not args.no_install),
-                "xargs": bool(shutil.which("xargs")), "wf": bool(wf_bin),
+                "xargs": bool(shutil.which("xargs")), "wf": bool(wf_bin), "floor-log": True,
                 "wf-before": bool(before_bin)}
         if not have["make"]:
             note("make not found; skipping make")
@@ -511,7 +587,7 @@ def main():
 
         results = []
         for w in workloads:
-            ntasks, jobs = setup_workload(w, tmp, floor_bin, n, have, wf_bins)
+            ntasks, jobs = setup_workload(w, tmp, floor_bin, n, have, wf_bins, flood_bytes)
             run_workload(w, jobs, runs)
             results.append((w, ntasks, jobs))
         report(results, runs)

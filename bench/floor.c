@@ -15,13 +15,23 @@
  *   layers  20 100  2 /bin/true       (layer by layer)
  *   sched   1 50    2 /bin/sleep 0.1  (an optimal 2-slot schedule)
  *
+ * With FLOOR_LOGS=DIR in the environment it is the floor of a tool that keeps
+ * each task's output and prints it in one piece when the task ends (what
+ * `wf run` does by default): each child's stdout and stderr go to a file of
+ * its own in DIR (kept afterwards), and when the child has been reaped its
+ * file is copied to stdout, by the kernel where it can (copy_file_range,
+ * then sendfile, then read/write). Used by the flood workloads.
+ *
  * Exits 1 if any child fails or cannot be spawned.
  */
+#define _GNU_SOURCE /* copy_file_range */
 #include <errno.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,6 +49,45 @@ static long parse_count(const char *s, const char *what, long min) {
     return v;
 }
 
+/* FLOOR_LOGS mode: the log directory, and the log number of each child in flight. */
+static const char *log_dir;
+static pid_t log_pids[64];
+static long log_ids[64];
+
+static void log_path(char *buf, size_t size, long id) {
+    snprintf(buf, size, "%s/%ld.log", log_dir, id);
+}
+
+/* Copies a finished child's log to stdout. */
+static void print_log(long id) {
+    char path[4096];
+    log_path(path, sizeof path, id);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        perror("floor: open log");
+        exit(1);
+    }
+    ssize_t n;
+    while ((n = copy_file_range(fd, NULL, 1, NULL, 1 << 30, 0)) > 0) {}
+    if (n < 0) {
+        while ((n = sendfile(1, fd, NULL, 1 << 30)) > 0) {}
+    }
+    if (n < 0) {
+        static char buf[1 << 20];
+        while ((n = read(fd, buf, sizeof buf)) > 0) {
+            for (ssize_t done = 0; done < n;) {
+                ssize_t w = write(1, buf + done, n - done);
+                if (w < 0) {
+                    perror("floor: write");
+                    exit(1);
+                }
+                done += w;
+            }
+        }
+    }
+    close(fd);
+}
+
 static int reap_one(void) {
     int status;
     pid_t pid;
@@ -49,7 +98,41 @@ static int reap_one(void) {
         perror("floor: waitpid");
         exit(1);
     }
+    if (log_dir) {
+        for (int k = 0; k < 64; k++) {
+            if (log_pids[k] == pid) {
+                log_pids[k] = 0;
+                print_log(log_ids[k]);
+                break;
+            }
+        }
+    }
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+
+/* Spawns the next child; in FLOOR_LOGS mode its output goes to log number `id`. */
+static int spawn_one(pid_t *pid, char **child_argv, long id) {
+    if (!log_dir) {
+        return posix_spawn(pid, child_argv[0], NULL, NULL, child_argv, environ);
+    }
+    char path[4096];
+    log_path(path, sizeof path, id);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    int rc = posix_spawn(pid, child_argv[0], &actions, NULL, child_argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc == 0) {
+        for (int k = 0; k < 64; k++) {
+            if (log_pids[k] == 0) {
+                log_pids[k] = *pid;
+                log_ids[k] = id;
+                break;
+            }
+        }
+    }
+    return rc;
 }
 
 int main(int argc, char **argv) {
@@ -61,6 +144,12 @@ int main(int argc, char **argv) {
     long per_batch = parse_count(argv[2], "PER_BATCH", 0);
     long parallel = parse_count(argv[3], "PARALLEL", 1);
     char **child_argv = argv + 4;
+    log_dir = getenv("FLOOR_LOGS");
+    if (log_dir && parallel > 64) {
+        fprintf(stderr, "floor: FLOOR_LOGS takes at most 64 in flight\n");
+        return 2;
+    }
+    long spawned = 0;
 
     int failed = 0;
     for (long b = 0; b < batches; b++) {
@@ -71,7 +160,7 @@ int main(int argc, char **argv) {
                 in_flight--;
             }
             pid_t pid;
-            int rc = posix_spawn(&pid, child_argv[0], NULL, NULL, child_argv, environ);
+            int rc = spawn_one(&pid, child_argv, spawned++);
             if (rc != 0) {
                 fprintf(stderr, "floor: posix_spawn %s: %s\n", child_argv[0], strerror(rc));
                 return 1;

@@ -6,6 +6,7 @@ mod support;
 
 mod cleanup;
 mod examples;
+mod flood;
 mod gc;
 mod hardening;
 mod injection;

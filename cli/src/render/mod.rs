@@ -5,6 +5,7 @@ pub mod excerpt;
 pub mod graph;
 pub mod hints;
 pub mod progress;
+pub mod replay;
 pub mod run;
 pub mod shown;
 pub mod style;

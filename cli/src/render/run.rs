@@ -1,6 +1,7 @@
 //! What `wf run` shows while it runs and when it ends.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::os::fd::AsFd;
 
 /// Like `println!`, but a closed or failing stdout is ignored: the run must go on (and its
 /// report be written) even if nobody reads its output any more.
@@ -29,6 +30,7 @@ use wf_engine::report::{RunReport, RunStatus, TaskStatus};
 use wf_engine::run::RunEvent;
 
 use super::progress::{Heartbeat, Progress, SharedProgress, StatusLine};
+use super::replay::{self, Destination};
 use super::style::{Style, plural, seconds};
 use super::text::{escape_control, shown_name};
 use crate::args::OutputMode;
@@ -65,6 +67,29 @@ pub struct RunRenderer {
     settled_shown: std::cell::Cell<usize>,
     /// Up-to-date lines held back to be collapsed into one (see [`UP_TO_DATE_LISTED`]).
     up_to_date: UpToDate,
+    /// How finished tasks' logs reach stdout (`grouped`), decided once from what stdout is.
+    logs_to: LogsTo,
+}
+
+/// How a finished task's log is shown in `--output grouped`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LogsTo {
+    /// A terminal: line by line behind a gutter, control characters escaped.
+    Terminal,
+    /// Anything else: byte for byte, or not at all for `/dev/null` (see [`replay`]).
+    Other(Destination),
+}
+
+impl LogsTo {
+    /// What wf's stdout is now.
+    fn of_stdout() -> Self {
+        let stdout = std::io::stdout();
+        if stdout.is_terminal() {
+            Self::Terminal
+        } else {
+            Self::Other(Destination::of(stdout.as_fd()))
+        }
+    }
 }
 
 /// The up-to-date tasks of a run, as their lines are held back.
@@ -102,6 +127,7 @@ impl RunRenderer {
             live: Live::Off,
             up_to_date: UpToDate::default(),
             settled_shown: std::cell::Cell::new(0),
+            logs_to: LogsTo::of_stdout(),
         }
     }
 
@@ -297,9 +323,13 @@ impl RunRenderer {
                     log.filter(|_| retry_in.is_none() && self.mode == OutputMode::Grouped)
                 {
                     // On a terminal a gutter sets the task's output apart from wf's own
-                    // lines; elsewhere (files, pipes, CI logs) it is copied byte for byte.
-                    let gutter = std::io::stdout().is_terminal().then(|| style.dim("│ "));
-                    print_log(&log, gutter.as_deref());
+                    // lines; elsewhere (files, pipes, CI logs) it is copied byte for byte,
+                    // and to /dev/null not at all.
+                    match self.logs_to {
+                        LogsTo::Terminal => print_log(&log, Some(&style.dim("│ "))),
+                        LogsTo::Other(Destination::Copied) => print_log(&log, None),
+                        LogsTo::Other(Destination::Discarded) => {}
+                    }
                 }
             }
             RunEvent::TaskSettled {
@@ -559,17 +589,21 @@ fn path_text(path: &[String]) -> String {
     )
 }
 
-/// Copies a task's log to stdout: as it is, or with `gutter` before each line (control
-/// characters then escaped, as in every line wf shows a person).
+/// Copies a task's log to stdout: as it is (by the kernel, see [`replay`]), or with `gutter`
+/// before each line (control characters then escaped, as in every line wf shows a person).
+/// A failing stdout (a closed pipe, a full disk) ends the copy; the run goes on.
 fn print_log(log: &Path, gutter: Option<&str>) {
-    let Ok(mut file) = std::fs::File::open(log) else {
+    let Ok(file) = std::fs::File::open(log) else {
         return;
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match gutter {
         None => {
-            let _ = std::io::copy(&mut file, &mut out);
+            // wf's own bytes still buffered go first; the lock keeps other writers out.
+            if out.flush().is_ok() {
+                let _ = replay::copy_log(&file, out.as_fd());
+            }
         }
         Some(gutter) => {
             for line in std::io::BufReader::new(file)
