@@ -58,6 +58,8 @@ impl AttemptRecord {
 
     /// An attempt on `worker` ended.
     pub fn finished(&mut self, result: &AttemptResult, worker: usize) {
+        // Most tasks have one attempt: room for exactly one, not the four a first push makes.
+        self.history.reserve_exact(1);
         self.history.push(AttemptSpan {
             start: result.started_at,
             end: result.ended_at,
