@@ -40,15 +40,27 @@ pub struct Origin<'a> {
     pub text: &'a str,
 }
 
+/// Raw tasks in the order written, in pieces, each with the findings of its conversion (which
+/// [`build`] adds to its own before building the piece's tasks).
+pub type RawTaskPiece = (Vec<(Sp<String>, RawTask)>, Findings);
+
 /// Builds the workflow, or returns `None` if any error was found (all of them are in `findings`).
-pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> Option<Workflow> {
+///
+/// The tasks are `tasks`, not `raw.tasks`: pieces consumed one at a time, so a large manifest's
+/// raw model never exists whole (see `chunks.rs`). No piece at all means no task.
+pub fn build(
+    raw: RawManifest,
+    tasks: impl Iterator<Item = RawTaskPiece>,
+    origin: &Origin<'_>,
+    findings: &mut Findings,
+) -> Option<Workflow> {
     let workflow = raw.workflow.unwrap_or_default();
     let settings = Settings::check(&workflow, origin, findings);
     let defaults = raw.defaults.unwrap_or_default();
     check_defaults(&defaults, settings.jobs.as_ref(), findings);
 
-    let raw_tasks = raw.tasks.map(|named| named.0).unwrap_or_default();
-    if raw_tasks.is_empty() && !has_errors(findings) {
+    let mut tasks = tasks.peekable();
+    if tasks.peek().is_none() && !has_errors(findings) {
         findings.push(ManifestError::NoTasks {
             span: (0..0).into(),
         });
@@ -64,8 +76,13 @@ pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> 
         tasks: Vec::new(),
         sources: Vec::new(),
     };
-    for (name, task) in &raw_tasks {
-        builder.add(name, task);
+    for (piece, piece_findings) in tasks {
+        builder.findings.extend(piece_findings);
+        builder.tasks.reserve(piece.len());
+        builder.sources.reserve(piece.len());
+        for (name, task) in piece {
+            builder.add(&name, task);
+        }
     }
     let TaskBuilder {
         mut tasks, sources, ..
@@ -145,7 +162,7 @@ fn warn_dependencies_without_outputs(
         if source.first_of_table != id || task.outputs.is_empty() {
             continue;
         }
-        for dep in source.deps {
+        for dep in &source.deps {
             let targets: Vec<&Task> = task
                 .deps
                 .iter()
@@ -403,12 +420,13 @@ fn check_cpus(
 }
 
 /// Where the parts of one expanded task were written, for findings that come later.
-struct TaskSource<'r> {
+struct TaskSource {
     name_span: Range<usize>,
     /// The first expansion of the same `[tasks.NAME]` table.
     first_of_table: TaskId,
-    /// The `deps` as written, borrowed from the raw manifest (shared by every expansion).
-    deps: &'r [Sp<String>],
+    /// The `deps` as written, moved out of the raw task; held by the table's first expansion
+    /// only (the others share them: see [`deps_of`]).
+    deps: Vec<Sp<String>>,
     lock_names: Vec<Sp<String>>,
     inputs: Vec<Sp<String>>,
     outputs: Vec<Sp<String>>,
@@ -416,7 +434,7 @@ struct TaskSource<'r> {
     needs: TaskNeeds,
 }
 
-struct TaskBuilder<'a, 'f, 'r> {
+struct TaskBuilder<'a, 'f> {
     origin: &'a Origin<'a>,
     /// `[workflow].shell`, which runs string commands.
     shell: &'a [String],
@@ -428,12 +446,15 @@ struct TaskBuilder<'a, 'f, 'r> {
     expanded: u64,
     findings: &'f mut Findings,
     tasks: Vec<Task>,
-    sources: Vec<TaskSource<'r>>,
+    sources: Vec<TaskSource>,
 }
 
-impl<'r> TaskBuilder<'_, '_, 'r> {
-    /// Checks one `[tasks.NAME]` table and adds one task per expansion.
-    fn add(&mut self, name: &Sp<String>, raw: &'r RawTask) {
+impl TaskBuilder<'_, '_> {
+    /// Checks one `[tasks.NAME]` table and adds one task per expansion. The raw task is
+    /// consumed, so a large manifest's raw model is freed as its tasks are built.
+    fn add(&mut self, name: &Sp<String>, mut raw: RawTask) {
+        let mut deps = raw.deps.take().map(|d| d.value);
+        let raw = &raw;
         let defaults = self.defaults;
         if name.value.is_empty()
             || !name
@@ -680,7 +701,7 @@ impl<'r> TaskBuilder<'_, '_, 'r> {
             self.sources.push(TaskSource {
                 name_span: name.span.clone(),
                 first_of_table,
-                deps: raw.deps.as_ref().map_or(&[], |d| d.value.as_slice()),
+                deps: deps.take().unwrap_or_default(),
                 lock_names: render_all(lock_names),
                 inputs,
                 outputs,
@@ -1040,7 +1061,7 @@ fn resolve_cwd(root: &Path, cwd: Option<String>) -> PathBuf {
 }
 
 fn merge_slurm(task: &RawTask, defaults: &RawDefaults) -> SlurmOptions {
-    let own = task.slurm.clone().unwrap_or_default();
+    let own = task.slurm.as_deref().cloned().unwrap_or_default();
     let base = defaults.slurm.clone().unwrap_or_default();
     let text = |a: Option<Sp<String>>, b: Option<Sp<String>>| a.or(b).map(|s| s.value);
     SlurmOptions {
@@ -1064,7 +1085,7 @@ fn merge_slurm(task: &RawTask, defaults: &RawDefaults) -> SlurmOptions {
 fn resolve_locks(
     declared: Vec<(Sp<String>, Sp<i64>)>,
     tasks: &mut [Task],
-    sources: &[TaskSource<'_>],
+    sources: &[TaskSource],
     findings: &mut Findings,
 ) -> Vec<Lock> {
     let mut locks: Vec<Lock> = Vec::with_capacity(declared.len());
@@ -1105,7 +1126,7 @@ fn resolve_locks(
 ///
 /// The expansions of one table are consecutive tasks, so a table name resolves to a range of
 /// ids: one hash lookup per dependency, no list per name, no string comparison.
-fn resolve_deps(tasks: &mut [Task], sources: &[TaskSource<'_>], findings: &mut Findings) {
+fn resolve_deps(tasks: &mut [Task], sources: &[TaskSource], findings: &mut Findings) {
     let mut by_base: NameMap<&str, Range<TaskId>> = name_map(tasks.len());
     for (id, (task, source)) in tasks.iter().zip(sources).enumerate() {
         let range = by_base
@@ -1125,7 +1146,7 @@ fn resolve_deps(tasks: &mut [Task], sources: &[TaskSource<'_>], findings: &mut F
         }
         let task = &tasks[id];
         let mut ids = Vec::with_capacity(source.deps.len());
-        for dep in source.deps {
+        for dep in &source.deps {
             let targets = match by_base.get(dep.value.as_str()) {
                 Some(range) => range.clone(),
                 None => match by_full
@@ -1211,16 +1232,20 @@ impl<'a> Suggestions<'a> {
     }
 }
 
+/// The `deps` written for task `id`'s table.
+fn deps_of(sources: &[TaskSource], id: TaskId) -> &[Sp<String>] {
+    &sources[sources[id].first_of_table].deps
+}
+
 /// Reports each dependency cycle with its whole path and a label on every edge.
-fn report_cycles(dag: &Dag, tasks: &[Task], sources: &[TaskSource<'_>], findings: &mut Findings) {
+fn report_cycles(dag: &Dag, tasks: &[Task], sources: &[TaskSource], findings: &mut Findings) {
     for cycle in dag.cycles() {
         let mut names: Vec<&str> = cycle.iter().map(|&t| tasks[t].name.as_str()).collect();
         names.push(names[0]);
         let mut edges = Vec::with_capacity(cycle.len());
         for (i, &task) in cycle.iter().enumerate() {
             let dep = cycle[(i + 1) % cycle.len()];
-            let span = sources[task]
-                .deps
+            let span = deps_of(sources, task)
                 .iter()
                 .find(|d| d.value == tasks[dep].base || d.value == tasks[dep].name)
                 .map_or_else(|| sources[task].name_span.clone(), |d| d.span.clone());
