@@ -36,17 +36,22 @@ const BATCHES_AT_ONCE: usize = 8;
 pub fn build(origin: &Origin<'_>) -> Option<(Option<Workflow>, Findings)> {
     let text = origin.text;
     let sections = sections(text)?;
-    let plan = Plan::of(text, &sections)?;
+    let Plan {
+        rest,
+        batches,
+        tasks,
+    } = Plan::of(text, &sections)?;
     drop(sections);
-    let (raw, mut findings) = read_rest(&plan.rest)?;
+    let (raw, mut findings) = read_rest(&rest)?;
+    drop(rest);
     let mut pieces = Pieces {
         text,
-        batches: plan.batches,
+        batches,
         next: 0,
         ready: VecDeque::new(),
         failed: false,
     };
-    let workflow = validate::build(raw, &mut pieces, origin, &mut findings);
+    let workflow = validate::build(raw, &mut pieces, tasks, origin, &mut findings);
     (!pieces.failed).then_some((workflow, findings))
 }
 
@@ -91,6 +96,8 @@ struct Plan {
     rest: String,
     /// Runs of consecutive task tables, each parsed on its own.
     batches: Vec<Range<usize>>,
+    /// How many tasks the batches hold.
+    tasks: usize,
 }
 
 impl Plan {
@@ -135,7 +142,11 @@ impl Plan {
             }
         }
         rest.push_str(&text[copied..rest_end]);
-        Some(Plan { rest, batches })
+        Some(Plan {
+            rest,
+            batches,
+            tasks: seen.len(),
+        })
     }
 }
 

@@ -165,11 +165,10 @@ fn build_whole(origin: &validate::Origin<'_>) -> (Option<Workflow>, Findings, Fi
     let span = document.span();
     let document = Spanned::new(span, DeValue::Table(document.into_inner()));
     let workflow = raw::RawManifest::from_toml(document, &mut findings).and_then(|mut raw| {
-        let tasks = raw.tasks.take().map(|named| named.0);
-        let pieces = tasks
-            .filter(|tasks| !tasks.is_empty())
-            .map(|tasks| (tasks, Findings::new()));
-        validate::build(raw, pieces.into_iter(), origin, &mut findings)
+        let tasks = raw.tasks.take().map(|named| named.0).unwrap_or_default();
+        let count = tasks.len();
+        let pieces = Some((tasks, Findings::new())).filter(|(tasks, _)| !tasks.is_empty());
+        validate::build(raw, pieces.into_iter(), count, origin, &mut findings)
     });
     (workflow, findings, syntax)
 }

@@ -47,10 +47,12 @@ pub type RawTaskPiece = (Vec<(Sp<String>, RawTask)>, Findings);
 /// Builds the workflow, or returns `None` if any error was found (all of them are in `findings`).
 ///
 /// The tasks are `tasks`, not `raw.tasks`: pieces consumed one at a time, so a large manifest's
-/// raw model never exists whole (see `chunks.rs`). No piece at all means no task.
+/// raw model never exists whole (see `chunks.rs`). No piece at all means no task. `count` is
+/// how many raw tasks the pieces hold, for the capacity of what is built from them.
 pub fn build(
     raw: RawManifest,
     tasks: impl Iterator<Item = RawTaskPiece>,
+    count: usize,
     origin: &Origin<'_>,
     findings: &mut Findings,
 ) -> Option<Workflow> {
@@ -73,19 +75,21 @@ pub fn build(
         max_expansions: settings.max_expansions,
         expanded: 0,
         findings,
-        tasks: Vec::new(),
-        sources: Vec::new(),
+        tasks: Vec::with_capacity(count),
+        sources: Vec::with_capacity(count),
+        needs: Vec::with_capacity(count),
     };
     for (piece, piece_findings) in tasks {
         builder.findings.extend(piece_findings);
-        builder.tasks.reserve(piece.len());
-        builder.sources.reserve(piece.len());
         for (name, task) in piece {
             builder.add(&name, task);
         }
     }
     let TaskBuilder {
-        mut tasks, sources, ..
+        mut tasks,
+        mut sources,
+        needs,
+        ..
     } = builder;
 
     let mut declared = raw.locks.map(|n| n.0).unwrap_or_default();
@@ -95,7 +99,6 @@ pub fn build(
         findings,
     );
     let locks = resolve_locks(declared, &mut tasks, &sources, findings);
-    let needs: Vec<TaskNeeds> = sources.iter().map(|s| s.needs.clone()).collect();
     resources::assign(
         &mut tasks,
         &needs,
@@ -105,9 +108,17 @@ pub fn build(
         findings,
     );
     resources::warn_unenforced(&tasks, &needs, findings);
+    drop(needs);
     resolve_deps(&mut tasks, &sources, findings);
     let dag = Dag::from_fn(tasks.len(), |task| &tasks[task].deps);
     report_cycles(&dag, &tasks, &sources, findings);
+    // Found now and reported only if the manifest turns out valid, so that the dependencies as
+    // written (a string per edge) are freed before the race lint, the last large step.
+    let mut dependency_warnings = Findings::new();
+    warn_dependencies_without_outputs(&tasks, &sources, &mut dependency_warnings);
+    for source in &mut sources {
+        source.deps = Vec::new();
+    }
     {
         let paths: Vec<TaskPaths<'_>> = sources
             .iter()
@@ -126,7 +137,7 @@ pub fn build(
         findings.retain(|f| !matches!(f, ManifestError::UnusedMatrixKey { .. }));
         return None;
     }
-    warn_dependencies_without_outputs(&tasks, &sources, findings);
+    findings.extend(dependency_warnings);
     Some(Workflow {
         name: settings.name,
         manifest: origin.path.to_path_buf(),
@@ -430,8 +441,6 @@ struct TaskSource {
     lock_names: Vec<Sp<String>>,
     inputs: Vec<Sp<String>>,
     outputs: Vec<Sp<String>>,
-    /// Memory and resource amounts as written, for checks after expansion.
-    needs: TaskNeeds,
 }
 
 struct TaskBuilder<'a, 'f> {
@@ -447,6 +456,9 @@ struct TaskBuilder<'a, 'f> {
     findings: &'f mut Findings,
     tasks: Vec<Task>,
     sources: Vec<TaskSource>,
+    /// Memory and resource amounts as written, per expanded task, for checks after expansion
+    /// (apart from the sources: they are freed first).
+    needs: Vec<TaskNeeds>,
 }
 
 impl TaskBuilder<'_, '_> {
@@ -613,7 +625,9 @@ impl TaskBuilder<'_, '_> {
         let pick_bool = |own: &Option<Sp<bool>>, default: &Option<Sp<bool>>| {
             own.as_ref().or(default.as_ref()).is_some_and(|b| b.value)
         };
-        let slurm = merge_slurm(raw, defaults);
+        let slurm = Some(merge_slurm(raw, defaults))
+            .filter(|options| *options != SlurmOptions::default())
+            .map(Box::new);
         let first_of_table = self.tasks.len();
         // A string `run` is the same for every expansion: values reach it only through the
         // environment.
@@ -705,21 +719,21 @@ impl TaskBuilder<'_, '_> {
                 lock_names: render_all(lock_names),
                 inputs,
                 outputs,
-                needs: TaskNeeds {
-                    mem_span: mem.map(|m| m.span.clone()),
-                    mem_limit_span: mem_limit.map(|m| m.span.clone()),
-                    amounts: amounts
-                        .iter()
-                        .flat_map(|a| a.0.iter())
-                        .map(|(name, amount)| {
-                            let text = match &amount.value {
-                                AmountValue::Number(n) => n.to_string(),
-                                AmountValue::Template(text) => render(text),
-                            };
-                            (name.clone(), Sp::new(text, amount.span.clone()))
-                        })
-                        .collect(),
-                },
+            });
+            self.needs.push(TaskNeeds {
+                mem_span: mem.map(|m| m.span.clone()),
+                mem_limit_span: mem_limit.map(|m| m.span.clone()),
+                amounts: amounts
+                    .iter()
+                    .flat_map(|a| a.0.iter())
+                    .map(|(name, amount)| {
+                        let text = match &amount.value {
+                            AmountValue::Number(n) => n.to_string(),
+                            AmountValue::Template(text) => render(text),
+                        };
+                        (name.clone(), Sp::new(text, amount.span.clone()))
+                    })
+                    .collect(),
             });
         }
     }
