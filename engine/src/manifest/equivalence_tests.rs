@@ -156,27 +156,3 @@ fn a_large_manifest_reads_the_same_in_pieces() {
     }
     assert!(agree(&text));
 }
-
-#[test]
-#[ignore]
-fn tmp_profile() {
-    let path = std::env::var("WF_MANIFEST").expect("WF_MANIFEST");
-    let loaded = super::load(Path::new(&path)).expect("read");
-    assert!(loaded.workflow.is_some());
-}
-
-#[test]
-#[ignore]
-fn tmp_sizes() {
-    use super::raw::*;
-    eprintln!(
-        "RawTask {} RawSlurm {} RawMatrix {} Task {} cmd {} dur {} size {}",
-        std::mem::size_of::<RawTask>(),
-        std::mem::size_of::<RawSlurm>(),
-        std::mem::size_of::<Option<RawMatrix>>(),
-        std::mem::size_of::<crate::workflow::Task>(),
-        std::mem::size_of::<Option<super::spanned::Sp<RawCommand>>>(),
-        std::mem::size_of::<Option<super::spanned::Sp<DurationValue>>>(),
-        std::mem::size_of::<Option<super::spanned::Sp<SizeValue>>>()
-    );
-}

@@ -77,7 +77,7 @@ pub fn build(
         findings,
         tasks: Vec::with_capacity(count),
         sources: Vec::with_capacity(count),
-        needs: Vec::with_capacity(count),
+        needs: Vec::new(),
     };
     for (piece, piece_findings) in tasks {
         builder.findings.extend(piece_findings);
@@ -109,15 +109,15 @@ pub fn build(
     );
     resources::warn_unenforced(&tasks, &needs, findings);
     drop(needs);
-    resolve_deps(&mut tasks, &sources, findings);
+    resolve_deps(&mut tasks, &mut sources, findings);
     let dag = Dag::from_fn(tasks.len(), |task| &tasks[task].deps);
     report_cycles(&dag, &tasks, &sources, findings);
     // Found now and reported only if the manifest turns out valid, so that the dependencies as
-    // written (a string per edge) are freed before the race lint, the last large step.
+    // written are freed before the race lint, the last large step.
     let mut dependency_warnings = Findings::new();
     warn_dependencies_without_outputs(&tasks, &sources, &mut dependency_warnings);
     for source in &mut sources {
-        source.deps = Vec::new();
+        source.resolved = Vec::new();
     }
     {
         let paths: Vec<TaskPaths<'_>> = sources
@@ -173,12 +173,12 @@ fn warn_dependencies_without_outputs(
         if source.first_of_table != id || task.outputs.is_empty() {
             continue;
         }
-        for dep in &source.deps {
+        for dep in &source.resolved {
             let targets: Vec<&Task> = task
                 .deps
                 .iter()
+                .filter(|d| dep.targets.contains(d))
                 .map(|&d| &tasks[d])
-                .filter(|t| t.base == dep.value || t.name == dep.value)
                 .collect();
             let Some(first) = targets.first() else {
                 continue;
@@ -186,7 +186,7 @@ fn warn_dependencies_without_outputs(
             if targets.iter().all(|t| t.outputs.is_empty()) && warned.insert(first.base.as_str()) {
                 findings.push(ManifestError::DependencyWithoutOutputs {
                     task: task.base.clone(),
-                    dep: dep.value.clone(),
+                    dep: dep.name(tasks).to_owned(),
                     span: dep.span.clone().into(),
                 });
             }
@@ -436,11 +436,37 @@ struct TaskSource {
     /// The first expansion of the same `[tasks.NAME]` table.
     first_of_table: TaskId,
     /// The `deps` as written, moved out of the raw task; held by the table's first expansion
-    /// only (the others share them: see [`deps_of`]).
+    /// only (the others share them: see [`deps_of`]). Replaced by `resolved` once resolved.
     deps: Vec<Sp<String>>,
+    /// Each written dependency that names other tasks, with the tasks it names (the table's
+    /// first expansion only, like `deps`).
+    resolved: Vec<WrittenDep>,
     lock_names: Vec<Sp<String>>,
     inputs: Vec<Sp<String>>,
     outputs: Vec<Sp<String>>,
+}
+
+/// A dependency as written, resolved: 32 bytes instead of its text (a million tasks with three
+/// dependencies each would otherwise keep 0.2 GB of names until the end).
+struct WrittenDep {
+    /// Where it is written.
+    span: Range<usize>,
+    /// The tasks it names: a table's expansions, or one expansion by its full name.
+    targets: Range<TaskId>,
+    /// Named by its full name (`train[lr=0.1]`), not by its table's.
+    by_full_name: bool,
+}
+
+impl WrittenDep {
+    /// The name as written (the name it was found by).
+    fn name<'t>(&self, tasks: &'t [Task]) -> &'t str {
+        let target = &tasks[self.targets.start];
+        if self.by_full_name {
+            &target.name
+        } else {
+            &target.base
+        }
+    }
 }
 
 struct TaskBuilder<'a, 'f> {
@@ -457,7 +483,8 @@ struct TaskBuilder<'a, 'f> {
     tasks: Vec<Task>,
     sources: Vec<TaskSource>,
     /// Memory and resource amounts as written, per expanded task, for checks after expansion
-    /// (apart from the sources: they are freed first).
+    /// (apart from the sources: they are freed first). Ends at the last task that wrote any:
+    /// the checks zip it with the tasks, and a task that wrote none has nothing to check.
     needs: Vec<TaskNeeds>,
 }
 
@@ -716,11 +743,12 @@ impl TaskBuilder<'_, '_> {
                 name_span: name.span.clone(),
                 first_of_table,
                 deps: deps.take().unwrap_or_default(),
+                resolved: Vec::new(),
                 lock_names: render_all(lock_names),
                 inputs,
                 outputs,
             });
-            self.needs.push(TaskNeeds {
+            let need = TaskNeeds {
                 mem_span: mem.map(|m| m.span.clone()),
                 mem_limit_span: mem_limit.map(|m| m.span.clone()),
                 amounts: amounts
@@ -734,7 +762,12 @@ impl TaskBuilder<'_, '_> {
                         (name.clone(), Sp::new(text, amount.span.clone()))
                     })
                     .collect(),
-            });
+            };
+            if !need.is_empty() {
+                self.needs
+                    .resize_with(self.tasks.len() - 1, TaskNeeds::default);
+                self.needs.push(need);
+            }
         }
     }
 
@@ -1140,9 +1173,9 @@ fn resolve_locks(
 ///
 /// The expansions of one table are consecutive tasks, so a table name resolves to a range of
 /// ids: one hash lookup per dependency, no list per name, no string comparison.
-fn resolve_deps(tasks: &mut [Task], sources: &[TaskSource], findings: &mut Findings) {
+fn resolve_deps(tasks: &mut [Task], sources: &mut [TaskSource], findings: &mut Findings) {
     let mut by_base: NameMap<&str, Range<TaskId>> = name_map(tasks.len());
-    for (id, (task, source)) in tasks.iter().zip(sources).enumerate() {
+    for (id, (task, source)) in tasks.iter().zip(sources.iter()).enumerate() {
         let range = by_base
             .entry(task.base.as_str())
             .or_insert(source.first_of_table..id + 1);
@@ -1152,17 +1185,22 @@ fn resolve_deps(tasks: &mut [Task], sources: &[TaskSource], findings: &mut Findi
     let mut by_full: Option<NameMap<&str, TaskId>> = None;
     let mut suggestions: Option<Suggestions<'_>> = None;
     let mut resolved: Vec<Vec<TaskId>> = Vec::with_capacity(tasks.len());
-    for (id, source) in sources.iter().enumerate() {
-        if source.first_of_table != id {
+    for id in 0..sources.len() {
+        let first_of_table = sources[id].first_of_table;
+        if first_of_table != id {
             // Same table as an earlier expansion: same deps, already checked and reported.
-            resolved.push(resolved[source.first_of_table].clone());
+            resolved.push(resolved[first_of_table].clone());
             continue;
         }
         let task = &tasks[id];
-        let mut ids = Vec::with_capacity(source.deps.len());
-        for dep in &source.deps {
-            let targets = match by_base.get(dep.value.as_str()) {
-                Some(range) => range.clone(),
+        // The names are freed as they are resolved: what later checks need is kept in
+        // `written`.
+        let deps = std::mem::take(&mut sources[id].deps);
+        let mut ids = Vec::with_capacity(deps.len());
+        let mut written = Vec::with_capacity(deps.len());
+        for dep in &deps {
+            let (targets, by_full_name) = match by_base.get(dep.value.as_str()) {
+                Some(range) => (range.clone(), false),
                 None => match by_full
                     .get_or_insert_with(|| {
                         tasks
@@ -1174,7 +1212,7 @@ fn resolve_deps(tasks: &mut [Task], sources: &[TaskSource], findings: &mut Findi
                     })
                     .get(dep.value.as_str())
                 {
-                    Some(&target) => target..target + 1,
+                    Some(&target) => (target..target + 1, true),
                     None => {
                         let suggestions = suggestions.get_or_insert_with(|| {
                             Suggestions::new(by_base.keys().copied().collect())
@@ -1199,11 +1237,17 @@ fn resolve_deps(tasks: &mut [Task], sources: &[TaskSource], findings: &mut Findi
                 });
                 continue;
             }
-            ids.extend(targets);
+            ids.extend(targets.clone());
+            written.push(WrittenDep {
+                span: dep.span.clone(),
+                targets,
+                by_full_name,
+            });
         }
         ids.sort_unstable();
         ids.dedup();
         resolved.push(ids);
+        sources[id].resolved = written;
     }
     for (task, deps) in tasks.iter_mut().zip(resolved) {
         task.deps = deps;
@@ -1246,9 +1290,9 @@ impl<'a> Suggestions<'a> {
     }
 }
 
-/// The `deps` written for task `id`'s table.
-fn deps_of(sources: &[TaskSource], id: TaskId) -> &[Sp<String>] {
-    &sources[sources[id].first_of_table].deps
+/// The resolved `deps` written for task `id`'s table.
+fn deps_of(sources: &[TaskSource], id: TaskId) -> &[WrittenDep] {
+    &sources[sources[id].first_of_table].resolved
 }
 
 /// Reports each dependency cycle with its whole path and a label on every edge.
@@ -1261,7 +1305,7 @@ fn report_cycles(dag: &Dag, tasks: &[Task], sources: &[TaskSource], findings: &m
             let dep = cycle[(i + 1) % cycle.len()];
             let span = deps_of(sources, task)
                 .iter()
-                .find(|d| d.value == tasks[dep].base || d.value == tasks[dep].name)
+                .find(|d| d.targets.contains(&dep))
                 .map_or_else(|| sources[task].name_span.clone(), |d| d.span.clone());
             let label = format!("`{}` depends on `{}`", tasks[task].name, tasks[dep].name);
             edges.push(LabeledSpan::new_with_span(Some(label), span));
