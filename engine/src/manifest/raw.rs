@@ -115,8 +115,9 @@ toml_table! {
         mem_limit: Sp<SizeValue>,
         /// Amounts of counted resources held while the task runs ({ gpu = 1 }).
         resources: Named<Sp<AmountValue>>,
-        /// Options for the Slurm executor (boxed: rarely written, and a million tasks each
-        /// carrying room for them inline would be 0.4 GB).
+        /// Options for the Slurm executor.
+        // Boxed: rarely written, and a million raw tasks each carrying room for them inline
+        // would take 0.4 GB.
         slurm: Box<RawSlurm>,
     }
 }
