@@ -33,6 +33,12 @@ const BATCHES_AT_ONCE: usize = 8;
 /// The workflow of `origin.text` and every finding of its conversion and validation, as the
 /// whole-document reading would give them (before syntax findings are refined and everything
 /// is sorted); `None` when this way does not apply.
+///
+/// A piece's conversion findings are added just before its tasks are built, not all of them
+/// before any task as in the whole reading: after the final sort by offset the two lists are the
+/// same, since a finding about one task's tables never shares an offset with one about another
+/// task's, and the checks that look at earlier findings (`has_errors`) run after every piece
+/// (but the one for a manifest without tasks, which only matters when there is no piece).
 pub fn build(origin: &Origin<'_>) -> Option<(Option<Workflow>, Findings)> {
     let text = origin.text;
     let sections = sections(text)?;

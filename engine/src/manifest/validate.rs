@@ -117,7 +117,7 @@ pub fn build(
     let mut dependency_warnings = Findings::new();
     warn_dependencies_without_outputs(&tasks, &sources, &mut dependency_warnings);
     for source in &mut sources {
-        source.resolved = Vec::new();
+        source.deps = Deps::Resolved(Vec::new());
     }
     {
         let paths: Vec<TaskPaths<'_>> = sources
@@ -125,8 +125,8 @@ pub fn build(
             .zip(&tasks)
             .map(|(source, task)| TaskPaths {
                 cwd: &task.cwd,
-                inputs: &source.inputs,
-                outputs: &source.outputs,
+                inputs: &source.paths().inputs,
+                outputs: &source.paths().outputs,
             })
             .collect();
         lint_races(&tasks, &paths, &dag, origin.root, findings);
@@ -173,7 +173,7 @@ fn warn_dependencies_without_outputs(
         if source.first_of_table != id || task.outputs.is_empty() {
             continue;
         }
-        for dep in &source.resolved {
+        for dep in source.resolved() {
             let targets: Vec<&Task> = task
                 .deps
                 .iter()
@@ -435,16 +435,52 @@ struct TaskSource {
     name_span: Range<usize>,
     /// The first expansion of the same `[tasks.NAME]` table.
     first_of_table: TaskId,
-    /// The `deps` as written, moved out of the raw task; held by the table's first expansion
-    /// only (the others share them: see [`deps_of`]). Replaced by `resolved` once resolved.
-    deps: Vec<Sp<String>>,
-    /// Each written dependency that names other tasks, with the tasks it names (the table's
-    /// first expansion only, like `deps`).
-    resolved: Vec<WrittenDep>,
+    /// The `deps` of the table, held by its first expansion only (the others share them: see
+    /// [`deps_of`]).
+    deps: Deps,
+    /// `locks`, `inputs` and `outputs` as written; `None` when all three are empty (so that the
+    /// many tasks of a large generated manifest that write none do not each carry 72 bytes).
+    paths: Option<Box<WrittenPaths>>,
+}
+
+/// A table's `deps`: as written (moved out of the raw task) until they are resolved, then
+/// resolved.
+enum Deps {
+    /// The names as written.
+    Written(Vec<Sp<String>>),
+    /// Each written dependency that names other tasks, with the tasks it names.
+    Resolved(Vec<WrittenDep>),
+}
+
+impl TaskSource {
+    /// The resolved `deps` (none before [`resolve_deps`], and none on an expansion but the
+    /// table's first).
+    fn resolved(&self) -> &[WrittenDep] {
+        match &self.deps {
+            Deps::Resolved(resolved) => resolved,
+            Deps::Written(_) => &[],
+        }
+    }
+
+    /// `locks`, `inputs` and `outputs` as written (rendered for this expansion).
+    fn paths(&self) -> &WrittenPaths {
+        self.paths.as_deref().unwrap_or(&NO_PATHS)
+    }
+}
+
+/// A task's `locks`, `inputs` and `outputs` as written, rendered for its expansion.
+struct WrittenPaths {
     lock_names: Vec<Sp<String>>,
     inputs: Vec<Sp<String>>,
     outputs: Vec<Sp<String>>,
 }
+
+/// The paths of a task that wrote none.
+static NO_PATHS: WrittenPaths = WrittenPaths {
+    lock_names: Vec::new(),
+    inputs: Vec::new(),
+    outputs: Vec::new(),
+};
 
 /// A dependency as written, resolved: 32 bytes instead of its text (a million tasks with three
 /// dependencies each would otherwise keep 0.2 GB of names until the end).
@@ -742,11 +778,16 @@ impl TaskBuilder<'_, '_> {
             self.sources.push(TaskSource {
                 name_span: name.span.clone(),
                 first_of_table,
-                deps: deps.take().unwrap_or_default(),
-                resolved: Vec::new(),
-                lock_names: render_all(lock_names),
-                inputs,
-                outputs,
+                deps: Deps::Written(deps.take().unwrap_or_default()),
+                paths: Some(WrittenPaths {
+                    lock_names: render_all(lock_names),
+                    inputs,
+                    outputs,
+                })
+                .filter(|p| {
+                    !(p.lock_names.is_empty() && p.inputs.is_empty() && p.outputs.is_empty())
+                })
+                .map(Box::new),
             });
             let need = TaskNeeds {
                 mem_span: mem.map(|m| m.span.clone()),
@@ -1152,7 +1193,7 @@ fn resolve_locks(
         });
     }
     for (task, source) in tasks.iter_mut().zip(sources) {
-        for name in &source.lock_names {
+        for name in &source.paths().lock_names {
             let id = *index.entry(name.value.clone()).or_insert_with(|| {
                 locks.push(Lock {
                     name: name.value.clone(),
@@ -1195,7 +1236,10 @@ fn resolve_deps(tasks: &mut [Task], sources: &mut [TaskSource], findings: &mut F
         let task = &tasks[id];
         // The names are freed as they are resolved: what later checks need is kept in
         // `written`.
-        let deps = std::mem::take(&mut sources[id].deps);
+        let deps = match std::mem::replace(&mut sources[id].deps, Deps::Resolved(Vec::new())) {
+            Deps::Written(deps) => deps,
+            Deps::Resolved(_) => Vec::new(),
+        };
         let mut ids = Vec::with_capacity(deps.len());
         let mut written = Vec::with_capacity(deps.len());
         for dep in &deps {
@@ -1247,7 +1291,7 @@ fn resolve_deps(tasks: &mut [Task], sources: &mut [TaskSource], findings: &mut F
         ids.sort_unstable();
         ids.dedup();
         resolved.push(ids);
-        sources[id].resolved = written;
+        sources[id].deps = Deps::Resolved(written);
     }
     for (task, deps) in tasks.iter_mut().zip(resolved) {
         task.deps = deps;
@@ -1292,7 +1336,7 @@ impl<'a> Suggestions<'a> {
 
 /// The resolved `deps` written for task `id`'s table.
 fn deps_of(sources: &[TaskSource], id: TaskId) -> &[WrittenDep] {
-    &sources[sources[id].first_of_table].resolved
+    sources[sources[id].first_of_table].resolved()
 }
 
 /// Reports each dependency cycle with its whole path and a label on every edge.
