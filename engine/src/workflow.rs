@@ -104,8 +104,9 @@ pub struct Task {
     pub allow_failure: bool,
     /// Explicit priority among ready tasks (higher first); 0 by default.
     pub priority: i64,
-    /// Options for the Slurm executor.
-    pub slurm: SlurmOptions,
+    /// Options for the Slurm executor; `None` when none is set (most tasks: boxed, so that a
+    /// million tasks do not each carry room for nine options).
+    pub slurm: Option<Box<SlurmOptions>>,
     /// Declared memory need in bytes (`mem`); `None` means learnt, or unknown.
     pub mem: Option<u64>,
     /// Memory limit in bytes (`mem_limit`): the task's tree is killed above it.

@@ -89,10 +89,14 @@ pub fn lint_races(
                 let Ok(pattern) = glob::Pattern::new(&path.to_string_lossy()) else {
                     continue;
                 };
-                writers
+                let mut matches: Vec<_> = writers
                     .iter()
                     .filter(|(out, _)| pattern.matches_path(out))
-                    .collect()
+                    .collect();
+                // In the order the writers were declared, not the hash map's (which changes
+                // from one run to the next).
+                matches.sort_by_key(|&(out, list)| (list.first().map(|w| w.0), out));
+                matches
             } else {
                 writers.get_key_value(&path).into_iter().collect()
             };

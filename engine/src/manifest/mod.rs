@@ -3,13 +3,17 @@
 //! Every problem is collected in one pass (syntax, unknown keys, types, references, cycles,
 //! races), so a user fixes a file in one round instead of one error at a time.
 
+mod chunks;
 pub mod diagnostic;
 pub mod duration;
+#[cfg(test)]
+mod equivalence_tests;
 mod expand;
 mod limits;
 mod lint;
 pub mod raw;
 mod resources;
+mod sections;
 pub mod shell_context;
 pub mod size;
 pub mod source;
@@ -106,25 +110,34 @@ pub fn not_utf8(path: &Path, bytes: &[u8]) -> Loaded {
 
 /// Checks manifest text; relative paths in it are taken from `root`.
 pub fn parse(source: SourceFile, root: &Path) -> Loaded {
-    let mut findings = Findings::new();
-    let (document, syntax_errors) = DeTable::parse_recoverable(&source.text);
-    let syntax: Findings = syntax_errors
-        .into_iter()
-        .map(|error| ManifestError::TomlSyntax {
-            message: error.message().trim().to_owned(),
-            span: error.span().unwrap_or(0..0).into(),
-        })
-        .collect();
-    let span = document.span();
-    let document = Spanned::new(span, DeValue::Table(document.into_inner()));
-    let workflow = raw::RawManifest::from_toml(document, &mut findings).and_then(|raw| {
-        let origin = validate::Origin {
-            path: &source.path,
-            root,
-            text: &source.text,
-        };
-        validate::build(raw, &origin, &mut findings)
-    });
+    parse_with(source, root, Reading::Chunked)
+}
+
+/// How the TOML text becomes the raw model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// In pieces ([`chunks`]) when the file allows it, else whole.
+    Chunked,
+    /// The whole document at once: the reference the pieces must agree with.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Whole,
+}
+
+/// [`parse`], reading the text the way `reading` says.
+fn parse_with(source: SourceFile, root: &Path, reading: Reading) -> Loaded {
+    let origin = validate::Origin {
+        path: &source.path,
+        root,
+        text: &source.text,
+    };
+    let chunked = match reading {
+        Reading::Chunked => chunks::build(&origin),
+        Reading::Whole => None,
+    };
+    let (workflow, findings, syntax) = match chunked {
+        Some((workflow, findings)) => (workflow, findings, Findings::new()),
+        None => build_whole(&origin),
+    };
     // Findings that only follow from a syntax error in their table are left out.
     let mut findings = syntax::refine(&source.text, syntax, findings);
     // A syntax error may have hidden parts of the file: never hand out a partial workflow.
@@ -135,4 +148,27 @@ pub fn parse(source: SourceFile, root: &Path) -> Loaded {
         workflow,
         findings,
     }
+}
+
+/// The workflow of the whole document at once: the workflow, the findings of its conversion
+/// and validation, and the syntax errors.
+fn build_whole(origin: &validate::Origin<'_>) -> (Option<Workflow>, Findings, Findings) {
+    let mut findings = Findings::new();
+    let (document, syntax_errors) = DeTable::parse_recoverable(origin.text);
+    let syntax: Findings = syntax_errors
+        .into_iter()
+        .map(|error| ManifestError::TomlSyntax {
+            message: error.message().trim().to_owned(),
+            span: error.span().unwrap_or(0..0).into(),
+        })
+        .collect();
+    let span = document.span();
+    let document = Spanned::new(span, DeValue::Table(document.into_inner()));
+    let workflow = raw::RawManifest::from_toml(document, &mut findings).and_then(|mut raw| {
+        let tasks = raw.tasks.take().map(|named| named.0).unwrap_or_default();
+        let count = tasks.len();
+        let pieces = Some((tasks, Findings::new())).filter(|(tasks, _)| !tasks.is_empty());
+        validate::build(raw, pieces.into_iter(), count, origin, &mut findings)
+    });
+    (workflow, findings, syntax)
 }

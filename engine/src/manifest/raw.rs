@@ -116,7 +116,9 @@ toml_table! {
         /// Amounts of counted resources held while the task runs ({ gpu = 1 }).
         resources: Named<Sp<AmountValue>>,
         /// Options for the Slurm executor.
-        slurm: RawSlurm,
+        // Boxed: rarely written, and a million raw tasks each carrying room for them inline
+        // would take 0.4 GB.
+        slurm: Box<RawSlurm>,
     }
 }
 

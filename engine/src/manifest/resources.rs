@@ -46,6 +46,13 @@ pub struct TaskNeeds {
     pub amounts: Vec<(Sp<String>, Sp<String>)>,
 }
 
+impl TaskNeeds {
+    /// True when the task wrote none of them (then no check has anything to do).
+    pub fn is_empty(&self) -> bool {
+        self.mem_span.is_none() && self.mem_limit_span.is_none() && self.amounts.is_empty()
+    }
+}
+
 /// The `[locks]` and `[resources]` declarations as one list for the lock table, reporting a
 /// name declared in both. Returns the names declared as counted resources.
 pub fn merge_declarations(

@@ -5,7 +5,7 @@
 //! time.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The text of one manifest and where it came from.
 #[derive(Debug, Clone)]
@@ -14,8 +14,9 @@ pub struct SourceFile {
     pub path: PathBuf,
     /// The whole text.
     pub text: Arc<str>,
-    /// Where each line starts, built once.
-    lines: Arc<LineIndex>,
+    /// Where each line starts, built once, when first asked for (a valid manifest never needs
+    /// it: 32 MB for a million tasks), and shared by clones.
+    lines: Arc<OnceLock<LineIndex>>,
 }
 
 /// A 1-based line and column (columns count characters, not bytes).
@@ -104,7 +105,7 @@ impl SourceFile {
         let text = text.into();
         Self {
             path: path.into(),
-            lines: Arc::new(LineIndex::new(&text)),
+            lines: Arc::new(OnceLock::new()),
             text,
         }
     }
@@ -114,14 +115,14 @@ impl SourceFile {
         self.path.display().to_string()
     }
 
-    /// The line index of the text, built once when the source was made.
+    /// The line index of the text, built on the first call.
     pub fn lines(&self) -> &LineIndex {
-        &self.lines
+        self.lines.get_or_init(|| LineIndex::new(&self.text))
     }
 
     /// The line and column of a byte offset (clamped to the text, snapped to a char boundary).
     pub fn line_col(&self, offset: usize) -> LineCol {
-        self.lines.line_col(&self.text, offset)
+        self.lines().line_col(&self.text, offset)
     }
 }
 
@@ -148,8 +149,11 @@ mod tests {
         assert_eq!(source.lines().line_count(), 200_001);
         assert_eq!(source.lines().line_of(6 * 150_000 + 2), 150_000);
         assert_eq!(source.lines().line_range(3, &source.text), 18..23);
-        // A clone shares the index instead of building it again.
+        // A clone shares the index instead of building it again, built before or after.
         let copy = source.clone();
+        let fresh = SourceFile::new("wf.toml", "a\n");
+        let fresh_copy = fresh.clone();
+        assert!(std::ptr::eq(fresh.lines(), fresh_copy.lines()));
         assert!(std::ptr::eq(copy.lines(), source.lines()));
         // 200,000 lookups near the end of a 1.2 MB text: a scan from the start for each would
         // read 240 GB; the index answers at once.

@@ -214,6 +214,12 @@ impl TomlLeaf for Vec<Sp<String>> {
     }
 }
 
+impl<T: FromToml> FromToml for Box<T> {
+    fn from_toml(value: TomlValue<'_>, findings: &mut Findings) -> Option<Self> {
+        T::from_toml(value, findings).map(Box::new)
+    }
+}
+
 /// A TOML table whose keys are names chosen by the user (tasks, locks, environment variables),
 /// in the order they were written.
 #[derive(Debug, Clone, Default)]

@@ -40,15 +40,29 @@ pub struct Origin<'a> {
     pub text: &'a str,
 }
 
+/// Raw tasks in the order written, in pieces, each with the findings of its conversion (which
+/// [`build`] adds to its own before building the piece's tasks).
+pub type RawTaskPiece = (Vec<(Sp<String>, RawTask)>, Findings);
+
 /// Builds the workflow, or returns `None` if any error was found (all of them are in `findings`).
-pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> Option<Workflow> {
+///
+/// The tasks are `tasks`, not `raw.tasks`: pieces consumed one at a time, so a large manifest's
+/// raw model never exists whole (see `chunks.rs`). No piece at all means no task. `count` is
+/// how many raw tasks the pieces hold, for the capacity of what is built from them.
+pub fn build(
+    raw: RawManifest,
+    tasks: impl Iterator<Item = RawTaskPiece>,
+    count: usize,
+    origin: &Origin<'_>,
+    findings: &mut Findings,
+) -> Option<Workflow> {
     let workflow = raw.workflow.unwrap_or_default();
     let settings = Settings::check(&workflow, origin, findings);
     let defaults = raw.defaults.unwrap_or_default();
     check_defaults(&defaults, settings.jobs.as_ref(), findings);
 
-    let raw_tasks = raw.tasks.map(|named| named.0).unwrap_or_default();
-    if raw_tasks.is_empty() && !has_errors(findings) {
+    let mut tasks = tasks.peekable();
+    if tasks.peek().is_none() && !has_errors(findings) {
         findings.push(ManifestError::NoTasks {
             span: (0..0).into(),
         });
@@ -61,14 +75,21 @@ pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> 
         max_expansions: settings.max_expansions,
         expanded: 0,
         findings,
-        tasks: Vec::new(),
-        sources: Vec::new(),
+        tasks: Vec::with_capacity(count),
+        sources: Vec::with_capacity(count),
+        needs: Vec::new(),
     };
-    for (name, task) in &raw_tasks {
-        builder.add(name, task);
+    for (piece, piece_findings) in tasks {
+        builder.findings.extend(piece_findings);
+        for (name, task) in piece {
+            builder.add(&name, task);
+        }
     }
     let TaskBuilder {
-        mut tasks, sources, ..
+        mut tasks,
+        mut sources,
+        needs,
+        ..
     } = builder;
 
     let mut declared = raw.locks.map(|n| n.0).unwrap_or_default();
@@ -78,7 +99,6 @@ pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> 
         findings,
     );
     let locks = resolve_locks(declared, &mut tasks, &sources, findings);
-    let needs: Vec<TaskNeeds> = sources.iter().map(|s| s.needs.clone()).collect();
     resources::assign(
         &mut tasks,
         &needs,
@@ -88,17 +108,25 @@ pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> 
         findings,
     );
     resources::warn_unenforced(&tasks, &needs, findings);
-    resolve_deps(&mut tasks, &sources, findings);
+    drop(needs);
+    resolve_deps(&mut tasks, &mut sources, findings);
     let dag = Dag::from_fn(tasks.len(), |task| &tasks[task].deps);
     report_cycles(&dag, &tasks, &sources, findings);
+    // Found now and reported only if the manifest turns out valid, so that the dependencies as
+    // written are freed before the race lint, the last large step.
+    let mut dependency_warnings = Findings::new();
+    warn_dependencies_without_outputs(&tasks, &sources, &mut dependency_warnings);
+    for source in &mut sources {
+        source.deps = Deps::Resolved(Vec::new());
+    }
     {
         let paths: Vec<TaskPaths<'_>> = sources
             .iter()
             .zip(&tasks)
             .map(|(source, task)| TaskPaths {
                 cwd: &task.cwd,
-                inputs: &source.inputs,
-                outputs: &source.outputs,
+                inputs: &source.paths().inputs,
+                outputs: &source.paths().outputs,
             })
             .collect();
         lint_races(&tasks, &paths, &dag, origin.root, findings);
@@ -109,7 +137,7 @@ pub fn build(raw: RawManifest, origin: &Origin<'_>, findings: &mut Findings) -> 
         findings.retain(|f| !matches!(f, ManifestError::UnusedMatrixKey { .. }));
         return None;
     }
-    warn_dependencies_without_outputs(&tasks, &sources, findings);
+    findings.extend(dependency_warnings);
     Some(Workflow {
         name: settings.name,
         manifest: origin.path.to_path_buf(),
@@ -145,12 +173,12 @@ fn warn_dependencies_without_outputs(
         if source.first_of_table != id || task.outputs.is_empty() {
             continue;
         }
-        for dep in source.deps {
+        for dep in source.resolved() {
             let targets: Vec<&Task> = task
                 .deps
                 .iter()
+                .filter(|d| dep.targets.contains(d))
                 .map(|&d| &tasks[d])
-                .filter(|t| t.base == dep.value || t.name == dep.value)
                 .collect();
             let Some(first) = targets.first() else {
                 continue;
@@ -158,7 +186,7 @@ fn warn_dependencies_without_outputs(
             if targets.iter().all(|t| t.outputs.is_empty()) && warned.insert(first.base.as_str()) {
                 findings.push(ManifestError::DependencyWithoutOutputs {
                     task: task.base.clone(),
-                    dep: dep.value.clone(),
+                    dep: dep.name(tasks).to_owned(),
                     span: dep.span.clone().into(),
                 });
             }
@@ -403,20 +431,81 @@ fn check_cpus(
 }
 
 /// Where the parts of one expanded task were written, for findings that come later.
-struct TaskSource<'r> {
+struct TaskSource {
     name_span: Range<usize>,
     /// The first expansion of the same `[tasks.NAME]` table.
     first_of_table: TaskId,
-    /// The `deps` as written, borrowed from the raw manifest (shared by every expansion).
-    deps: &'r [Sp<String>],
+    /// The `deps` of the table, held by its first expansion only (the others share them: see
+    /// [`deps_of`]).
+    deps: Deps,
+    /// `locks`, `inputs` and `outputs` as written; `None` when all three are empty (so that the
+    /// many tasks of a large generated manifest that write none do not each carry 72 bytes).
+    paths: Option<Box<WrittenPaths>>,
+}
+
+/// A table's `deps`: as written (moved out of the raw task) until they are resolved, then
+/// resolved.
+enum Deps {
+    /// The names as written.
+    Written(Vec<Sp<String>>),
+    /// Each written dependency that names other tasks, with the tasks it names.
+    Resolved(Vec<WrittenDep>),
+}
+
+impl TaskSource {
+    /// The resolved `deps` (none before [`resolve_deps`], and none on an expansion but the
+    /// table's first).
+    fn resolved(&self) -> &[WrittenDep] {
+        match &self.deps {
+            Deps::Resolved(resolved) => resolved,
+            Deps::Written(_) => &[],
+        }
+    }
+
+    /// `locks`, `inputs` and `outputs` as written (rendered for this expansion).
+    fn paths(&self) -> &WrittenPaths {
+        self.paths.as_deref().unwrap_or(&NO_PATHS)
+    }
+}
+
+/// A task's `locks`, `inputs` and `outputs` as written, rendered for its expansion.
+struct WrittenPaths {
     lock_names: Vec<Sp<String>>,
     inputs: Vec<Sp<String>>,
     outputs: Vec<Sp<String>>,
-    /// Memory and resource amounts as written, for checks after expansion.
-    needs: TaskNeeds,
 }
 
-struct TaskBuilder<'a, 'f, 'r> {
+/// The paths of a task that wrote none.
+static NO_PATHS: WrittenPaths = WrittenPaths {
+    lock_names: Vec::new(),
+    inputs: Vec::new(),
+    outputs: Vec::new(),
+};
+
+/// A dependency as written, resolved: 32 bytes instead of its text (a million tasks with three
+/// dependencies each would otherwise keep 0.2 GB of names until the end).
+struct WrittenDep {
+    /// Where it is written.
+    span: Range<usize>,
+    /// The tasks it names: a table's expansions, or one expansion by its full name.
+    targets: Range<TaskId>,
+    /// Named by its full name (`train[lr=0.1]`), not by its table's.
+    by_full_name: bool,
+}
+
+impl WrittenDep {
+    /// The name as written (the name it was found by).
+    fn name<'t>(&self, tasks: &'t [Task]) -> &'t str {
+        let target = &tasks[self.targets.start];
+        if self.by_full_name {
+            &target.name
+        } else {
+            &target.base
+        }
+    }
+}
+
+struct TaskBuilder<'a, 'f> {
     origin: &'a Origin<'a>,
     /// `[workflow].shell`, which runs string commands.
     shell: &'a [String],
@@ -428,12 +517,19 @@ struct TaskBuilder<'a, 'f, 'r> {
     expanded: u64,
     findings: &'f mut Findings,
     tasks: Vec<Task>,
-    sources: Vec<TaskSource<'r>>,
+    sources: Vec<TaskSource>,
+    /// Memory and resource amounts as written, per expanded task, for checks after expansion
+    /// (apart from the sources: they are freed first). Ends at the last task that wrote any:
+    /// the checks zip it with the tasks, and a task that wrote none has nothing to check.
+    needs: Vec<TaskNeeds>,
 }
 
-impl<'r> TaskBuilder<'_, '_, 'r> {
-    /// Checks one `[tasks.NAME]` table and adds one task per expansion.
-    fn add(&mut self, name: &Sp<String>, raw: &'r RawTask) {
+impl TaskBuilder<'_, '_> {
+    /// Checks one `[tasks.NAME]` table and adds one task per expansion. The raw task is
+    /// consumed, so a large manifest's raw model is freed as its tasks are built.
+    fn add(&mut self, name: &Sp<String>, mut raw: RawTask) {
+        let mut deps = raw.deps.take().map(|d| d.value);
+        let raw = &raw;
         let defaults = self.defaults;
         if name.value.is_empty()
             || !name
@@ -592,7 +688,9 @@ impl<'r> TaskBuilder<'_, '_, 'r> {
         let pick_bool = |own: &Option<Sp<bool>>, default: &Option<Sp<bool>>| {
             own.as_ref().or(default.as_ref()).is_some_and(|b| b.value)
         };
-        let slurm = merge_slurm(raw, defaults);
+        let slurm = Some(merge_slurm(raw, defaults))
+            .filter(|options| *options != SlurmOptions::default())
+            .map(Box::new);
         let first_of_table = self.tasks.len();
         // A string `run` is the same for every expansion: values reach it only through the
         // environment.
@@ -680,26 +778,37 @@ impl<'r> TaskBuilder<'_, '_, 'r> {
             self.sources.push(TaskSource {
                 name_span: name.span.clone(),
                 first_of_table,
-                deps: raw.deps.as_ref().map_or(&[], |d| d.value.as_slice()),
-                lock_names: render_all(lock_names),
-                inputs,
-                outputs,
-                needs: TaskNeeds {
-                    mem_span: mem.map(|m| m.span.clone()),
-                    mem_limit_span: mem_limit.map(|m| m.span.clone()),
-                    amounts: amounts
-                        .iter()
-                        .flat_map(|a| a.0.iter())
-                        .map(|(name, amount)| {
-                            let text = match &amount.value {
-                                AmountValue::Number(n) => n.to_string(),
-                                AmountValue::Template(text) => render(text),
-                            };
-                            (name.clone(), Sp::new(text, amount.span.clone()))
-                        })
-                        .collect(),
-                },
+                deps: Deps::Written(deps.take().unwrap_or_default()),
+                paths: Some(WrittenPaths {
+                    lock_names: render_all(lock_names),
+                    inputs,
+                    outputs,
+                })
+                .filter(|p| {
+                    !(p.lock_names.is_empty() && p.inputs.is_empty() && p.outputs.is_empty())
+                })
+                .map(Box::new),
             });
+            let need = TaskNeeds {
+                mem_span: mem.map(|m| m.span.clone()),
+                mem_limit_span: mem_limit.map(|m| m.span.clone()),
+                amounts: amounts
+                    .iter()
+                    .flat_map(|a| a.0.iter())
+                    .map(|(name, amount)| {
+                        let text = match &amount.value {
+                            AmountValue::Number(n) => n.to_string(),
+                            AmountValue::Template(text) => render(text),
+                        };
+                        (name.clone(), Sp::new(text, amount.span.clone()))
+                    })
+                    .collect(),
+            };
+            if !need.is_empty() {
+                self.needs
+                    .resize_with(self.tasks.len() - 1, TaskNeeds::default);
+                self.needs.push(need);
+            }
         }
     }
 
@@ -1040,7 +1149,7 @@ fn resolve_cwd(root: &Path, cwd: Option<String>) -> PathBuf {
 }
 
 fn merge_slurm(task: &RawTask, defaults: &RawDefaults) -> SlurmOptions {
-    let own = task.slurm.clone().unwrap_or_default();
+    let own = task.slurm.as_deref().cloned().unwrap_or_default();
     let base = defaults.slurm.clone().unwrap_or_default();
     let text = |a: Option<Sp<String>>, b: Option<Sp<String>>| a.or(b).map(|s| s.value);
     SlurmOptions {
@@ -1064,7 +1173,7 @@ fn merge_slurm(task: &RawTask, defaults: &RawDefaults) -> SlurmOptions {
 fn resolve_locks(
     declared: Vec<(Sp<String>, Sp<i64>)>,
     tasks: &mut [Task],
-    sources: &[TaskSource<'_>],
+    sources: &[TaskSource],
     findings: &mut Findings,
 ) -> Vec<Lock> {
     let mut locks: Vec<Lock> = Vec::with_capacity(declared.len());
@@ -1084,7 +1193,7 @@ fn resolve_locks(
         });
     }
     for (task, source) in tasks.iter_mut().zip(sources) {
-        for name in &source.lock_names {
+        for name in &source.paths().lock_names {
             let id = *index.entry(name.value.clone()).or_insert_with(|| {
                 locks.push(Lock {
                     name: name.value.clone(),
@@ -1105,9 +1214,9 @@ fn resolve_locks(
 ///
 /// The expansions of one table are consecutive tasks, so a table name resolves to a range of
 /// ids: one hash lookup per dependency, no list per name, no string comparison.
-fn resolve_deps(tasks: &mut [Task], sources: &[TaskSource<'_>], findings: &mut Findings) {
+fn resolve_deps(tasks: &mut [Task], sources: &mut [TaskSource], findings: &mut Findings) {
     let mut by_base: NameMap<&str, Range<TaskId>> = name_map(tasks.len());
-    for (id, (task, source)) in tasks.iter().zip(sources).enumerate() {
+    for (id, (task, source)) in tasks.iter().zip(sources.iter()).enumerate() {
         let range = by_base
             .entry(task.base.as_str())
             .or_insert(source.first_of_table..id + 1);
@@ -1117,17 +1226,25 @@ fn resolve_deps(tasks: &mut [Task], sources: &[TaskSource<'_>], findings: &mut F
     let mut by_full: Option<NameMap<&str, TaskId>> = None;
     let mut suggestions: Option<Suggestions<'_>> = None;
     let mut resolved: Vec<Vec<TaskId>> = Vec::with_capacity(tasks.len());
-    for (id, source) in sources.iter().enumerate() {
-        if source.first_of_table != id {
+    for id in 0..sources.len() {
+        let first_of_table = sources[id].first_of_table;
+        if first_of_table != id {
             // Same table as an earlier expansion: same deps, already checked and reported.
-            resolved.push(resolved[source.first_of_table].clone());
+            resolved.push(resolved[first_of_table].clone());
             continue;
         }
         let task = &tasks[id];
-        let mut ids = Vec::with_capacity(source.deps.len());
-        for dep in source.deps {
-            let targets = match by_base.get(dep.value.as_str()) {
-                Some(range) => range.clone(),
+        // The names are freed as they are resolved: what later checks need is kept in
+        // `written`.
+        let deps = match std::mem::replace(&mut sources[id].deps, Deps::Resolved(Vec::new())) {
+            Deps::Written(deps) => deps,
+            Deps::Resolved(_) => Vec::new(),
+        };
+        let mut ids = Vec::with_capacity(deps.len());
+        let mut written = Vec::with_capacity(deps.len());
+        for dep in &deps {
+            let (targets, by_full_name) = match by_base.get(dep.value.as_str()) {
+                Some(range) => (range.clone(), false),
                 None => match by_full
                     .get_or_insert_with(|| {
                         tasks
@@ -1139,7 +1256,7 @@ fn resolve_deps(tasks: &mut [Task], sources: &[TaskSource<'_>], findings: &mut F
                     })
                     .get(dep.value.as_str())
                 {
-                    Some(&target) => target..target + 1,
+                    Some(&target) => (target..target + 1, true),
                     None => {
                         let suggestions = suggestions.get_or_insert_with(|| {
                             Suggestions::new(by_base.keys().copied().collect())
@@ -1164,11 +1281,17 @@ fn resolve_deps(tasks: &mut [Task], sources: &[TaskSource<'_>], findings: &mut F
                 });
                 continue;
             }
-            ids.extend(targets);
+            ids.extend(targets.clone());
+            written.push(WrittenDep {
+                span: dep.span.clone(),
+                targets,
+                by_full_name,
+            });
         }
         ids.sort_unstable();
         ids.dedup();
         resolved.push(ids);
+        sources[id].deps = Deps::Resolved(written);
     }
     for (task, deps) in tasks.iter_mut().zip(resolved) {
         task.deps = deps;
@@ -1211,18 +1334,22 @@ impl<'a> Suggestions<'a> {
     }
 }
 
+/// The resolved `deps` written for task `id`'s table.
+fn deps_of(sources: &[TaskSource], id: TaskId) -> &[WrittenDep] {
+    sources[sources[id].first_of_table].resolved()
+}
+
 /// Reports each dependency cycle with its whole path and a label on every edge.
-fn report_cycles(dag: &Dag, tasks: &[Task], sources: &[TaskSource<'_>], findings: &mut Findings) {
+fn report_cycles(dag: &Dag, tasks: &[Task], sources: &[TaskSource], findings: &mut Findings) {
     for cycle in dag.cycles() {
         let mut names: Vec<&str> = cycle.iter().map(|&t| tasks[t].name.as_str()).collect();
         names.push(names[0]);
         let mut edges = Vec::with_capacity(cycle.len());
         for (i, &task) in cycle.iter().enumerate() {
             let dep = cycle[(i + 1) % cycle.len()];
-            let span = sources[task]
-                .deps
+            let span = deps_of(sources, task)
                 .iter()
-                .find(|d| d.value == tasks[dep].base || d.value == tasks[dep].name)
+                .find(|d| d.targets.contains(&dep))
                 .map_or_else(|| sources[task].name_span.clone(), |d| d.span.clone());
             let label = format!("`{}` depends on `{}`", tasks[task].name, tasks[dep].name);
             edges.push(LabeledSpan::new_with_span(Some(label), span));

@@ -27,7 +27,7 @@ use crate::exec::{
 use crate::layout::JOBS_FILE;
 use crate::layout::marker::CrashedRun;
 use crate::report::time::Timestamp;
-use crate::workflow::{ExecutorKind, Task, Workflow};
+use crate::workflow::{ExecutorKind, SlurmOptions, Task, Workflow};
 
 /// How long polls may fail in a row before the attempts waiting on them fail: the controller
 /// is considered lost.
@@ -149,7 +149,7 @@ impl Executor for SlurmExecutor {
                 Ok(script) => script,
                 Err(error) => return self.not_started(&log, error.to_string()),
             };
-        let options = JobOptions::from(&task.slurm);
+        let options = JobOptions::from(task.slurm.as_deref().unwrap_or(&SlurmOptions::default()));
         let submit = SubmitRequest {
             job_name: job_name(&self.workflow.name, &task.name),
             cwd: &task.cwd,

@@ -1,0 +1,307 @@
+//! Reading a manifest in pieces, so that the parser's generic tree of a large file never exists
+//! whole: each run of task tables is parsed on its own (in parallel), turned into [`RawTask`]s
+//! at once, and its tree dropped; the other tables are parsed once, from a copy of the text in
+//! which the task tables are blanked out (so every span is the file's own).
+//!
+//! This is only a faster way to the same result: whenever the file is unusual in any way (a
+//! syntax error anywhere, a task's tables in two places, `tasks` written as a table or with
+//! dotted keys, a header the scan in [`super::sections`] does not follow) [`build`] returns
+//! `None` and the caller reads the whole document, which gives today's findings exactly.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+
+use rayon::prelude::*;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::diagnostic::Findings;
+use super::raw::{RawManifest, RawTask};
+use super::sections::{Owner, Section, sections};
+use super::spanned::{FromToml, Sp, TomlValue};
+use super::validate::{self, Origin, RawTaskPiece};
+use crate::names::{NameMap, name_map};
+use crate::workflow::Workflow;
+
+/// Task tables parsed together: big enough that one parse is not mostly overhead, small enough
+/// that their tree is a few hundred kilobytes.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// Batches parsed at once, in parallel, before they are built into tasks.
+const BATCHES_AT_ONCE: usize = 8;
+
+/// The workflow of `origin.text` and every finding of its conversion and validation, as the
+/// whole-document reading would give them (before syntax findings are refined and everything
+/// is sorted); `None` when this way does not apply.
+///
+/// A piece's conversion findings are added just before its tasks are built, not all of them
+/// before any task as in the whole reading: after the final sort by offset the two lists are the
+/// same, since a finding about one task's tables never shares an offset with one about another
+/// task's, and the checks that look at earlier findings (`has_errors`) run after every piece
+/// (but the one for a manifest without tasks, which only matters when there is no piece).
+pub fn build(origin: &Origin<'_>) -> Option<(Option<Workflow>, Findings)> {
+    let text = origin.text;
+    let sections = sections(text)?;
+    let Plan {
+        rest,
+        batches,
+        tasks,
+    } = Plan::of(text, &sections)?;
+    drop(sections);
+    let (raw, mut findings) = read_rest(&rest)?;
+    drop(rest);
+    let mut pieces = Pieces {
+        text,
+        batches,
+        next: 0,
+        ready: VecDeque::new(),
+        failed: false,
+    };
+    let workflow = validate::build(raw, &mut pieces, tasks, origin, &mut findings);
+    (!pieces.failed).then_some((workflow, findings))
+}
+
+/// The batches of task tables, parsed a few at a time as they are asked for.
+struct Pieces<'t> {
+    text: &'t str,
+    batches: Vec<Range<usize>>,
+    /// The first batch not parsed yet.
+    next: usize,
+    /// Parsed, not handed out yet.
+    ready: VecDeque<Batch>,
+    /// A batch had a syntax error: what was handed out is not the file's content.
+    failed: bool,
+}
+
+impl Iterator for Pieces<'_> {
+    type Item = RawTaskPiece;
+
+    fn next(&mut self) -> Option<RawTaskPiece> {
+        if self.ready.is_empty() && !self.failed && self.next < self.batches.len() {
+            let end = (self.next + BATCHES_AT_ONCE).min(self.batches.len());
+            let text = self.text;
+            let parsed: Option<Vec<Batch>> = self.batches[self.next..end]
+                .par_iter()
+                .map(|range| Batch::parse(text, range.clone()))
+                .collect();
+            self.next = end;
+            match parsed {
+                Some(parsed) => self.ready.extend(parsed),
+                None => self.failed = true,
+            }
+        }
+        self.ready
+            .pop_front()
+            .map(|batch| (batch.tasks, batch.findings))
+    }
+}
+
+/// Where the pieces are.
+struct Plan {
+    /// The text up to the end of the last table that is not a task's, task tables blanked.
+    rest: String,
+    /// Runs of consecutive task tables, each parsed on its own.
+    batches: Vec<Range<usize>>,
+    /// How many tasks the batches hold.
+    tasks: usize,
+}
+
+impl Plan {
+    /// The pieces of `text`; `None` if a task's tables are not all in one place.
+    fn of(text: &str, sections: &[Section<'_>]) -> Option<Self> {
+        let preamble_end = sections.first().map_or(text.len(), |s| s.range.start);
+        let mut rest_end = preamble_end;
+        let mut batches: Vec<Range<usize>> = Vec::new();
+        let mut seen: NameMap<&str, ()> = name_map(sections.len());
+        let mut previous: Option<Owner<'_>> = None;
+        for section in sections {
+            match section.owner {
+                Owner::Rest => rest_end = section.range.end,
+                Owner::Task(name) => {
+                    let same_task = previous == Some(section.owner);
+                    if !same_task && seen.insert(name, ()).is_some() {
+                        return None;
+                    }
+                    match batches.last_mut() {
+                        Some(batch)
+                            if matches!(previous, Some(Owner::Task(_)))
+                                && (same_task || batch.len() < BATCH_BYTES) =>
+                        {
+                            batch.end = section.range.end;
+                        }
+                        _ => batches.push(section.range.clone()),
+                    }
+                }
+            }
+            previous = Some(section.owner);
+        }
+        let mut rest = String::with_capacity(rest_end);
+        let mut copied = 0;
+        for section in sections {
+            if section.range.start >= rest_end {
+                break;
+            }
+            if matches!(section.owner, Owner::Task(_)) {
+                rest.push_str(&text[copied..section.range.start]);
+                blank(&mut rest, &text[section.range.clone()]);
+                copied = section.range.end;
+            }
+        }
+        rest.push_str(&text[copied..rest_end]);
+        Some(Plan {
+            rest,
+            batches,
+            tasks: seen.len(),
+        })
+    }
+}
+
+/// Appends `text` with every character but line breaks replaced by spaces, byte for byte.
+fn blank(out: &mut String, text: &str) {
+    out.extend(
+        text.bytes()
+            .map(|byte| if byte == b'\n' { '\n' } else { ' ' }),
+    );
+}
+
+/// The tasks of one batch and the findings of their conversion.
+struct Batch {
+    tasks: Vec<(Sp<String>, RawTask)>,
+    findings: Findings,
+}
+
+impl Batch {
+    /// Parses the task tables at `range` of `text`; `None` on any syntax error.
+    fn parse(text: &str, range: Range<usize>) -> Option<Self> {
+        let (document, errors) = DeTable::parse_recoverable(&text[range.clone()]);
+        if !errors.is_empty() {
+            return None;
+        }
+        let mut top = document.into_inner().into_iter();
+        let (key, tasks) = top.next()?;
+        if key.get_ref() != "tasks" || top.next().is_some() {
+            return None;
+        }
+        let DeValue::Table(tasks) = tasks.into_inner() else {
+            return None;
+        };
+        let mut batch = Batch {
+            tasks: Vec::with_capacity(tasks.len()),
+            findings: Findings::new(),
+        };
+        // As `Named::from_toml` does for the whole document.
+        for (name, value) in tasks {
+            let span = shifted(name.span(), range.start);
+            let value = shift(value, range.start);
+            if let Some(task) = RawTask::from_toml(value, &mut batch.findings) {
+                batch
+                    .tasks
+                    .push((Sp::new(name.into_inner().into_owned(), span), task));
+            }
+        }
+        Some(batch)
+    }
+}
+
+/// The tables that are not tasks', from the blanked text; `None` on a syntax error or when
+/// `tasks` is defined there (`[tasks]`, `tasks.a.run = …`, `tasks = { … }`).
+fn read_rest(rest: &str) -> Option<(RawManifest, Findings)> {
+    let (document, errors) = DeTable::parse_recoverable(rest);
+    if !errors.is_empty() || document.get_ref().contains_key("tasks") {
+        return None;
+    }
+    let mut findings = Findings::new();
+    let span = document.span();
+    let document = Spanned::new(span, DeValue::Table(document.into_inner()));
+    let raw = RawManifest::from_toml(document, &mut findings)?;
+    Some((raw, findings))
+}
+
+/// `span` moved `by` bytes later.
+fn shifted(span: Range<usize>, by: usize) -> Range<usize> {
+    span.start + by..span.end + by
+}
+
+/// `value` with every span in it (keys', values', elements') moved `by` bytes later.
+fn shift(value: TomlValue<'_>, by: usize) -> TomlValue<'_> {
+    let span = shifted(value.span(), by);
+    let mut inner = value.into_inner();
+    match &mut inner {
+        DeValue::Array(items) => {
+            for item in items.iter_mut() {
+                let taken = std::mem::replace(item, Spanned::new(0..0, DeValue::Boolean(false)));
+                *item = shift(taken, by);
+            }
+        }
+        DeValue::Table(table) => {
+            let mut moved = DeTable::with_capacity(table.len());
+            for (key, value) in std::mem::take(table) {
+                let key_span = shifted(key.span(), by);
+                moved.insert(Spanned::new(key_span, key.into_inner()), shift(value, by));
+            }
+            *table = moved;
+        }
+        DeValue::String(_)
+        | DeValue::Integer(_)
+        | DeValue::Float(_)
+        | DeValue::Boolean(_)
+        | DeValue::Datetime(_) => {}
+    }
+    Spanned::new(span, inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(text: &str) -> Option<Plan> {
+        Plan::of(text, &sections(text)?)
+    }
+
+    #[test]
+    fn the_rest_keeps_its_offsets_and_ends_with_its_last_table() {
+        let text =
+            "jobs = 1\n[tasks.a]\nrun = \"x\"\n[workflow]\nname = \"w\"\n[tasks.b]\nrun = \"y\"\n";
+        let plan = plan(text).expect("plain");
+        let workflow = text.find("[workflow]").expect("workflow");
+        assert_eq!(plan.rest.len(), text.find("[tasks.b]").expect("b"));
+        assert_eq!(&plan.rest[workflow..], &text[workflow..plan.rest.len()]);
+        assert_eq!(&plan.rest[..9], "jobs = 1\n");
+        assert!(plan.rest[9..workflow].trim().is_empty());
+        assert_eq!(plan.rest[9..workflow].matches('\n').count(), 2);
+        assert_eq!(plan.batches.len(), 2);
+    }
+
+    #[test]
+    fn a_task_in_two_places_is_not_split() {
+        assert!(plan("[tasks.a]\n[tasks.b]\n[tasks.a.env]\n").is_none());
+        assert!(plan("[tasks.a]\n[locks]\n[tasks.a.env]\n").is_none());
+        assert!(plan("[tasks.a]\n[tasks.a.env]\n[tasks.b]\n").is_some());
+    }
+
+    #[test]
+    fn consecutive_tasks_share_a_batch() {
+        let text = "[tasks.a]\nrun = \"x\"\n[tasks.a.env]\nA = \"1\"\n[tasks.b]\nrun = \"y\"\n";
+        let plan = plan(text).expect("plain");
+        assert_eq!(plan.batches, vec![0..text.len()]);
+        assert!(plan.rest.is_empty());
+    }
+
+    #[test]
+    fn spans_are_shifted_everywhere() {
+        let text = "[tasks.a]\nrun = [\"x\"]\nenv = { A = \"1\" }\n";
+        let (document, errors) = DeTable::parse_recoverable(text);
+        assert!(errors.is_empty());
+        let value = Spanned::new(document.span(), DeValue::Table(document.into_inner()));
+        let moved = shift(value, 100);
+        let DeValue::Table(top) = moved.get_ref() else {
+            panic!("table");
+        };
+        let (key, tasks) = top.iter().next().expect("tasks");
+        assert_eq!(key.span(), 101..106);
+        let a = tasks.get_ref().get("a").expect("a");
+        let run = a.get_ref().get("run").expect("run");
+        let x = run.get_ref().get(0).expect("x");
+        assert_eq!(&text[x.span().start - 100..x.span().end - 100], "\"x\"");
+    }
+}
