@@ -188,6 +188,18 @@ impl Samples {
     }
 }
 
+/// The values of an encoded list, newest first, without the rest of each sample; a damaged
+/// list reads as empty.
+fn values<T>(bytes: &[u8], value: impl Fn(u64) -> T) -> Vec<T> {
+    if bytes.len() % SAMPLE_BYTES != 0 {
+        return Vec::new();
+    }
+    bytes
+        .chunks_exact(SAMPLE_BYTES)
+        .map(|b| value(u64::from_le_bytes(b[20..28].try_into().unwrap_or_default())))
+        .collect()
+}
+
 /// A task's two lists as stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Stored {
@@ -220,18 +232,6 @@ impl Stored {
         match (self.durations.oldest_run(), self.peaks.oldest_run()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        }
-    }
-
-    fn public(&self) -> TaskSummary {
-        TaskSummary {
-            durations: self
-                .durations
-                .0
-                .iter()
-                .map(|s| f64::from_bits(s.value))
-                .collect(),
-            peaks: self.peaks.0.iter().map(|s| s.value).collect(),
         }
     }
 }
@@ -494,12 +494,20 @@ impl super::StateStore {
         let failed = fail(&self.path, "read the task summaries from");
         let mut statement = self
             .conn
-            .prepare_cached("SELECT task, durations, peaks FROM task_summaries WHERE manifest = ?1")
+            .prepare_cached(if self.only_manifest("task_summaries", manifest)? {
+                // `+manifest`: a scan in file order, not a lookup per row through the key.
+                "SELECT task, durations, peaks FROM task_summaries WHERE +manifest = ?1"
+            } else {
+                "SELECT task, durations, peaks FROM task_summaries WHERE manifest = ?1"
+            })
             .map_err(&failed)?;
         let rows = statement
             .query_map(params![manifest], |row| {
-                let stored = decode_pair(row.get_ref(1)?.as_blob()?, row.get_ref(2)?.as_blob()?);
-                Ok((row.get::<_, String>(0)?, stored.public()))
+                let summary = TaskSummary {
+                    durations: values(row.get_ref(1)?.as_blob()?, f64::from_bits),
+                    peaks: values(row.get_ref(2)?.as_blob()?, |v| v),
+                };
+                Ok((row.get::<_, String>(0)?, summary))
             })
             .map_err(&failed)?;
         rows.collect::<rusqlite::Result<_>>().map_err(&failed)
