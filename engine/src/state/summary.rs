@@ -494,12 +494,7 @@ impl super::StateStore {
         let failed = fail(&self.path, "read the task summaries from");
         let mut statement = self
             .conn
-            .prepare_cached(if self.only_manifest("task_summaries", manifest)? {
-                // `+manifest`: a scan in file order, not a lookup per row through the key.
-                "SELECT task, durations, peaks FROM task_summaries WHERE +manifest = ?1"
-            } else {
-                "SELECT task, durations, peaks FROM task_summaries WHERE manifest = ?1"
-            })
+            .prepare_cached("SELECT task, durations, peaks FROM task_summaries WHERE manifest = ?1")
             .map_err(&failed)?;
         let rows = statement
             .query_map(params![manifest], |row| {
