@@ -151,9 +151,7 @@ fn record_runs_of_100k_tasks() {
                 jobs: 2,
             })
             .expect("begin");
-        let events: Vec<StateEvent> = (0..100_000)
-            .flat_map(|i| task_events(&run_id, i))
-            .collect();
+        let events: Vec<StateEvent> = (0..100_000).flat_map(|i| task_events(&run_id, i)).collect();
         let started = Instant::now();
         for chunk in events.chunks(64) {
             store.record(chunk).expect("record");
