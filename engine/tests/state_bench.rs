@@ -6,6 +6,10 @@
 //!
 //! - `record_batches`: microseconds per event written by `StateStore::record`, in batches of 1
 //!   and of 100.
+//! - `record_runs_of_100k_tasks`: microseconds per event written by `StateStore::record` in
+//!   batches of 64, over 5 runs of the same 100,000 tasks (an attempt and a settled success per
+//!   task): the first run inserts every per-task row, the later ones update them, as the runs of
+//!   a workflow do.
 //! - `fingerprint_10k_files_1gb`: `fingerprint_tasks` over 10,000 input files of 100 KB (1 GB)
 //!   in 100 tasks: cold from disk, cold from the page cache, and warm (file-hash cache filled).
 //!   Needs 1 GB free in the temp folder; the files are removed at the end.
@@ -127,6 +131,39 @@ fn record_batches() {
         durations.len(),
         started.elapsed().as_secs_f64()
     );
+}
+
+#[test]
+#[ignore = "benchmark"]
+fn record_runs_of_100k_tasks() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(".wf/state.db");
+    let mut store = StateStore::open(&path).expect("open");
+    for run in 0..5 {
+        let run_id = format!("20261201T0400{run:02}Z-beef");
+        store
+            .begin_run(&RunStart {
+                run_id: run_id.clone(),
+                manifest: "/home/user/project/wf.toml".to_owned(),
+                workflow: "bench".to_owned(),
+                pid: None,
+                started_at_ms: run * 1_000_000,
+                jobs: 2,
+            })
+            .expect("begin");
+        let events: Vec<StateEvent> = (0..100_000).flat_map(|i| task_events(&run_id, i)).collect();
+        let started = Instant::now();
+        for chunk in events.chunks(64) {
+            store.record(chunk).expect("record");
+        }
+        let elapsed = started.elapsed();
+        println!(
+            "record: run {run}: {:>6.2} µs/event ({} events in batches of 64, {:.2} s)",
+            elapsed.as_secs_f64() * 1e6 / events.len() as f64,
+            events.len(),
+            elapsed.as_secs_f64()
+        );
+    }
 }
 
 const FILES: usize = 10_000;

@@ -6,6 +6,9 @@ use std::collections::HashMap;
 use super::SessionError;
 use super::memory::{MemoryNeed, RECENT_PEAKS, plan_memory, resolve_budget};
 use crate::scheduler::memory::MemoryPlan;
+use crate::state::summary::{
+    highest_peaks, median_durations, success_durations, with_last_success_durations,
+};
 use crate::state::{
     FileCache, Fingerprints, Freshness, History, Reason, StateStore, decide, fingerprint_tasks,
     fingerprint_tasks_with,
@@ -67,24 +70,6 @@ pub(super) fn prepare(
     mut store: Option<StateStore>,
 ) -> Result<Plan, SessionError> {
     let manifest = workflow.manifest_path().display().to_string();
-    let (history, durations, peaks) = match &store {
-        Some(store) => {
-            let previous_run = if freshness.resume {
-                store.previous_run(&manifest, "")?
-            } else {
-                None
-            };
-            let history = History {
-                last_successes: store.last_successes(&manifest)?,
-                previous_run,
-                failed_last_run: store.failed_in_latest_run(&manifest)?,
-            };
-            let durations = store.learnt_durations(&manifest, RECENT_DURATIONS)?;
-            let peaks = store.learnt_peaks(&manifest, RECENT_PEAKS)?;
-            (history, durations, peaks)
-        }
-        None => Default::default(),
-    };
     // Only the digests of the files this run fingerprints are read from the store.
     let mut cache = FileCache::new();
     let mut lookup_error = None;
@@ -105,6 +90,36 @@ pub(super) fn prepare(
         // A cache that cannot be saved only costs re-reading files next time.
         let _ = store.save_file_cache(&mut cache);
     }
+    let (history, durations, peaks) = match &store {
+        Some(store) => {
+            let previous_run = if freshness.resume {
+                store.previous_run(&manifest, "")?
+            } else {
+                None
+            };
+            // A success's parts only explain a fingerprint that changed.
+            let current: HashMap<&str, &str> = workflow
+                .tasks
+                .iter()
+                .zip(&fingerprints.tasks)
+                .filter_map(|(task, fp)| Some((task.name.as_str(), fp.as_ref()?.digest.as_str())))
+                .collect();
+            let last_successes = store.last_successes_with_parts(&manifest, |task, digest| {
+                current.get(task).is_some_and(|now| *now != digest)
+            })?;
+            let summaries = store.task_summaries(&manifest)?;
+            let mut durations = median_durations(&summaries, RECENT_DURATIONS);
+            with_last_success_durations(&mut durations, success_durations(&last_successes));
+            let peaks = highest_peaks(&summaries, RECENT_PEAKS);
+            let history = History {
+                last_successes,
+                previous_run,
+                failed_last_run: store.failed_in_latest_run(&manifest)?,
+            };
+            (history, durations, peaks)
+        }
+        None => Default::default(),
+    };
     let reasons = decide(workflow, &selected, &fingerprints, &history, freshness);
     let (expected, learnt) = expected_durations(workflow, &durations);
     let memory_budget = resolve_budget(workflow.memory);

@@ -10,6 +10,8 @@
 //! inputs.rs       a task's `inputs` → the files they match, and hashing those files
 //! fingerprint.rs  a task's fingerprint: command, environment, cwd, inputs, deps
 //! why.rs          why a task will run, from its fingerprint and its last success
+//! summary.rs      each task's running summary (recent durations and peaks), kept in step
+//!                 with its attempts, which plans read instead of the attempts
 //! prune.rs        removing old runs (folders and rows) so that `.wf/` stops growing
 //! ```
 //!
@@ -26,6 +28,7 @@ pub mod prune;
 pub mod records;
 pub mod schema;
 pub mod store;
+pub mod summary;
 pub mod why;
 
 pub use decide::{Freshness, History, decide, missing_outputs};
@@ -42,6 +45,7 @@ pub use records::{
 };
 pub use store::StateStore;
 pub use store::usage_queries::RunUsage;
+pub use summary::{SUMMARY_DEPTH, TaskSummary};
 pub use why::{Reason, explain};
 
 pub use crate::layout::{STATE_FILE, store_path};

@@ -11,6 +11,9 @@
 //! - the last success of every task (`successes`), which has its own table and no tie to the
 //!   run it came from: up-to-date checks outlive the pruning of that run.
 //!
+//! The task summaries lose the attempts of the removed runs with them (in the same
+//! transaction), so that learnt durations and memory stay those of the runs kept.
+//!
 //! A sweep (`wf gc`) also removes run folders that the store knows nothing about (older than
 //! [`ORPHAN_MIN_AGE`], so that a folder being created by a starting run is left alone), rows of
 //! the manifest whose folder is gone (but never its latest run), and cached digests of files
@@ -261,7 +264,8 @@ impl StateStore {
             .map_err(fail(&self.path, "read the run ids from"))
     }
 
-    /// Deletes runs with their attempts and outcomes, in one transaction. Last successes stay.
+    /// Deletes runs with their attempts and outcomes, in one transaction, and takes their
+    /// attempts out of the task summaries. Last successes stay.
     pub fn delete_runs(&mut self, run_ids: &[String]) -> Result<(), StateError> {
         if run_ids.is_empty() {
             return Ok(());
@@ -271,6 +275,7 @@ impl StateStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&failed)?;
+        let forgotten = super::summary::runs_to_forget(&tx, run_ids).map_err(&failed)?;
         {
             // Attempts and outcomes go with their run (ON DELETE CASCADE).
             let mut delete = tx
@@ -280,6 +285,7 @@ impl StateStore {
                 delete.execute(params![run_id]).map_err(&failed)?;
             }
         }
+        super::summary::forget_runs(&tx, &forgotten).map_err(&failed)?;
         tx.commit().map_err(&failed)
     }
 

@@ -13,6 +13,9 @@ pub struct Migration {
     pub description: &'static str,
     /// The statements.
     pub sql: &'static str,
+    /// What statements cannot do, run after them in the same transaction (filling a new
+    /// table from the rows already there).
+    pub fill: Option<fn(&rusqlite::Connection) -> rusqlite::Result<()>>,
 }
 
 /// Every migration, in order; `MIGRATIONS[i].version == i + 1`.
@@ -21,11 +24,20 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 1,
         description: "initial schema",
         sql: V1,
+        fill: None,
     },
     Migration {
         version: 2,
         description: "what each attempt used: peak memory and CPU time",
         sql: V2,
+        fill: None,
+    },
+    Migration {
+        version: 3,
+        description: "a running summary of each task's recent attempts; each run's resource \
+                      use and a stable number",
+        sql: V3,
+        fill: Some(super::summary::rebuild_all),
     },
 ];
 
@@ -33,7 +45,14 @@ pub const MIGRATIONS: &[Migration] = &[
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The tables a database of [`CURRENT_VERSION`] must have.
-pub const TABLES: &[&str] = &["runs", "attempts", "outcomes", "successes", "file_hashes"];
+pub const TABLES: &[&str] = &[
+    "runs",
+    "attempts",
+    "outcomes",
+    "successes",
+    "file_hashes",
+    "task_summaries",
+];
 
 /// Version 1.
 ///
@@ -116,6 +135,40 @@ const V2: &str = r#"
 ALTER TABLE attempts ADD COLUMN peak_rss_bytes INTEGER;
 ALTER TABLE attempts ADD COLUMN user_s REAL;
 ALTER TABLE attempts ADD COLUMN sys_s REAL;
+"#;
+
+/// Version 3: what `wf plan`, the start of a run and `wf history` read without going through
+/// every attempt.
+///
+/// - `runs.seq`: a number for each run, which task summaries name their samples' runs by (the
+///   rowid of `runs` may change when the file is compacted).
+/// - `runs.peak_rss_bytes`, `runs.cpu_s`: a run's highest peak and CPU time, written when it
+///   ends (filled here for the runs that have ended).
+/// - `task_summaries`: one row per task of a manifest with its latest successful durations and
+///   measured peaks (see `summary.rs` for the encoding); `oldest_run` is the lowest `seq` among
+///   them, so that pruning finds the summaries a deleted run is part of. Filled from the
+///   attempts by the migration's `fill`. `WITHOUT ROWID`: a row is only ever read and
+///   rewritten by its key (once per attempt, during the run) or read in key order by
+///   manifest, so one B-tree serves both, without a separate key index to go through.
+const V3: &str = r#"
+ALTER TABLE runs ADD COLUMN seq INTEGER;
+UPDATE runs SET seq = rowid;
+CREATE UNIQUE INDEX runs_by_seq ON runs (seq);
+ALTER TABLE runs ADD COLUMN peak_rss_bytes INTEGER;
+ALTER TABLE runs ADD COLUMN cpu_s REAL;
+UPDATE runs SET
+    peak_rss_bytes = (SELECT max(a.peak_rss_bytes) FROM attempts a WHERE a.run_id = runs.run_id),
+    cpu_s = (SELECT sum(a.user_s) + sum(a.sys_s) FROM attempts a WHERE a.run_id = runs.run_id)
+WHERE status <> 'running';
+
+CREATE TABLE task_summaries (
+    manifest   TEXT    NOT NULL,
+    task       TEXT    NOT NULL,
+    durations  BLOB    NOT NULL,
+    peaks      BLOB    NOT NULL,
+    oldest_run INTEGER NOT NULL,
+    PRIMARY KEY (manifest, task)
+) STRICT, WITHOUT ROWID;
 "#;
 
 #[cfg(test)]

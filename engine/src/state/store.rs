@@ -17,10 +17,15 @@ use super::records::{
     PreviousRun, RecordedProgress, RunEnd, RunStart, RunState, RunSummary, StateEvent, Success,
 };
 use super::schema::{CURRENT_VERSION, MIGRATIONS, TABLES};
+use super::summary::{median_durations, with_last_success_durations};
 use crate::report::model::TaskStatus;
 
 /// How long to wait for another process's write transaction before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Stores up to this size are checked whole when opened (about 0.1 s at this size); larger
+/// ones only in part (see [`StateStore::open`]).
+pub const FULL_CHECK_BYTES: u64 = 64 << 20;
 
 /// An open state store.
 #[derive(Debug)]
@@ -66,7 +71,9 @@ const UPSERT_SUCCESS: &str = "INSERT INTO successes (manifest, task, run_id, fin
 
 impl StateStore {
     /// Opens the store at `path`, creating its folder and file if needed, and brings its
-    /// schema up to date. A damaged file, or one from a newer wf, is an error, never a panic.
+    /// schema up to date. A damaged file, or one from a newer wf, is an error, never a panic:
+    /// a file of at most [`FULL_CHECK_BYTES`] is checked whole first; in a larger one, damage
+    /// outside the table of runs is reported by the query that meets it.
     pub fn open(path: &Path) -> Result<Self, StateError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| StateError::Io {
@@ -160,17 +167,30 @@ impl StateStore {
         }
         for migration in MIGRATIONS.iter().filter(|m| m.version > version) {
             tx.execute_batch(migration.sql).map_err(&failed)?;
+            if let Some(fill) = migration.fill {
+                fill(&tx).map_err(&failed)?;
+            }
         }
         tx.pragma_update(None, "user_version", CURRENT_VERSION)
             .map_err(&failed)?;
         tx.commit().map_err(&failed)
     }
 
+    /// Checks the file's structure before anything relies on it: all of it when it is at most
+    /// [`FULL_CHECK_BYTES`], else the table of runs only (a check reads every page: 2 s for a
+    /// store of 0.8 GB, at every command). Damage elsewhere is still an error, never a panic:
+    /// SQLite reports it as corrupt when a query meets it.
     fn check(&self) -> Result<(), StateError> {
         let failed = fail(&self.path, "check");
+        let bytes = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        let check = if bytes <= FULL_CHECK_BYTES {
+            "PRAGMA quick_check(1)"
+        } else {
+            "PRAGMA quick_check(runs)"
+        };
         let verdict: String = self
             .conn
-            .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
+            .query_row(check, [], |row| row.get(0))
             .map_err(&failed)?;
         if verdict != "ok" {
             return Err(StateError::corrupt(&self.path, verdict));
@@ -196,8 +216,9 @@ impl StateStore {
     pub fn begin_run(&mut self, run: &RunStart) -> Result<(), StateError> {
         self.conn
             .execute(
-                "INSERT INTO runs (run_id, manifest, workflow, pid, started_at_ms, status, jobs) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6)",
+                "INSERT INTO runs (run_id, manifest, workflow, pid, started_at_ms, status, jobs, \
+                 seq) VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, \
+                 (SELECT coalesce(max(seq), 0) + 1 FROM runs))",
                 params![
                     run.run_id,
                     run.manifest,
@@ -214,7 +235,8 @@ impl StateStore {
     /// Writes a batch of events in one transaction: all of them or none.
     ///
     /// A success is upserted into the last successes of the run's manifest; a task settled
-    /// twice, or an attempt recorded twice, keeps the last record.
+    /// twice, or an attempt recorded twice, keeps the last record. Each attempt also updates
+    /// its task's summary (see [`super::summary`]), in the same transaction.
     pub fn record(&mut self, events: &[StateEvent]) -> Result<(), StateError> {
         if events.is_empty() {
             return Ok(());
@@ -278,11 +300,13 @@ impl StateStore {
                     }
                 }
             }
+            super::summary::record_attempts(&tx, events).map_err(&failed)?;
         }
         tx.commit().map_err(&failed)
     }
 
-    /// Records how a run ended.
+    /// Records how a run ended, with its resource use (so that `wf history` need not read its
+    /// attempts).
     pub fn finish_run(&mut self, run: &RunEnd) -> Result<(), StateError> {
         let counts: serde_json::Map<String, serde_json::Value> = run
             .counts
@@ -294,7 +318,9 @@ impl StateStore {
         let changed = self
             .conn
             .execute(
-                "UPDATE runs SET status = ?2, finished_at_ms = ?3, duration_s = ?4, counts = ?5 \
+                "UPDATE runs SET status = ?2, finished_at_ms = ?3, duration_s = ?4, counts = ?5, \
+                 peak_rss_bytes = (SELECT max(peak_rss_bytes) FROM attempts WHERE run_id = ?1), \
+                 cpu_s = (SELECT sum(user_s) + sum(sys_s) FROM attempts WHERE run_id = ?1) \
                  WHERE run_id = ?1",
                 params![
                     run.run_id,
@@ -326,7 +352,9 @@ impl StateStore {
                      - started_at_ms) / 1000.0, \
                  counts = (SELECT json_group_object(status, n) FROM \
                      (SELECT status, count(*) AS n FROM outcomes WHERE run_id = ?1 \
-                      GROUP BY status)) \
+                      GROUP BY status)), \
+                 peak_rss_bytes = (SELECT max(peak_rss_bytes) FROM attempts WHERE run_id = ?1), \
+                 cpu_s = (SELECT sum(user_s) + sum(sys_s) FROM attempts WHERE run_id = ?1) \
                  WHERE run_id = ?1 AND status = 'running'",
                 params![run_id],
             )
@@ -336,24 +364,45 @@ impl StateStore {
 
     /// The last success of every task of `manifest` (its absolute path), by task name.
     pub fn last_successes(&self, manifest: &str) -> Result<HashMap<String, Success>, StateError> {
+        self.last_successes_with_parts(manifest, |_, _| true)
+    }
+
+    /// [`Self::last_successes`], with the fingerprint's parts read only for the successes
+    /// `wants_parts(task, fingerprint)` asks for (the others have `parts: None`): parts only
+    /// explain a fingerprint that changed, and reading them is most of the cost.
+    pub fn last_successes_with_parts(
+        &self,
+        manifest: &str,
+        wants_parts: impl Fn(&str, &str) -> bool,
+    ) -> Result<HashMap<String, Success>, StateError> {
         let failed = fail(&self.path, "read the last successes from");
         let mut statement = self
             .conn
-            .prepare_cached(
-                "SELECT task, run_id, fingerprint, parts, outputs, finished_at_ms, duration_s \
-                 FROM successes WHERE manifest = ?1",
-            )
+            .prepare_cached(if self.only_manifest("successes", manifest)? {
+                // `+manifest`: a scan in file order, not a lookup per row through the key.
+                "SELECT task, run_id, fingerprint, parts, outputs, finished_at_ms, \
+                     duration_s FROM successes WHERE +manifest = ?1"
+            } else {
+                "SELECT task, run_id, fingerprint, parts, outputs, finished_at_ms, \
+                     duration_s FROM successes WHERE manifest = ?1"
+            })
             .map_err(&failed)?;
         let rows = statement
             .query_map(params![manifest], |row| {
-                let parts: String = row.get(3)?;
+                let task: String = row.get(0)?;
+                let fingerprint: String = row.get(2)?;
+                // Unreadable parts only cost the explanation, not the up-to-date check.
+                let parts = if wants_parts(&task, &fingerprint) {
+                    serde_json::from_slice(row.get_ref(3)?.as_bytes()?).ok()
+                } else {
+                    None
+                };
                 let outputs: String = row.get(4)?;
                 Ok(Success {
-                    task: row.get(0)?,
+                    task,
                     run_id: row.get(1)?,
-                    fingerprint: row.get(2)?,
-                    // Unreadable parts only cost the explanation, not the up-to-date check.
-                    parts: serde_json::from_str(&parts).ok(),
+                    fingerprint,
+                    parts,
                     outputs: serde_json::from_str(&outputs).unwrap_or_default(),
                     finished_at_ms: row.get(5)?,
                     duration_s: row.get(6)?,
@@ -366,6 +415,23 @@ impl StateStore {
             successes.insert(success.task.clone(), success);
         }
         Ok(successes)
+    }
+
+    /// True if every row of `table` (keyed by manifest first) is of `manifest`: then reading
+    /// the whole table in file order is quicker than going through its key, whose order is
+    /// not the file's. Two lookups at the ends of the key.
+    pub(super) fn only_manifest(&self, table: &str, manifest: &str) -> Result<bool, StateError> {
+        let end = |order: &str| -> Result<Option<String>, StateError> {
+            self.conn
+                .prepare_cached(&format!(
+                    "SELECT manifest FROM {table} ORDER BY manifest {order} LIMIT 1"
+                ))
+                .and_then(|mut s| s.query_row([], |row| row.get(0)).optional())
+                .map_err(fail(&self.path, "read the manifests of"))
+        };
+        Ok([end("ASC")?, end("DESC")?]
+            .iter()
+            .all(|found| found.as_deref().is_none_or(|found| found == manifest)))
     }
 
     /// The latest run of `manifest` other than `except_run`, finished or still marked running
@@ -466,39 +532,16 @@ impl StateStore {
     }
 
     /// For each task of `manifest`, the median duration of its last `recent` successful
-    /// attempts; for a task whose attempts were all pruned, the duration of its last success.
+    /// attempts (`recent` is at most [`SUMMARY_DEPTH`](super::SUMMARY_DEPTH): a larger one
+    /// counts as that); for a task whose attempts were all pruned, the duration of its last
+    /// success. Read from the task summaries, not from the attempts.
     pub fn learnt_durations(
         &self,
         manifest: &str,
         recent: usize,
     ) -> Result<HashMap<String, f64>, StateError> {
         let failed = fail(&self.path, "read task durations from");
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "SELECT task, duration_s FROM ( \
-                     SELECT a.task, a.duration_s, row_number() OVER ( \
-                         PARTITION BY a.task ORDER BY a.ended_at_ms DESC) AS n \
-                     FROM attempts a JOIN runs r ON r.run_id = a.run_id \
-                     WHERE r.manifest = ?1 AND a.status = 'succeeded') \
-                 WHERE n <= ?2",
-            )
-            .map_err(&failed)?;
-        let recent = i64::try_from(recent).unwrap_or(i64::MAX);
-        let rows = statement
-            .query_map(params![manifest, recent], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, f64>(1)?))
-            })
-            .map_err(&failed)?;
-        let mut samples: HashMap<String, Vec<f64>> = HashMap::new();
-        for row in rows {
-            let (task, duration) = row.map_err(&failed)?;
-            samples.entry(task).or_default().push(duration);
-        }
-        let mut learnt: HashMap<String, f64> = samples
-            .into_iter()
-            .map(|(task, mut durations)| (task, median(&mut durations)))
-            .collect();
+        let mut learnt = median_durations(&self.task_summaries(manifest)?, recent);
         // A task up to date in every run still kept has no attempt left once the run it last
         // ran in is pruned: its last success still says how long it took.
         let mut statement = self
@@ -508,15 +551,11 @@ impl StateStore {
                  WHERE manifest = ?1 AND duration_s IS NOT NULL",
             )
             .map_err(&failed)?;
-        let rows = statement
-            .query_map(params![manifest], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, f64>(1)?))
-            })
+        let rows: Vec<(String, f64)> = statement
+            .query_map(params![manifest], |row| Ok((row.get(0)?, row.get(1)?)))
+            .and_then(Iterator::collect)
             .map_err(&failed)?;
-        for row in rows {
-            let (task, duration) = row.map_err(&failed)?;
-            learnt.entry(task).or_insert(duration);
-        }
+        with_last_success_durations(&mut learnt, rows);
         Ok(learnt)
     }
 
@@ -684,19 +723,6 @@ fn to_json<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Result<Strin
     serde_json::to_string(value).map_err(|error| {
         StateError::corrupt(path, format!("cannot encode a value as JSON: {error}"))
     })
-}
-
-/// The median; sorts `values` in place. `values` is never empty here.
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.is_empty() {
-        0.0
-    } else if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    }
 }
 
 /// A `runs` row before its words are checked.

@@ -2,6 +2,7 @@ use super::*;
 use crate::report::model::RunStatus;
 use crate::state::fingerprint::FingerprintParts;
 use crate::state::records::{AttemptRecord, OutcomeRecord, SuccessRecord};
+use crate::state::summary::median;
 
 const MANIFEST: &str = "/work/wf.toml";
 

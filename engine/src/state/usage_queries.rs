@@ -2,10 +2,11 @@
 
 use std::collections::HashMap;
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::{StateStore, fail};
 use crate::state::StateError;
+use crate::state::summary::highest_peaks;
 
 /// Resource use of one run, over all its attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -19,55 +20,56 @@ pub struct RunUsage {
 impl StateStore {
     /// For each task of `manifest`, the highest peak memory of its last `recent` measured
     /// attempts, whatever their outcome (an attempt killed for memory says most about the
-    /// need).
+    /// need). `recent` is at most [`SUMMARY_DEPTH`](crate::state::SUMMARY_DEPTH) (a larger one
+    /// counts as that). Read from the task summaries, not from the attempts.
     pub fn learnt_peaks(
         &self,
         manifest: &str,
         recent: usize,
     ) -> Result<HashMap<String, u64>, StateError> {
-        let failed = fail(&self.path, "read task memory use from");
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "SELECT task, max(peak_rss_bytes) FROM ( \
-                     SELECT a.task, a.peak_rss_bytes, row_number() OVER ( \
-                         PARTITION BY a.task ORDER BY a.ended_at_ms DESC) AS n \
-                     FROM attempts a JOIN runs r ON r.run_id = a.run_id \
-                     WHERE r.manifest = ?1 AND a.peak_rss_bytes IS NOT NULL) \
-                 WHERE n <= ?2 GROUP BY task",
-            )
-            .map_err(&failed)?;
-        let recent = i64::try_from(recent).unwrap_or(i64::MAX);
-        let rows = statement
-            .query_map(params![manifest, recent], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-            })
-            .map_err(&failed)?;
-        let mut peaks = HashMap::new();
-        for row in rows {
-            let (task, peak) = row.map_err(&failed)?;
-            peaks.insert(task, u64::try_from(peak).unwrap_or(0));
-        }
-        Ok(peaks)
+        Ok(highest_peaks(&self.task_summaries(manifest)?, recent))
     }
 
-    /// The resource use of a run: its largest peak and its total CPU time.
+    /// The resource use of a run: its largest peak and its total CPU time. Stored when the run
+    /// ended; summed from its attempts while it is marked running.
     pub fn run_usage(&self, run_id: &str) -> Result<RunUsage, StateError> {
+        let failed = fail(&self.path, "read a run's resource use from");
+        let stored = self
+            .conn
+            .prepare_cached(
+                "SELECT status = 'running', peak_rss_bytes, cpu_s FROM runs WHERE run_id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![run_id], |row| {
+                    Ok((row.get::<_, bool>(0)?, usage(row.get(1)?, row.get(2)?)))
+                })
+                .optional()
+            })
+            .map_err(&failed)?;
+        match stored {
+            Some((false, usage)) => Ok(usage),
+            _ => self.summed_usage(run_id),
+        }
+    }
+
+    /// A run's resource use from its attempts.
+    pub(in crate::state) fn summed_usage(&self, run_id: &str) -> Result<RunUsage, StateError> {
         self.conn
             .prepare_cached(
                 "SELECT max(peak_rss_bytes), sum(user_s) + sum(sys_s) FROM attempts \
                  WHERE run_id = ?1",
             )
             .and_then(|mut s| {
-                s.query_row(params![run_id], |row| {
-                    Ok(RunUsage {
-                        peak_rss_bytes: row
-                            .get::<_, Option<i64>>(0)?
-                            .and_then(|b| u64::try_from(b).ok()),
-                        cpu_s: row.get(1)?,
-                    })
-                })
+                s.query_row(params![run_id], |row| Ok(usage(row.get(0)?, row.get(1)?)))
             })
             .map_err(fail(&self.path, "read a run's resource use from"))
+    }
+}
+
+/// A run's usage from its stored (or summed) peak and CPU time.
+fn usage(peak_rss_bytes: Option<i64>, cpu_s: Option<f64>) -> RunUsage {
+    RunUsage {
+        peak_rss_bytes: peak_rss_bytes.and_then(|b| u64::try_from(b).ok()),
+        cpu_s,
     }
 }
