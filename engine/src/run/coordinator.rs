@@ -18,7 +18,7 @@ use crate::scheduler::memory::MemoryPlan;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use miette::Diagnostic;
@@ -26,7 +26,7 @@ use thiserror::Error;
 
 use super::dispatch::{Dispatch, Message, Shared, worker};
 use super::events::RunEvent;
-use super::journal::{AttemptNote, Journal, Recorder};
+use super::journal::{Journal, Recorder};
 use super::summary::{RunFacts, build_report};
 use crate::exec::local::LocalExecutor;
 use crate::exec::slurm::{SlurmError, SlurmExecutor, Tools};
@@ -224,6 +224,7 @@ pub(crate) fn run_on<E: Executor>(
         messages: sender,
         task_events: options.task_events,
         record: recorder.is_some(),
+        journal_inbox: Mutex::new(Vec::new()),
     };
     let epoch = shared.lock().epoch();
     let mut journal = recorder.map(|recorder| {
@@ -363,13 +364,15 @@ fn coordinate<E: Executor>(
 ) {
     let mut last_flush = Instant::now() - JOURNAL_LINGER;
     let mut flush_at: Option<Instant> = None;
-    // Finished attempts not yet written: they arrive in messages, so writing them never needs
-    // the state lock that the workers hold while they dispatch.
-    let mut notes: Vec<AttemptNote> = Vec::new();
-    let write_journal = |journal: &mut Option<&mut Journal<'_>>,
-                         notes: &mut Vec<AttemptNote>,
-                         last_flush: &mut Instant| {
-        let notes = std::mem::take(notes);
+    // Finished attempts come through the journal inbox, which has its own lock: writing them
+    // never waits for the state lock that the workers hold while they dispatch.
+    let write_journal = |journal: &mut Option<&mut Journal<'_>>, last_flush: &mut Instant| {
+        let notes = std::mem::take(
+            &mut *shared
+                .journal_inbox
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
         if let Some(journal) = journal.as_deref_mut() {
             for note in notes {
                 journal.attempt(shared.workflow, note);
@@ -411,7 +414,7 @@ fn coordinate<E: Executor>(
             None => {
                 if flush_at.is_some_and(|at| at <= Instant::now()) {
                     flush_at = None;
-                    write_journal(&mut journal, &mut notes, &mut last_flush);
+                    write_journal(&mut journal, &mut last_flush);
                 }
                 if next_retry.is_some_and(|due| due <= Instant::now()) {
                     shared.lock().retry_due(shared);
@@ -419,10 +422,9 @@ fn coordinate<E: Executor>(
                 }
             }
             Some(Message::Event(event)) => observer(shared.workflow, event),
-            Some(Message::Attempt(note)) => {
-                notes.push(note);
+            Some(Message::JournalPending) => {
                 if last_flush.elapsed() >= JOURNAL_LINGER {
-                    write_journal(&mut journal, &mut notes, &mut last_flush);
+                    write_journal(&mut journal, &mut last_flush);
                 } else if flush_at.is_none() {
                     flush_at = Some(last_flush + JOURNAL_LINGER);
                 }
@@ -452,7 +454,7 @@ fn coordinate<E: Executor>(
             }
             Some(Message::Done) => {
                 // Everything sent before Done has been handled; nothing follows it.
-                write_journal(&mut journal, &mut notes, &mut last_flush);
+                write_journal(&mut journal, &mut last_flush);
                 return;
             }
         }

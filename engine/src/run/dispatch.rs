@@ -25,8 +25,9 @@ use crate::workflow::{TaskId, Workflow};
 pub enum Message {
     /// Something for the observer.
     Event(RunEvent),
-    /// A finished attempt, for the state store.
-    Attempt(AttemptNote),
+    /// Finished attempts wait in [`Shared::journal_inbox`] for the state store (sent when the
+    /// first of a batch arrives).
+    JournalPending,
     /// wf received a signal.
     Signal(i32),
     /// A retry was scheduled: the coordinator must recompute when to wake.
@@ -78,6 +79,9 @@ pub struct Shared<'w, E> {
     pub task_events: bool,
     /// Whether finished attempts go to the coordinator for the state store.
     pub record: bool,
+    /// Finished attempts not yet handed to the state store. Locked after the state lock when
+    /// both are held, never before it.
+    pub journal_inbox: Mutex<Vec<AttemptNote>>,
 }
 
 impl<'w, E> Shared<'w, E> {
@@ -175,12 +179,22 @@ impl<'w> Dispatch<'w> {
             reason,
         });
         if shared.record {
-            self.post(Message::Attempt(AttemptNote {
+            let note = AttemptNote {
                 request,
                 result,
                 status,
                 last: retry_in.is_none(),
-            }));
+            };
+            // Only the first of a batch wakes the coordinator; the inbox has its own lock, so
+            // the coordinator empties it without waiting for the state lock.
+            let mut inbox = shared
+                .journal_inbox
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if inbox.is_empty() {
+                self.post(Message::JournalPending);
+            }
+            inbox.push(note);
         }
         match retry_in {
             Some(delay) => {
