@@ -75,6 +75,20 @@ fn task_events(run_id: &str, i: usize) -> [StateEvent; 2] {
     ]
 }
 
+/// Starts run `run_id` of the benchmark's manifest at `started_at_ms`.
+fn begin_bench_run(store: &mut StateStore, run_id: &str, started_at_ms: i64) {
+    store
+        .begin_run(&RunStart {
+            run_id: run_id.to_owned(),
+            manifest: "/home/user/project/wf.toml".to_owned(),
+            workflow: "bench".to_owned(),
+            pid: None,
+            started_at_ms,
+            jobs: 2,
+        })
+        .expect("begin");
+}
+
 #[test]
 #[ignore = "benchmark"]
 fn record_batches() {
@@ -83,16 +97,7 @@ fn record_batches() {
     let mut store = StateStore::open(&path).expect("open");
     for (batch, tasks) in [(1usize, 5_000usize), (100, 50_000)] {
         let run_id = format!("run-batch-{batch}");
-        store
-            .begin_run(&RunStart {
-                run_id: run_id.clone(),
-                manifest: "/home/user/project/wf.toml".to_owned(),
-                workflow: "bench".to_owned(),
-                pid: None,
-                started_at_ms: 0,
-                jobs: 2,
-            })
-            .expect("begin");
+        begin_bench_run(&mut store, &run_id, 0);
         let events: Vec<StateEvent> = (0..tasks).flat_map(|i| task_events(&run_id, i)).collect();
         let started = Instant::now();
         for chunk in events.chunks(batch) {
@@ -141,16 +146,7 @@ fn record_runs_of_100k_tasks() {
     let mut store = StateStore::open(&path).expect("open");
     for run in 0..5 {
         let run_id = format!("20261201T0400{run:02}Z-beef");
-        store
-            .begin_run(&RunStart {
-                run_id: run_id.clone(),
-                manifest: "/home/user/project/wf.toml".to_owned(),
-                workflow: "bench".to_owned(),
-                pid: None,
-                started_at_ms: run * 1_000_000,
-                jobs: 2,
-            })
-            .expect("begin");
+        begin_bench_run(&mut store, &run_id, run * 1_000_000);
         let events: Vec<StateEvent> = (0..100_000).flat_map(|i| task_events(&run_id, i)).collect();
         let started = Instant::now();
         for chunk in events.chunks(64) {
