@@ -35,13 +35,13 @@ use wf_engine::{SourceFile, Workflow, parse};
 fn task_events(run_id: &str, i: usize) -> [StateEvent; 2] {
     let task = format!("train[lr=0.{},seed={i}]", i % 10);
     let parts = FingerprintParts {
-        command: "c".repeat(64),
-        env: "e".repeat(64),
-        cwd: "/home/user/project".to_owned(),
+        command: "c".repeat(64).into(),
+        env: "e".repeat(64).into(),
+        cwd: "/home/user/project".into(),
         inputs: (0..3)
             .map(|n| (format!("data/part-{n}.csv"), "d".repeat(64)))
             .collect(),
-        deps: vec![("prepare".to_owned(), "f".repeat(64))],
+        deps: vec![("prepare".into(), "f".repeat(64).into())],
     };
     [
         StateEvent::AttemptFinished(AttemptRecord {

@@ -5,6 +5,7 @@
 //! a `kill -9` of wf loses at most the attempts that were still in flight. A store error never
 //! stops the run: it is reported once and recording stops.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::exec::{AttemptRequest, AttemptResult};
@@ -199,8 +200,7 @@ impl<'a> Journal<'a> {
             let dep_digest = |dep: usize| {
                 current[dep]
                     .as_ref()
-                    .map(|fp| fp.digest.clone())
-                    .unwrap_or_default()
+                    .map_or_else(|| Arc::from(""), |fp| Arc::clone(&fp.digest))
             };
             // An input that cannot be read now leaves the task without a recorded success: it
             // simply runs again next time.
@@ -223,7 +223,7 @@ impl<'a> Journal<'a> {
             run_id: self.run_id.clone(),
             task: spec.name.clone(),
             status,
-            fingerprint: fingerprint.map(|fp| fp.digest.clone()),
+            fingerprint: fingerprint.map(|fp| fp.digest.to_string()),
             duration_s,
             success,
         }));

@@ -102,7 +102,7 @@ pub(super) fn prepare(
                 .tasks
                 .iter()
                 .zip(&fingerprints.tasks)
-                .filter_map(|(task, fp)| Some((task.name.as_str(), fp.as_ref()?.digest.as_str())))
+                .filter_map(|(task, fp)| Some((task.name.as_str(), &*fp.as_ref()?.digest)))
                 .collect();
             let last_successes = store.last_successes_with_parts(&manifest, |task, digest| {
                 current.get(task).is_some_and(|now| *now != digest)

@@ -70,7 +70,7 @@ pub fn decide(
                     previous
                         .succeeded
                         .get(&spec.name)
-                        .is_some_and(|old| old.as_deref() == Some(fp.digest.as_str()))
+                        .is_some_and(|old| old.as_deref() == Some(&*fp.digest))
                 })
         });
         let running_dep = spec
@@ -118,7 +118,7 @@ mod tests {
         Success {
             task: workflow.tasks[task].name.clone(),
             run_id: "r1".into(),
-            fingerprint: fp.digest.clone(),
+            fingerprint: fp.digest.to_string(),
             parts: Some(fp.parts.clone()),
             outputs: workflow.tasks[task].outputs.clone(),
             finished_at_ms: 0,

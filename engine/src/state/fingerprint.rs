@@ -16,8 +16,9 @@
 //! The digest is a function of [`FingerprintParts`] alone ([`FingerprintParts::digest`]), so a
 //! stored success can be compared part by part to say *what* changed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -38,28 +39,30 @@ pub const MISSING: &str = "missing";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FingerprintParts {
     /// Digest of the command (with the shell, for a string command).
-    pub command: String,
+    pub command: Arc<str>,
     /// Digest of the environment written in the manifest.
-    pub env: String,
+    pub env: Arc<str>,
     /// The absolute working directory.
-    pub cwd: String,
+    pub cwd: Arc<str>,
     /// Each input file (relative to the manifest's folder) and its digest, or [`MISSING`];
     /// sorted by path.
     pub inputs: Vec<(String, String)>,
-    /// Each dep's name and fingerprint, in the order of `deps`.
-    pub deps: Vec<(String, String)>,
+    /// Each dep's name and fingerprint, in the order of `deps`. Shared with the dep's own
+    /// fingerprint (and equal digests and folders are shared between tasks): at a million
+    /// tasks, copies of these strings were most of a plan's memory.
+    pub deps: Vec<(Arc<str>, Arc<str>)>,
 }
 
 impl FingerprintParts {
     /// The fingerprint these parts make.
-    pub fn digest(&self) -> String {
-        framed(VERSION, |frame| {
+    pub fn digest(&self) -> Arc<str> {
+        Arc::from(framed(VERSION, |frame| {
             frame.str(&self.command);
             frame.str(&self.env);
             frame.str(&self.cwd);
             frame.pairs(&self.inputs);
             frame.pairs(&self.deps);
-        })
+        }))
     }
 }
 
@@ -67,7 +70,7 @@ impl FingerprintParts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskFingerprint {
     /// blake3, hex.
-    pub digest: String,
+    pub digest: Arc<str>,
     /// What went into it.
     pub parts: FingerprintParts,
 }
@@ -79,6 +82,22 @@ impl TaskFingerprint {
             digest: parts.digest(),
             parts,
         }
+    }
+}
+
+/// Equal strings of many fingerprints stored once (digests of equal commands and
+/// environments, the working directory).
+#[derive(Default)]
+struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    fn intern(&mut self, text: String) -> Arc<str> {
+        if let Some(known) = self.0.get(text.as_str()) {
+            return Arc::clone(known);
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.0.insert(Arc::clone(&shared));
+        shared
     }
 }
 
@@ -155,11 +174,11 @@ impl Frame<'_> {
         }
     }
 
-    fn pairs(&mut self, items: &[(String, String)]) {
+    fn pairs<A: AsRef<str>, B: AsRef<str>>(&mut self, items: &[(A, B)]) {
         self.len(items.len());
         for (a, b) in items {
-            self.str(a);
-            self.str(b);
+            self.str(a.as_ref());
+            self.str(b.as_ref());
         }
     }
 
@@ -246,6 +265,9 @@ pub fn fingerprint_tasks_with(
     let (digests, stats) = hash_all(workflow, &files, cache)?;
 
     let mut tasks: Vec<Option<TaskFingerprint>> = vec![None; count];
+    // Each task's name, made shareable once, for the tasks that depend on it.
+    let mut names: Vec<Option<Arc<str>>> = vec![None; count];
+    let mut interner = Interner::default();
     for &id in workflow.dag.topological_order() {
         if !needed[id] {
             continue;
@@ -263,49 +285,50 @@ pub fn fingerprint_tasks_with(
                 Resolved::Missing { shown } => (shown.clone(), MISSING.to_owned()),
             })
             .collect();
-        let dep_digest = |dep: TaskId| {
-            tasks[dep]
+        let dep_part = |dep: TaskId| {
+            let name = names[dep]
+                .clone()
+                .unwrap_or_else(|| Arc::from(workflow.tasks[dep].name.as_str()));
+            let digest = tasks[dep]
                 .as_ref()
-                .map(|fp| fp.digest.clone())
-                .unwrap_or_default()
+                .map_or_else(|| Arc::from(""), |fp| Arc::clone(&fp.digest));
+            (name, digest)
         };
-        let fingerprint = assemble(workflow, id, inputs, &dep_digest);
+        let fingerprint = assemble(workflow, id, inputs, &dep_part, &mut interner);
         tasks[id] = Some(fingerprint);
+        names[id] = Some(Arc::from(workflow.tasks[id].name.as_str()));
     }
     Ok(Fingerprints { tasks, stats })
 }
 
-/// A task's fingerprint from its input digests and its deps' fingerprints.
+/// A task's fingerprint from its input digests and its deps' names and fingerprints.
 fn assemble(
     workflow: &Workflow,
     id: TaskId,
     mut inputs: Vec<(String, String)>,
-    dep_digest: &dyn Fn(TaskId) -> String,
+    dep_part: &dyn Fn(TaskId) -> (Arc<str>, Arc<str>),
+    interner: &mut Interner,
 ) -> TaskFingerprint {
     let task = &workflow.tasks[id];
     inputs.sort();
     inputs.dedup();
-    let deps = task
-        .deps
-        .iter()
-        .map(|&dep| (workflow.tasks[dep].name.clone(), dep_digest(dep)))
-        .collect();
+    let deps = task.deps.iter().map(|&dep| dep_part(dep)).collect();
     TaskFingerprint::from_parts(FingerprintParts {
-        command: command_digest(&task.command, &workflow.shell),
-        env: env_digest(&workflow.env, &task.env),
-        cwd: task.cwd.to_string_lossy().into_owned(),
+        command: interner.intern(command_digest(&task.command, &workflow.shell)),
+        env: interner.intern(env_digest(&workflow.env, &task.env)),
+        cwd: interner.intern(task.cwd.to_string_lossy().into_owned()),
         inputs,
         deps,
     })
 }
 
 /// The fingerprint of one task as its inputs are now, with `dep_digest` giving its deps'
-/// fingerprints. Used when a task has just succeeded: its inputs are then the ones its deps
+/// fingerprints (by id). Used when a task has just succeeded: its inputs are then the ones its deps
 /// produced in this run, which a fingerprint taken before the run could not see.
 pub fn fingerprint_one(
     workflow: &Workflow,
     id: TaskId,
-    dep_digest: &dyn Fn(TaskId) -> String,
+    dep_digest: &dyn Fn(TaskId) -> Arc<str>,
     cache: &mut FileCache,
 ) -> Result<TaskFingerprint, FingerprintError> {
     let resolved = resolve(&workflow.tasks[id], &normalize(&workflow.root))?;
@@ -331,7 +354,19 @@ pub fn fingerprint_one(
             Resolved::Missing { shown } => (shown, MISSING.to_owned()),
         })
         .collect();
-    Ok(assemble(workflow, id, inputs, dep_digest))
+    let dep_part = |dep: TaskId| {
+        (
+            Arc::from(workflow.tasks[dep].name.as_str()),
+            dep_digest(dep),
+        )
+    };
+    Ok(assemble(
+        workflow,
+        id,
+        inputs,
+        &dep_part,
+        &mut Interner::default(),
+    ))
 }
 
 /// Digests of `files` (`None` for a file that vanished), hashed in parallel.

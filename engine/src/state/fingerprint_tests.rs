@@ -39,7 +39,7 @@ fn digests(w: &Workflow) -> Vec<String> {
     let fps = fingerprint_tasks(w, &all(w), &mut FileCache::new()).expect("fingerprints");
     fps.tasks
         .into_iter()
-        .map(|fp| fp.expect("selected").digest)
+        .map(|fp| fp.expect("selected").digest.to_string())
         .collect()
 }
 
@@ -82,11 +82,11 @@ fn is_stable_and_a_function_of_its_parts() {
     assert_eq!(
         clean.parts.deps,
         vec![(
-            "fetch".to_owned(),
+            "fetch".into(),
             fps.tasks[0].as_ref().expect("fetch").digest.clone()
         )]
     );
-    assert_eq!(clean.parts.cwd, dir.path().to_string_lossy());
+    assert_eq!(&*clean.parts.cwd, &*dir.path().to_string_lossy());
     assert_eq!(digests(&w), digests(&w));
 }
 
@@ -188,7 +188,7 @@ fn a_missing_input_is_marked_and_its_appearance_changes_the_fingerprint() {
     let success = Success {
         task: "a".to_owned(),
         run_id: "r".to_owned(),
-        fingerprint: first.digest.clone(),
+        fingerprint: first.digest.to_string(),
         parts: Some(first.parts.clone()),
         outputs: vec![],
         finished_at_ms: 0,

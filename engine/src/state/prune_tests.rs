@@ -55,9 +55,9 @@ impl Fixture {
             duration_s: ran.then_some(2.5),
             success: ran.then(|| SuccessRecord {
                 parts: FingerprintParts {
-                    command: "c".to_owned(),
-                    env: "e".to_owned(),
-                    cwd: "/project".to_owned(),
+                    command: "c".into(),
+                    env: "e".into(),
+                    cwd: "/project".into(),
                     inputs: vec![],
                     deps: vec![],
                 },

@@ -54,9 +54,9 @@ fn attempt(run_id: &str, task: &str, n: u32, status: TaskStatus, end: i64, dur: 
 
 fn parts(input_digest: &str) -> FingerprintParts {
     FingerprintParts {
-        command: "c".to_owned(),
-        env: "e".to_owned(),
-        cwd: "/work".to_owned(),
+        command: "c".into(),
+        env: "e".into(),
+        cwd: "/work".into(),
         inputs: vec![("data/raw.csv".to_owned(), input_digest.to_owned())],
         deps: vec![],
     }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use super::fingerprint::{FingerprintParts, MISSING, TaskFingerprint};
 use super::records::Success;
@@ -90,7 +91,7 @@ pub fn explain(
     let Some(last) = last_success else {
         return Reason::NeverRan;
     };
-    if last.fingerprint != current.digest {
+    if *last.fingerprint != *current.digest {
         let Some(before) = &last.parts else {
             return Reason::FingerprintChanged;
         };
@@ -152,14 +153,14 @@ fn changed_input(now: &[(String, String)], before: &[(String, String)]) -> Optio
         })
 }
 
-fn changed_dep(now: &[(String, String)], before: &[(String, String)]) -> Option<Reason> {
+fn changed_dep(now: &[(Arc<str>, Arc<str>)], before: &[(Arc<str>, Arc<str>)]) -> Option<Reason> {
     let old: HashMap<&str, &str> = before
         .iter()
-        .map(|(name, digest)| (name.as_str(), digest.as_str()))
+        .map(|(name, digest)| (&**name, &**digest))
         .collect();
     let new_or_changed = now
         .iter()
-        .find(|(name, digest)| old.get(name.as_str()) != Some(&digest.as_str()))
+        .find(|(name, digest)| old.get(&**name) != Some(&&**digest))
         .map(|(name, _)| name);
     let dropped = || {
         before
@@ -169,7 +170,7 @@ fn changed_dep(now: &[(String, String)], before: &[(String, String)]) -> Option<
     };
     new_or_changed
         .or_else(dropped)
-        .map(|name| Reason::DependencyChanged(name.clone()))
+        .map(|name| Reason::DependencyChanged(name.to_string()))
 }
 
 #[cfg(test)]
@@ -178,15 +179,15 @@ mod tests {
 
     fn parts() -> FingerprintParts {
         FingerprintParts {
-            command: "c".to_owned(),
-            env: "e".to_owned(),
-            cwd: "/w".to_owned(),
+            command: "c".into(),
+            env: "e".into(),
+            cwd: "/w".into(),
             inputs: vec![
                 ("data/a.csv".to_owned(), "1".to_owned()),
                 ("data/b.csv".to_owned(), "2".to_owned()),
                 ("data/new*".to_owned(), MISSING.to_owned()),
             ],
-            deps: vec![("fetch".to_owned(), "f".to_owned())],
+            deps: vec![("fetch".into(), "f".into())],
         }
     }
 
@@ -194,7 +195,7 @@ mod tests {
         Success {
             task: "clean".to_owned(),
             run_id: "r".to_owned(),
-            fingerprint: parts.digest(),
+            fingerprint: parts.digest().to_string(),
             parts: Some(parts),
             outputs: vec!["data/clean.csv".to_owned()],
             finished_at_ms: 0,
@@ -230,29 +231,29 @@ mod tests {
     #[test]
     fn names_the_first_changed_part() {
         let mut now = parts();
-        now.command = "c2".to_owned();
-        now.env = "e2".to_owned();
+        now.command = "c2".into();
+        now.env = "e2".into();
         assert_eq!(why(now, parts(), &[]), "command changed");
 
         let mut now = parts();
-        now.env = "e2".to_owned();
+        now.env = "e2".into();
         now.inputs[0].1 = "9".to_owned();
         assert_eq!(why(now, parts(), &[]), "environment changed");
 
         let mut now = parts();
-        now.cwd = "/x".to_owned();
+        now.cwd = "/x".into();
         assert_eq!(why(now, parts(), &[]), "working directory changed");
 
         let mut now = parts();
         now.inputs[1].1 = "9".to_owned();
-        now.deps[0].1 = "g".to_owned();
+        now.deps[0].1 = "g".into();
         assert_eq!(
             why(now, parts(), &["data/clean.csv"]),
             "input data/b.csv changed"
         );
 
         let mut now = parts();
-        now.deps[0].1 = "g".to_owned();
+        now.deps[0].1 = "g".into();
         assert_eq!(why(now, parts(), &[]), "dependency fetch changed");
     }
 
