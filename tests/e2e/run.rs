@@ -655,7 +655,12 @@ retries = 0
         "retries come from [defaults]"
     );
     assert_eq!(task(&report, "own")["status"], "succeeded");
-    assert_eq!(task(&report, "limited")["status"], "timed_out");
+    assert_eq!(
+        task(&report, "limited")["status"],
+        "timed_out",
+        "how it ended: {}",
+        task(&report, "limited")
+    );
     assert_eq!(
         task(&report, "limited")["attempts"],
         1,
