@@ -134,7 +134,7 @@ impl<'w> Dispatch<'w> {
     }
 
     /// Sends the queued messages, as one message when there are several.
-    pub fn flush_outbox<E>(&mut self, shared: &Shared<'w, E>) {
+    fn flush_outbox<E>(&mut self, shared: &Shared<'w, E>) {
         match self.outbox.len() {
             0 => {}
             1 => {
