@@ -186,10 +186,9 @@ run = "{launcher} 'trap \"\" TERM; sleep {stubborn}; true' & sleep 0.5; touch en
         project.path(),
         &["run", "--report", "report.json"],
     ));
-    assert!(wait_for_file(
-        &project.path().join("ended"),
-        Duration::from_secs(30)
-    ));
+    if !wait_for_file(&project.path().join("ended"), Duration::from_secs(30)) {
+        panic!("task {name} did not run: {}", cleanup.wf_account());
+    }
     assert!(wait_for(&stubborn, 1, Duration::from_secs(5)));
     // The task has ended: wf is waiting the grace period for the stubborn leftover.
     std::thread::sleep(Duration::from_millis(500));

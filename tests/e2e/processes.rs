@@ -170,6 +170,29 @@ impl Cleanup {
         }
     }
 
+    /// What wf printed so far and how it ended, for a failed assertion's message: wf is
+    /// SIGKILLed first if it is still running (its output was piped, see [`spawn_wf`]).
+    pub fn wf_account(&mut self) -> String {
+        let Some(mut child) = self.wf.take() else {
+            return "wf was already waited for".into();
+        };
+        let ended = match child.try_wait() {
+            Ok(Some(status)) => format!("wf had ended: {status}"),
+            _ => {
+                signal(&child, libc::SIGKILL);
+                "wf was still running".into()
+            }
+        };
+        match child.wait_with_output() {
+            Ok(output) => format!(
+                "{ended}\n--- stdout\n{}\n--- stderr\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+            Err(error) => format!("{ended}; its output could not be read: {error}"),
+        }
+    }
+
     /// SIGKILLs wf and waits for it.
     pub fn kill_wf(&mut self) {
         let mut child = self.wf.take().expect("wf was started");

@@ -361,7 +361,7 @@ env = { LAYER = "task", WF_TASK = "mine" }
         .output()
         .expect("wf runs");
     assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
-    assert_eq!(project.read("env.txt"), "task w c show 1 21\n");
+    assert_eq!(project.read("env.txt"), "task w c show 1 25\n");
 }
 
 #[test]

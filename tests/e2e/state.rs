@@ -264,7 +264,7 @@ fn plan_and_dry_run_say_why_each_task_runs() {
     let mut settings = insta::Settings::clone_current();
     settings.add_filter(r"\(~\??[0-9.]+m?s", "(~[duration]");
     settings.add_filter(r"wall time: ~[0-9.]+m?s", "wall time: ~[duration]");
-    settings.add_filter(r"run [0-9TZ]+-[0-9a-f]{4}", "run [run id]");
+    settings.add_filter(r"run [0-9TZ]+-[0-9a-f]{8}", "run [run id]");
     // Learnt memory and the "auto" budget depend on the machine.
     settings.add_filter(r", ~[0-9.]+ [kMGT]?B\)", ", ~[size])");
     settings.add_filter(r"memory budget: [0-9.]+ [kMGT]?B", "memory budget: [size]");

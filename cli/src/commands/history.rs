@@ -128,7 +128,7 @@ pub fn run(args: &HistoryArgs, color: ColorChoice) -> Exit {
     }
     let style = Style::new(color.enabled(std::io::stdout().is_terminal()));
     println_out!(
-        "{:<22}  {:<19}  {:>7}  {:<9}  {:>7}  {:>7}  TASKS",
+        "{:<25}  {:<19}  {:>7}  {:<9}  {:>7}  {:>7}  TASKS",
         "RUN",
         "STARTED (UTC)",
         "WALL",
@@ -167,7 +167,7 @@ pub fn run(args: &HistoryArgs, color: ColorChoice) -> Exit {
         };
         let padding = " ".repeat(9usize.saturating_sub(word.len()));
         println_out!(
-            "{:<22}  {:<19}  {:>7}  {status}{padding}  {:>7}  {:>7}  {}",
+            "{:<25}  {:<19}  {:>7}  {status}{padding}  {:>7}  {:>7}  {}",
             row.run_id,
             &started[..started.len().min(19)],
             wall,

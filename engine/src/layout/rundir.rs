@@ -11,7 +11,7 @@ use crate::report::time::Timestamp;
 /// A run's folder, created.
 #[derive(Debug, Clone)]
 pub struct RunDir {
-    /// The run's id: `20261129T154600Z-3f2a`.
+    /// The run's id: `20261129T154600Z-3f2a91c0`.
     pub run_id: String,
     /// `.wf/runs/RUN_ID`.
     pub path: PathBuf,
@@ -38,12 +38,13 @@ impl RunDir {
                 Err(error) => return Err(error),
             }
         }
-        let mut salt = u64::from(std::process::id()) ^ started.millis().unsigned_abs();
+        let mut salt =
+            random_u64() ^ u64::from(std::process::id()) ^ started.millis().unsigned_abs();
         loop {
             salt = salt
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
-            let run_id = format!("{}-{:04x}", started.compact(), (salt >> 48) & 0xffff);
+            let run_id = format!("{}-{:08x}", started.compact(), salt >> 32);
             let path = run_path(root, &run_id);
             match std::fs::create_dir(&path) {
                 Ok(()) => {
@@ -75,6 +76,20 @@ impl RunDir {
     }
 }
 
+/// 64 bits seeded from the operating system's random source (through the standard library's
+/// hash keys, which every platform the project builds on provides).
+///
+/// A run id is also the key by which wf finds a run's processes anywhere on the machine
+/// (`WF_RUN_ID`, see `exec::local::sweep`), so two runs of different projects must not share
+/// one even when they start in the same second: 32 random bits make that a one in four billion
+/// chance per pair, where the process id and the clock alone made it one in 65,536.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
 /// Space set aside in each run folder while the run lasts (see [`RunDir::release_reserve`]).
 const RESERVE_FILE: &str = ".reserve";
 
@@ -104,6 +119,27 @@ fn reserve(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_of_different_folders_starting_together_get_different_ids() {
+        // The id is the key that finds a run's processes on the whole machine: runs of two
+        // projects started in the same millisecond by one process must not share it.
+        let now = Timestamp::now();
+        let ids: std::collections::HashSet<String> = (0..200)
+            .map(|_| {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let manifest = dir.path().join("wf.toml");
+                RunDir::create(dir.path(), &manifest, now)
+                    .expect("run dir")
+                    .run_id
+            })
+            .collect();
+        assert_eq!(ids.len(), 200);
+        assert!(
+            ids.iter()
+                .all(|id| id.len() == "20261129T154600Z-3f2a91c0".len())
+        );
+    }
 
     #[test]
     fn run_ids_are_unique_within_a_second() {
