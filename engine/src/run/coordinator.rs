@@ -27,7 +27,7 @@ use thiserror::Error;
 use super::dispatch::{Dispatch, Message, Shared, worker};
 use super::events::RunEvent;
 use super::journal::{Journal, Recorder};
-use super::summary::{RunFacts, build_report};
+use super::summary::{RunFacts, build_report, tally};
 use crate::exec::local::LocalExecutor;
 use crate::exec::slurm::{SlurmError, SlurmExecutor, Tools};
 use crate::exec::{Executor, LineSink, RunContext, TaskOutput};
@@ -290,11 +290,11 @@ pub(crate) fn run_on<E: Executor>(
         signals.handle.close();
     }
     let finished_at = Timestamp::now();
-    let state = shared.lock();
-    let report = build_report(&RunFacts {
+    let mut state = shared.lock();
+    let records = std::mem::take(&mut state.records);
+    let facts = RunFacts {
         workflow: &workflow,
         core: &state.core,
-        records: &state.records,
         selected: &options.selected,
         run_id: &run_dir.run_id,
         jobs: options.jobs,
@@ -306,9 +306,13 @@ pub(crate) fn run_on<E: Executor>(
         cancelled: interrupts.counted > 0,
         strays,
         up_to_date: &options.up_to_date,
-    });
+    };
+    let tally = tally(&facts, &records);
     run_dir.release_reserve();
-    let store_error = journal.map(|journal| journal.finish(&workflow, &options.selected, &report));
+    // The store's end first: its fingerprints and file-hash cache are let go before the
+    // report, the largest thing a run builds, is made.
+    let store_error = journal.map(|journal| journal.finish(&workflow, &tally));
+    let report = build_report(&facts, &tally, records);
     drop(state);
     if let Some(Some(error)) = store_error {
         observer(

@@ -8,10 +8,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::summary::RunTally;
 use crate::exec::{AttemptRequest, AttemptResult};
 use crate::paths::shown;
+use crate::report::TaskStatus;
 use crate::report::time::Timestamp;
-use crate::report::{RunReport, TaskStatus};
 use crate::state::records::{AttemptRecord as StoredAttempt, OutcomeRecord};
 use crate::state::{
     FileCache, Fingerprints, PruneOptions, RunEnd, RunStart, StateError, StateEvent, StateStore,
@@ -244,17 +245,10 @@ impl<'a> Journal<'a> {
 
     /// Records the outcome of every task not recorded yet and the end of the run; returns the
     /// first store error met during the run, if any.
-    pub fn finish(
-        mut self,
-        workflow: &Workflow,
-        selected: &[bool],
-        report: &RunReport,
-    ) -> Option<StateError> {
-        let end_ms = self.started.millis() + (report.duration_s * 1000.0) as i64;
-        // The report lists the selected tasks in declaration order.
-        let run: Vec<usize> = (0..workflow.tasks.len()).filter(|&t| selected[t]).collect();
-        for (&task, entry) in run.iter().zip(&report.tasks) {
-            self.settle(workflow, task, entry.status, entry.duration_s, end_ms);
+    pub fn finish(mut self, workflow: &Workflow, tally: &RunTally) -> Option<StateError> {
+        let end_ms = self.started.millis() + (tally.duration_s * 1000.0) as i64;
+        for &(task, status, duration_s) in &tally.tasks {
+            self.settle(workflow, task, status, duration_s, end_ms);
         }
         // Even after a failure during the run (a full disk that has room again, a busy
         // moment), try to record the rest and the end: a run left `running` would later look
@@ -268,10 +262,10 @@ impl<'a> Journal<'a> {
             .save_file_cache(&mut self.recorder.cache);
         let end = RunEnd {
             run_id: self.run_id.clone(),
-            status: report.status,
+            status: tally.status,
             finished_at_ms: end_ms,
-            duration_s: report.duration_s,
-            counts: report.counts(),
+            duration_s: tally.duration_s,
+            counts: tally.counts(),
         };
         if let Err(error) = self.recorder.store.finish_run(&end) {
             self.error.get_or_insert(error);

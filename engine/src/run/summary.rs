@@ -199,8 +199,6 @@ pub struct RunFacts<'a> {
     pub workflow: &'a Workflow,
     /// Final scheduler state.
     pub core: &'a Core<'a>,
-    /// Attempt records per task.
-    pub records: &'a [AttemptRecord],
     /// Which tasks were part of the run.
     pub selected: &'a [bool],
     /// Run id.
@@ -225,33 +223,102 @@ pub struct RunFacts<'a> {
     pub up_to_date: &'a [Option<String>],
 }
 
-/// Builds the report of a finished run.
-pub fn build_report(facts: &RunFacts<'_>) -> RunReport {
+/// How a run ended, task by task: what the state store records at the run's end. It is made
+/// before the report, which is much larger, so that what only the store needed (fingerprints,
+/// the file-hash cache) is let go before the report is built.
+#[derive(Debug, Clone)]
+pub struct RunTally {
+    /// How the run ended.
+    pub status: RunStatus,
+    /// Its wall time, in seconds (rounded as in the report).
+    pub duration_s: f64,
+    /// The selected tasks in declaration order: status and seconds its attempts ran (none if
+    /// it never started).
+    pub tasks: Vec<(TaskId, TaskStatus, Option<f64>)>,
+}
+
+impl RunTally {
+    /// How many tasks ended with each status (statuses that occur, in the report's order).
+    pub fn counts(&self) -> Vec<(TaskStatus, usize)> {
+        TaskStatus::ALL
+            .into_iter()
+            .map(|status| {
+                let n = self.tasks.iter().filter(|(_, s, _)| *s == status).count();
+                (status, n)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+}
+
+/// The final status of task `id`, whose attempts are `record`, and why, as the report gives it.
+fn task_status(
+    facts: &RunFacts<'_>,
+    id: TaskId,
+    record: &AttemptRecord,
+) -> (TaskStatus, Option<String>) {
+    match facts.core.outcome(id) {
+        Some(Outcome::UpToDate) => (
+            TaskStatus::UpToDate,
+            facts.up_to_date.get(id).cloned().flatten(),
+        ),
+        Some(outcome) => record.final_status(outcome),
+        None => (TaskStatus::NotRun, Some("not started".to_owned())),
+    }
+}
+
+/// Tallies a finished run from its attempt records (one per task): each selected task's
+/// status and time, and the run's status.
+pub fn tally(facts: &RunFacts<'_>, records: &[AttemptRecord]) -> RunTally {
+    let workflow = facts.workflow;
+    let mut failed = false;
+    let tasks = (0..workflow.tasks.len())
+        .filter(|&id| facts.selected[id])
+        .map(|id| {
+            let record = &records[id];
+            let (status, _) = task_status(facts, id, record);
+            failed |= matches!(
+                status,
+                TaskStatus::Failed | TaskStatus::TimedOut | TaskStatus::OutOfMemory
+            ) && !workflow.tasks[id].allow_failure;
+            let duration = record
+                .first_start
+                .map(|_| seconds(record.busy.as_secs_f64()));
+            (id, status, duration)
+        })
+        .collect();
+    let status = if facts.cancelled {
+        RunStatus::Cancelled
+    } else if failed {
+        RunStatus::Failed
+    } else {
+        RunStatus::Succeeded
+    };
+    RunTally {
+        status,
+        duration_s: seconds(facts.wall.as_secs_f64()),
+        tasks,
+    }
+}
+
+/// Builds the report of a finished run whose [`tally`] is `tally`, from its attempt records,
+/// which it consumes: each task's log path and attempt history are let go as its entry is
+/// made, so the records and the report are not both whole in memory.
+pub fn build_report(
+    facts: &RunFacts<'_>,
+    tally: &RunTally,
+    mut records: Vec<AttemptRecord>,
+) -> RunReport {
     let workflow = facts.workflow;
     let offset = |at: Option<Instant>| {
         at.map(|t| seconds(t.saturating_duration_since(facts.epoch).as_secs_f64()))
     };
-    let mut tasks = Vec::new();
-    let mut failed = false;
+    let mut tasks = Vec::with_capacity(tally.tasks.len());
     let mut durations = vec![0.0; workflow.tasks.len()];
-    for (id, task) in workflow.tasks.iter().enumerate() {
-        if !facts.selected[id] {
-            continue;
-        }
-        let record = &facts.records[id];
-        let outcome = facts.core.outcome(id);
-        let (status, reason) = match outcome {
-            Some(Outcome::UpToDate) => (
-                TaskStatus::UpToDate,
-                facts.up_to_date.get(id).cloned().flatten(),
-            ),
-            Some(outcome) => record.final_status(outcome),
-            None => (TaskStatus::NotRun, Some("not started".to_owned())),
-        };
-        failed |= matches!(
-            status,
-            TaskStatus::Failed | TaskStatus::TimedOut | TaskStatus::OutOfMemory
-        ) && !task.allow_failure;
+    for &(id, status, _) in &tally.tasks {
+        let task = &workflow.tasks[id];
+        let record = &mut records[id];
+        let (_, reason) = task_status(facts, id, record);
         let (exit_code, signal) = record
             .last
             .as_ref()
@@ -259,7 +326,9 @@ pub fn build_report(facts: &RunFacts<'_>) -> RunReport {
             .unwrap_or_default();
         let busy = record.busy.as_secs_f64();
         durations[id] = busy;
-        let log = record.log.as_deref().map(|log| shown(log, &workflow.root));
+        let log = record.log.take().map(|log| shown(&log, &workflow.root));
+        let attempts_detail = record.attempts_detail(facts.epoch, task.retry_delay);
+        record.history = Vec::new();
         tasks.push(TaskReport {
             name: task.name.clone(),
             status,
@@ -280,19 +349,12 @@ pub fn build_report(facts: &RunFacts<'_>) -> RunReport {
             allow_failure: task.allow_failure,
             command: Some(task.command.display()),
             description: task.description.clone(),
-            attempts_detail: record.attempts_detail(facts.epoch, task.retry_delay),
+            attempts_detail,
             peak_rss_bytes: record.usage.map(|u| u.peak_rss_bytes),
             user_s: record.usage.map(|u| seconds(u.user.as_secs_f64())),
             sys_s: record.usage.map(|u| seconds(u.sys.as_secs_f64())),
         });
     }
-    let status = if facts.cancelled {
-        RunStatus::Cancelled
-    } else if failed {
-        RunStatus::Failed
-    } else {
-        RunStatus::Succeeded
-    };
     // The heaviest chain of actual durations, without the tasks that took no time at its ends
     // (a skipped task in the middle stays: it is a link of the chain).
     let mut chain: Vec<TaskId> = workflow
@@ -316,12 +378,12 @@ pub fn build_report(facts: &RunFacts<'_>) -> RunReport {
         run_id: facts.run_id.to_owned(),
         manifest: workflow.manifest.display().to_string(),
         workflow: workflow.name.clone(),
-        status,
+        status: tally.status,
         jobs: facts.jobs,
         executor: facts.executor,
         started_at: facts.started_at.to_rfc3339(),
         finished_at: facts.finished_at.to_rfc3339(),
-        duration_s: seconds(facts.wall.as_secs_f64()),
+        duration_s: tally.duration_s,
         tasks,
         critical_path,
         stray_processes: facts.strays,

@@ -15,6 +15,7 @@
 
 pub mod memory;
 mod prepare;
+mod trim;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -118,6 +119,8 @@ pub enum SessionError {
 impl Session {
     /// A session over a validated workflow (see [`crate::manifest::load`]).
     pub fn new(workflow: Workflow) -> Self {
+        // What reading the manifest freed is not needed again.
+        trim::release_freed_memory();
         Self {
             workflow: Arc::new(workflow),
         }
@@ -147,7 +150,9 @@ impl Session {
             Intent::Preview if !path.exists() => None,
             _ => Some(StateStore::open(&path)?),
         };
-        prepare::prepare(&self.workflow, selected, freshness, store)
+        let plan = prepare::prepare(&self.workflow, selected, freshness, store);
+        trim::release_freed_memory();
+        plan
     }
 
     /// How many runs of the workflow `.wf/` keeps: `keep`, else `[workflow].keep_runs`.
