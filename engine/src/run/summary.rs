@@ -18,12 +18,16 @@ use crate::workflow::{ExecutorKind, Task, TaskId, Workflow};
 pub struct AttemptRecord {
     /// Attempts dispatched.
     pub attempts: u32,
-    first_start: Option<Instant>,
-    last_end: Option<Instant>,
-    busy: Duration,
-    worker: Option<usize>,
-    last: Option<AttemptEnd>,
     leftovers: u32,
+    first_start: Option<Instant>,
+    busy: Duration,
+    /// The worker of the last attempt that started.
+    worker: Option<usize>,
+    /// The last finished attempt.
+    last: Option<AttemptSpan>,
+    /// The finished attempts before it, in order: empty (no allocation) for the many tasks
+    /// that run once.
+    earlier: Vec<AttemptSpan>,
     log: Option<PathBuf>,
     /// Peak memory (the highest of its attempts) and CPU time (summed over them).
     usage: Option<ResourceUsage>,
@@ -31,11 +35,20 @@ pub struct AttemptRecord {
     lock_wait_counted: f64,
     /// Lock wait before the attempt now running.
     lock_wait_pending: f64,
-    history: Vec<AttemptSpan>,
-    /// The Slurm job of the last attempt that was submitted, and its node.
-    job: Option<(u64, Option<String>)>,
-    /// Time spent queued in Slurm, summed over the attempts; `None` for local attempts.
-    queue_wait: Option<Duration>,
+    /// Where its attempts ran on Slurm; `None` for local attempts (kept out of line: most
+    /// runs have none).
+    slurm: Option<Box<SlurmTrail>>,
+}
+
+/// The Slurm side of a task's attempts.
+#[derive(Debug, Clone)]
+struct SlurmTrail {
+    /// The job of the last attempt that was submitted.
+    job_id: u64,
+    /// The node(s) it ran on.
+    node: Option<String>,
+    /// Time spent queued, summed over the attempts.
+    queue_wait: Duration,
 }
 
 /// One finished attempt, as the report's per-attempt detail is made from it.
@@ -58,22 +71,21 @@ impl AttemptRecord {
 
     /// An attempt on `worker` ended.
     pub fn finished(&mut self, result: &AttemptResult, worker: usize) {
-        // Most tasks have one attempt: room for exactly one, not the four a first push makes.
-        self.history.reserve_exact(1);
-        self.history.push(AttemptSpan {
+        let span = AttemptSpan {
             start: result.started_at,
             end: result.ended_at,
             worker,
             how: result.end.clone(),
             lock_wait: std::mem::take(&mut self.lock_wait_pending),
-        });
+        };
+        if let Some(before) = self.last.replace(span) {
+            self.earlier.push(before);
+        }
         if let Some(start) = result.started_at {
             self.first_start.get_or_insert(start);
             self.worker = Some(worker);
             self.busy += result.duration();
         }
-        self.last_end = Some(result.ended_at);
-        self.last = Some(result.end.clone());
         self.leftovers += result.leftovers;
         if let Placement::Slurm {
             job_id,
@@ -81,8 +93,12 @@ impl AttemptRecord {
             queue_wait,
         } = &result.placement
         {
-            self.job = Some((*job_id, node.clone()));
-            *self.queue_wait.get_or_insert(Duration::ZERO) += *queue_wait;
+            let queued = self.slurm.as_ref().map_or(Duration::ZERO, |s| s.queue_wait);
+            self.slurm = Some(Box::new(SlurmTrail {
+                job_id: *job_id,
+                node: node.clone(),
+                queue_wait: queued + *queue_wait,
+            }));
         }
         if let Some(used) = result.usage {
             let total = self.usage.get_or_insert_with(ResourceUsage::default);
@@ -95,9 +111,14 @@ impl AttemptRecord {
         }
     }
 
+    /// How the last finished attempt ended.
+    fn last_end(&self) -> Option<&AttemptEnd> {
+        self.last.as_ref().map(|span| &span.how)
+    }
+
     /// The scheduler's view of the last attempt.
     pub fn last_outcome(&self, task: &Task) -> Outcome {
-        match &self.last {
+        match self.last_end() {
             Some(AttemptEnd::Exited(0)) => Outcome::Succeeded,
             Some(AttemptEnd::Cancelled { signal: None }) => Outcome::NotRun {
                 reason: NOT_STARTED_CANCELLED.to_owned(),
@@ -120,15 +141,16 @@ impl AttemptRecord {
 
     /// The status and reason of the last attempt, as a task status.
     pub fn attempt_status(&self) -> (TaskStatus, Option<String>) {
-        end_status(self.last.as_ref())
+        end_status(self.last_end())
     }
 
     /// Every finished attempt for the report, times as seconds since `epoch`; retry delays
     /// from the task's `retry_delay`, doubled per retry as they were scheduled.
     fn attempts_detail(&self, epoch: Instant, base_delay: Duration) -> Vec<AttemptReport> {
         let since = |at: Instant| seconds(at.saturating_duration_since(epoch).as_secs_f64());
-        self.history
+        self.earlier
             .iter()
+            .chain(&self.last)
             .enumerate()
             .map(|(index, span)| {
                 let number = index as u32 + 1;
@@ -320,15 +342,14 @@ pub fn build_report(
         let record = &mut records[id];
         let (_, reason) = task_status(facts, id, record);
         let (exit_code, signal) = record
-            .last
-            .as_ref()
+            .last_end()
             .map(AttemptEnd::exit_code_and_signal)
             .unwrap_or_default();
         let busy = record.busy.as_secs_f64();
         durations[id] = busy;
         let log = record.log.take().map(|log| shown(&log, &workflow.root));
         let attempts_detail = record.attempts_detail(facts.epoch, task.retry_delay);
-        record.history = Vec::new();
+        record.earlier = Vec::new();
         tasks.push(TaskReport {
             name: task.name.clone(),
             status,
@@ -336,13 +357,22 @@ pub fn build_report(
             exit_code,
             signal,
             start_s: offset(record.first_start),
-            end_s: offset(record.last_end.filter(|_| record.first_start.is_some())),
+            end_s: offset(
+                record
+                    .last
+                    .as_ref()
+                    .map(|span| span.end)
+                    .filter(|_| record.first_start.is_some()),
+            ),
             duration_s: record.first_start.map(|_| seconds(busy)),
             lock_wait_s: seconds(facts.core.lock_wait(id)),
             worker: record.worker.map(|w| w as u64 + 1),
-            queue_wait_s: record.queue_wait.map(|wait| seconds(wait.as_secs_f64())),
-            job_id: record.job.as_ref().map(|(id, _)| *id),
-            node: record.job.as_ref().and_then(|(_, node)| node.clone()),
+            queue_wait_s: record
+                .slurm
+                .as_ref()
+                .map(|slurm| seconds(slurm.queue_wait.as_secs_f64())),
+            job_id: record.slurm.as_ref().map(|slurm| slurm.job_id),
+            node: record.slurm.as_mut().and_then(|slurm| slurm.node.take()),
             log,
             reason,
             leftover_processes: record.leftovers,
