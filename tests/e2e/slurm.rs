@@ -371,7 +371,8 @@ fn the_next_run_cancels_the_jobs_of_a_killed_run() {
             "quiet",
         ])
         .status(0)
-        .stderr_contains("did not end normally")
+        .stderr_contains("did not end normally; cancelled")
+        .stderr_contains("job")
         .run();
     assert_eq!(active(&ids), Vec::<String>::new());
     assert!(!run.join("running").exists());

@@ -363,13 +363,26 @@ impl RunRenderer {
                     style.dim(&word)
                 );
             }
-            RunEvent::Recovered { run_id, ended } => {
-                if ended > 0 {
+            RunEvent::Recovered {
+                run_id,
+                processes,
+                jobs,
+            } => {
+                let ended = match (processes, jobs) {
+                    (0, 0) => None,
+                    (n, 0) => Some(format!("ended {}", plural(n, "process"))),
+                    (0, j) => Some(format!("cancelled {}", plural(j, "job"))),
+                    (n, j) => Some(format!(
+                        "ended {} and cancelled {}",
+                        plural(n, "process"),
+                        plural(j, "job")
+                    )),
+                };
+                if let Some(ended) = ended {
                     err!(
                         "{}",
                         style.warn(&format!(
-                            "wf: run {run_id} did not end normally; ended {} it left running",
-                            plural(ended, "process")
+                            "wf: run {run_id} did not end normally; {ended} it left running"
                         ))
                     );
                 }

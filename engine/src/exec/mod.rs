@@ -161,8 +161,10 @@ pub trait Executor: Sync + Sized {
 pub struct Recovered {
     /// The crashed run's id.
     pub run_id: String,
-    /// Processes (or jobs) of its tasks that were still alive and were ended.
-    pub ended: usize,
+    /// Processes of its tasks that were still alive on this machine and were ended.
+    pub processes: usize,
+    /// Jobs of its tasks still queued or running (on a cluster) that were cancelled.
+    pub jobs: usize,
 }
 
 /// Where an attempt ran, as far as the executor knows it.

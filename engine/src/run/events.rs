@@ -55,13 +55,15 @@ pub enum RunEvent {
         /// Why.
         reason: Option<String>,
     },
-    /// Before starting, processes left by an earlier run that did not end normally were found
-    /// and ended.
+    /// Before starting, what an earlier run that did not end normally left was found and
+    /// ended: processes on this machine, jobs on a cluster.
     Recovered {
         /// The earlier run.
         run_id: String,
         /// How many processes were ended.
-        ended: usize,
+        processes: usize,
+        /// How many jobs were cancelled.
+        jobs: usize,
     },
     /// The run is over: its report is built, written and recorded. Always the last event.
     Finished {

@@ -41,7 +41,10 @@ fn merge(found: impl Iterator<Item = Recovered>) -> Vec<Recovered> {
     let mut merged: Vec<Recovered> = Vec::new();
     for item in found {
         match merged.iter_mut().find(|r| r.run_id == item.run_id) {
-            Some(known) => known.ended += item.ended,
+            Some(known) => {
+                known.processes += item.processes;
+                known.jobs += item.jobs;
+            }
             None => merged.push(item),
         }
     }
@@ -55,13 +58,14 @@ mod tests {
 
     #[test]
     fn entries_of_the_same_run_are_added_up() {
-        let r = |run_id: &str, ended| Recovered {
+        let r = |run_id: &str, processes, jobs| Recovered {
             run_id: run_id.into(),
-            ended,
+            processes,
+            jobs,
         };
         assert_eq!(
-            merge([r("b", 2), r("a", 0), r("b", 1)].into_iter()),
-            [r("a", 0), r("b", 3)]
+            merge([r("b", 2, 0), r("a", 0, 0), r("b", 0, 4)].into_iter()),
+            [r("a", 0, 0), r("b", 2, 4)]
         );
     }
 }

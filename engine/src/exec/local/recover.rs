@@ -37,7 +37,8 @@ pub fn recover_crashed_runs(crashed: &[CrashedRun], grace: Duration) -> Vec<Reco
             };
             Recovered {
                 run_id: run.run_id.clone(),
-                ended: end_run_processes(&membership, grace, &mut || false),
+                processes: end_run_processes(&membership, grace, &mut || false),
+                jobs: 0,
             }
         })
         .collect()

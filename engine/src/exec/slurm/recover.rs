@@ -56,7 +56,8 @@ pub fn recover_crashed_jobs(crashed: &[CrashedRun], grace: Duration) -> Vec<Reco
         }
         recovered.push(Recovered {
             run_id: run.run_id.clone(),
-            ended: active.len(),
+            processes: 0,
+            jobs: active.len(),
         });
     }
     recovered
