@@ -194,17 +194,20 @@ pub struct RunReport {
 impl RunReport {
     /// Number of tasks with each status, in a fixed order, leaving out zero counts.
     pub fn counts(&self) -> Vec<(TaskStatus, usize)> {
-        TaskStatus::ALL
-            .into_iter()
-            .map(|status| {
-                (
-                    status,
-                    self.tasks.iter().filter(|t| t.status == status).count(),
-                )
-            })
-            .filter(|(_, n)| *n > 0)
-            .collect()
+        count_statuses(self.tasks.iter().map(|t| t.status))
     }
+}
+
+/// Number of each status among `statuses`, in [`TaskStatus::ALL`]'s order, leaving out zero
+/// counts.
+pub fn count_statuses(statuses: impl Iterator<Item = TaskStatus>) -> Vec<(TaskStatus, usize)> {
+    let mut counts = TaskStatus::ALL.map(|status| (status, 0));
+    for status in statuses {
+        if let Some((_, n)) = counts.iter_mut().find(|(s, _)| *s == status) {
+            *n += 1;
+        }
+    }
+    counts.into_iter().filter(|(_, n)| *n > 0).collect()
 }
 
 /// Rounds seconds to milliseconds for the report.

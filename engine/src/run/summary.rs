@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::dispatch::retry_delay;
 use crate::exec::{AttemptEnd, AttemptResult, Placement, ResourceUsage};
 use crate::paths::shown;
-use crate::report::model::seconds;
+use crate::report::model::{count_statuses, seconds};
 use crate::report::signals::signal_name;
 use crate::report::time::Timestamp;
 use crate::report::{AttemptReport, RunReport, RunStatus, TaskReport, TaskStatus};
@@ -262,14 +262,7 @@ pub struct RunTally {
 impl RunTally {
     /// How many tasks ended with each status (statuses that occur, in the report's order).
     pub fn counts(&self) -> Vec<(TaskStatus, usize)> {
-        TaskStatus::ALL
-            .into_iter()
-            .map(|status| {
-                let n = self.tasks.iter().filter(|(_, s, _)| *s == status).count();
-                (status, n)
-            })
-            .filter(|(_, n)| *n > 0)
-            .collect()
+        count_statuses(self.tasks.iter().map(|&(_, status, _)| status))
     }
 }
 
@@ -337,7 +330,7 @@ pub fn build_report(
     };
     let mut tasks = Vec::with_capacity(tally.tasks.len());
     let mut durations = vec![0.0; workflow.tasks.len()];
-    for &(id, status, _) in &tally.tasks {
+    for &(id, status, duration_s) in &tally.tasks {
         let task = &workflow.tasks[id];
         let record = &mut records[id];
         let (_, reason) = task_status(facts, id, record);
@@ -364,7 +357,7 @@ pub fn build_report(
                     .map(|span| span.end)
                     .filter(|_| record.first_start.is_some()),
             ),
-            duration_s: record.first_start.map(|_| seconds(busy)),
+            duration_s,
             lock_wait_s: seconds(facts.core.lock_wait(id)),
             worker: record.worker.map(|w| w as u64 + 1),
             queue_wait_s: record
