@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use wf_engine::Workflow;
-use wf_engine::exec::LineSink;
 use wf_engine::exec::logs::tail;
+use wf_engine::exec::{LineSink, Recovered};
 use wf_engine::layout::{REPORT_FILE, run_path};
 use wf_engine::report::signals::signal_name;
 use wf_engine::report::{RunReport, RunStatus, TaskStatus};
@@ -363,11 +363,11 @@ impl RunRenderer {
                     style.dim(&word)
                 );
             }
-            RunEvent::Recovered {
+            RunEvent::Recovered(Recovered {
                 run_id,
                 processes,
                 jobs,
-            } => {
+            }) => {
                 let ended = match (processes, jobs) {
                     (0, 0) => None,
                     (n, 0) => Some(format!("ended {}", plural(n, "process"))),

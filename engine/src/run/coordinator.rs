@@ -30,7 +30,7 @@ use super::journal::{Journal, Recorder};
 use super::summary::{RunFacts, build_report, tally};
 use crate::exec::local::LocalExecutor;
 use crate::exec::slurm::{SlurmError, SlurmExecutor, Tools};
-use crate::exec::{Executor, LineSink, Recovered, RunContext, TaskOutput};
+use crate::exec::{Executor, LineSink, RunContext, TaskOutput};
 use crate::layout::runlock::{LockError, RunLock};
 use crate::layout::{self, RunDir};
 use crate::report::time::Timestamp;
@@ -168,19 +168,7 @@ pub(crate) fn run_on<E: Executor>(
     let _lock = RunLock::acquire(&layout::state_dir(&workflow.root), &manifest)?;
     let runs = layout::runs_dir(&workflow.root);
     for recovered in super::recovery::recover_crashed::<E>(&runs, &manifest, options.grace) {
-        let Recovered {
-            run_id,
-            processes,
-            jobs,
-        } = recovered;
-        observer(
-            &workflow,
-            RunEvent::Recovered {
-                run_id,
-                processes,
-                jobs,
-            },
-        );
+        observer(&workflow, RunEvent::Recovered(recovered));
     }
     let started_at = Timestamp::now();
     let run_dir = RunDir::create(&workflow.root, &manifest, started_at).map_err(|source| {

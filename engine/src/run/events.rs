@@ -57,14 +57,7 @@ pub enum RunEvent {
     },
     /// Before starting, what an earlier run that did not end normally left was found and
     /// ended: processes on this machine, jobs on a cluster.
-    Recovered {
-        /// The earlier run.
-        run_id: String,
-        /// How many processes were ended.
-        processes: usize,
-        /// How many jobs were cancelled.
-        jobs: usize,
-    },
+    Recovered(crate::exec::Recovered),
     /// The run is over: its report is built, written and recorded. Always the last event.
     Finished {
         /// The report (also what the run returns).

@@ -29,6 +29,8 @@ pub mod records;
 pub mod schema;
 pub mod store;
 pub mod summary;
+#[cfg(test)]
+mod test_support;
 pub mod why;
 
 pub use decide::{Freshness, History, decide, missing_outputs};

@@ -3,7 +3,8 @@ use std::time::{Duration, SystemTime};
 use super::*;
 use crate::report::model::{RunStatus, TaskStatus};
 use crate::state::fingerprint::FingerprintParts;
-use crate::state::records::{OutcomeRecord, RunEnd, RunStart, StateEvent, SuccessRecord};
+use crate::state::records::{OutcomeRecord, RunEnd, StateEvent, SuccessRecord};
+use crate::state::test_support::run_start;
 use crate::state::{FileCache, file_cache::CachedDigest};
 
 const MANIFEST: &str = "/project/wf.toml";
@@ -33,14 +34,7 @@ impl Fixture {
     /// which `task` succeeded (`ran`) or was up to date.
     fn run(&mut self, manifest: &str, run_id: &str, at: i64, task: &str, ran: bool) {
         self.store
-            .begin_run(&RunStart {
-                run_id: run_id.to_owned(),
-                manifest: manifest.to_owned(),
-                workflow: "demo".to_owned(),
-                pid: None,
-                started_at_ms: at,
-                jobs: 1,
-            })
+            .begin_run(&run_start(run_id, manifest, at, 1))
             .expect("begin");
         let status = if ran {
             TaskStatus::Succeeded

@@ -3,6 +3,7 @@ use crate::report::model::RunStatus;
 use crate::state::fingerprint::FingerprintParts;
 use crate::state::records::{AttemptRecord, OutcomeRecord, SuccessRecord};
 use crate::state::summary::median;
+use crate::state::test_support::{run_start, schema_version};
 
 const MANIFEST: &str = "/work/wf.toml";
 
@@ -20,12 +21,8 @@ fn temp_store() -> (tempfile::TempDir, StateStore) {
 
 fn start(run_id: &str, started_at_ms: i64) -> RunStart {
     RunStart {
-        run_id: run_id.to_owned(),
-        manifest: MANIFEST.to_owned(),
-        workflow: "demo".to_owned(),
         pid: Some(42),
-        started_at_ms,
-        jobs: 2,
+        ..run_start(run_id, MANIFEST, started_at_ms, 2)
     }
 }
 
@@ -91,11 +88,7 @@ fn end(run_id: &str, status: RunStatus, at: i64) -> RunEnd {
 #[test]
 fn a_new_store_is_migrated_to_the_current_version() {
     let (_dir, store) = temp_store();
-    let version: i64 = store
-        .conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .expect("version");
-    assert_eq!(version, CURRENT_VERSION);
+    assert_eq!(schema_version(&store), CURRENT_VERSION);
     let mode: String = store
         .conn
         .pragma_query_value(None, "journal_mode", |row| row.get(0))
@@ -488,11 +481,10 @@ fn a_version_1_store_is_migrated_and_keeps_its_attempts() {
         .expect("version 1 rows");
     }
     let mut store = StateStore::open(&path).expect("migrates");
-    let version: i64 = store
-        .conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .expect("version");
-    assert_eq!(version, crate::state::schema::CURRENT_VERSION);
+    assert_eq!(
+        schema_version(&store),
+        crate::state::schema::CURRENT_VERSION
+    );
     assert_eq!(
         store.learnt_durations(MANIFEST, 5).expect("d")["train"],
         1.0

@@ -2,8 +2,9 @@ use super::*;
 use crate::report::model::RunStatus;
 use crate::state::StateStore;
 use crate::state::prune::{PruneOptions, prune};
-use crate::state::records::{RunEnd, RunStart};
+use crate::state::records::RunEnd;
 use crate::state::schema::MIGRATIONS;
+use crate::state::test_support::{run_start, schema_version};
 
 const MANIFEST: &str = "/work/wf.toml";
 const OTHER: &str = "/elsewhere/wf.toml";
@@ -135,14 +136,7 @@ fn attempt(
 
 fn begin(store: &mut StateStore, run_id: &str, manifest: &str, at: i64) {
     store
-        .begin_run(&RunStart {
-            run_id: run_id.to_owned(),
-            manifest: manifest.to_owned(),
-            workflow: "demo".to_owned(),
-            pid: None,
-            started_at_ms: at,
-            jobs: 2,
-        })
+        .begin_run(&run_start(run_id, manifest, at, 2))
         .expect("begin");
 }
 
@@ -387,11 +381,10 @@ fn a_version_2_store_with_data_is_brought_up_to_date() {
     drop(conn);
 
     let mut store = StateStore::open(&path).expect("migrate");
-    let version: i64 = store
-        .conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .expect("version");
-    assert_eq!(version, crate::state::schema::CURRENT_VERSION);
+    assert_eq!(
+        schema_version(&store),
+        crate::state::schema::CURRENT_VERSION
+    );
     for n in 0..=SUMMARY_DEPTH {
         assert_eq!(
             store.learnt_durations(MANIFEST, n).expect("durations"),
