@@ -5,7 +5,6 @@
 //! a `kill -9` of wf loses at most the attempts that were still in flight. A store error never
 //! stops the run: it is reported once and recording stops.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::summary::RunTally;
@@ -198,11 +197,7 @@ impl<'a> Journal<'a> {
         let stale = !spec.inputs.is_empty() || spec.deps.iter().any(|&dep| self.changed[dep]);
         if status == TaskStatus::Succeeded && stale {
             let current = &self.current;
-            let dep_digest = |dep: usize| {
-                current[dep]
-                    .as_ref()
-                    .map_or_else(|| Arc::from(""), |fp| Arc::clone(&fp.digest))
-            };
+            let dep_digest = |dep: usize| current[dep].as_ref().map(|fp| fp.digest);
             // An input that cannot be read now leaves the task without a recorded success: it
             // simply runs again next time.
             let now = fingerprint_one(workflow, task, &dep_digest, &mut self.recorder.cache).ok();
@@ -210,11 +205,13 @@ impl<'a> Journal<'a> {
                 != self.current[task].as_ref().map(|fp| &fp.digest);
             self.current[task] = now;
         }
-        let fingerprint = self.current.get(task).and_then(Option::as_ref);
+        let current = &self.current;
+        let fingerprint = current.get(task).and_then(Option::as_ref);
+        let dep_digest = |dep: usize| current[dep].as_ref().map(|fp| fp.digest);
         let success = (status == TaskStatus::Succeeded)
             .then(|| {
                 fingerprint.map(|fp| SuccessRecord {
-                    parts: fp.parts.clone(),
+                    parts: fp.parts(workflow, task, &dep_digest),
                     outputs: spec.outputs.clone(),
                     finished_at_ms: at_ms,
                 })

@@ -10,8 +10,8 @@ use crate::state::summary::{
     highest_peaks, median_durations, success_durations, with_last_success_durations,
 };
 use crate::state::{
-    FileCache, Fingerprints, Freshness, History, Reason, StateStore, decide, fingerprint_tasks,
-    fingerprint_tasks_with,
+    Digest, FileCache, Fingerprints, Freshness, History, Reason, StateStore, decide,
+    fingerprint_tasks, fingerprint_tasks_with,
 };
 use crate::workflow::Workflow;
 
@@ -98,14 +98,16 @@ pub(super) fn prepare(
                 None
             };
             // A success's parts only explain a fingerprint that changed.
-            let current: HashMap<&str, &str> = workflow
+            let current: HashMap<&str, Digest> = workflow
                 .tasks
                 .iter()
                 .zip(&fingerprints.tasks)
-                .filter_map(|(task, fp)| Some((task.name.as_str(), &*fp.as_ref()?.digest)))
+                .filter_map(|(task, fp)| Some((task.name.as_str(), fp.as_ref()?.digest)))
                 .collect();
             let last_successes = store.last_successes_with_parts(&manifest, |task, digest| {
-                current.get(task).is_some_and(|now| *now != digest)
+                current
+                    .get(task)
+                    .is_some_and(|now| *now.to_hex() != *digest)
             })?;
             let summaries = store.task_summaries(&manifest)?;
             let mut durations = median_durations(&summaries, RECENT_DURATIONS);

@@ -70,7 +70,7 @@ pub fn decide(
                     previous
                         .succeeded
                         .get(&spec.name)
-                        .is_some_and(|old| old.as_deref() == Some(&*fp.digest))
+                        .is_some_and(|old| old.as_deref() == Some(&*fp.digest.to_hex()))
                 })
         });
         let running_dep = spec
@@ -85,7 +85,13 @@ pub fn decide(
             Reason::DependencyWillRun(workflow.tasks[dep].name.clone())
         } else if let Some(fingerprint) = fingerprint {
             let last = history.last_successes.get(&spec.name);
-            match explain(fingerprint, last, &missing_outputs(workflow, task)) {
+            let parts = || fingerprint.parts(workflow, task, &|dep| fingerprints.digest(dep));
+            match explain(
+                &fingerprint.digest,
+                parts,
+                last,
+                &missing_outputs(workflow, task),
+            ) {
                 Reason::UpToDate if spec.outputs.is_empty() => Reason::NoOutputs,
                 Reason::NeverRan if history.failed_last_run.contains(&spec.name) => {
                     Reason::FailedLastRun
@@ -119,7 +125,7 @@ mod tests {
             task: workflow.tasks[task].name.clone(),
             run_id: "r1".into(),
             fingerprint: fp.digest.to_string(),
-            parts: Some(fp.parts.clone()),
+            parts: fingerprints.parts(workflow, task),
             outputs: workflow.tasks[task].outputs.clone(),
             finished_at_ms: 0,
             duration_s: Some(1.0),

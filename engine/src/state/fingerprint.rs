@@ -14,7 +14,9 @@
 //!
 //! Outputs are not part of it: whether they exist is checked separately (see `why`).
 //! The digest is a function of [`FingerprintParts`] alone ([`FingerprintParts::digest`]), so a
-//! stored success can be compared part by part to say *what* changed.
+//! stored success can be compared part by part to say *what* changed. In memory a task keeps
+//! only the digest and its own parts ([`OwnParts`]); the parts in full, its deps' names and
+//! fingerprints included, are made when a success is stored or a change explained.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -35,64 +37,125 @@ pub const VERSION: &str = "wf-fingerprint-1";
 /// The digest recorded for an input pattern that matches nothing.
 pub const MISSING: &str = "missing";
 
+/// A fingerprint, or the digest of one of its parts: blake3, 32 bytes, shown and stored as 64
+/// hex digits.
+pub type Digest = blake3::Hash;
+
 /// What went into a task's fingerprint, stored with each success to explain later changes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FingerprintParts {
-    /// Digest of the command (with the shell, for a string command).
+    /// Digest of the command (with the shell, for a string command), hex.
     pub command: Arc<str>,
-    /// Digest of the environment written in the manifest.
+    /// Digest of the environment written in the manifest, hex.
     pub env: Arc<str>,
     /// The absolute working directory.
     pub cwd: Arc<str>,
     /// Each input file (relative to the manifest's folder) and its digest, or [`MISSING`];
     /// sorted by path.
     pub inputs: Vec<(String, String)>,
-    /// Each dep's name and fingerprint, in the order of `deps`. Shared with the dep's own
-    /// fingerprint (and equal digests and folders are shared between tasks): at a million
-    /// tasks, copies of these strings were most of a plan's memory.
+    /// Each dep's name and fingerprint (hex), in the order of `deps`.
     pub deps: Vec<(Arc<str>, Arc<str>)>,
 }
 
 impl FingerprintParts {
     /// The fingerprint these parts make.
-    pub fn digest(&self) -> Arc<str> {
-        Arc::from(framed(VERSION, |frame| {
+    pub fn digest(&self) -> Digest {
+        framed(VERSION, |frame| {
             frame.str(&self.command);
             frame.str(&self.env);
             frame.str(&self.cwd);
             frame.pairs(&self.inputs);
             frame.pairs(&self.deps);
-        }))
+        })
     }
 }
 
-/// A task's fingerprint and its parts.
+/// What a task's own definition puts into its fingerprint: everything but its deps' names and
+/// fingerprints, which are the deps' own and are looked up when the parts are needed in full
+/// (to store a success, or to say what changed). At a million tasks, a copy of them in every
+/// task was most of a plan's memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnParts {
+    /// Digest of the command (with the shell, for a string command).
+    pub command: Digest,
+    /// Digest of the environment written in the manifest.
+    pub env: Digest,
+    /// The absolute working directory (shared between tasks with the same one).
+    pub cwd: Arc<str>,
+    /// Each input file (relative to the manifest's folder) and its digest, or [`MISSING`];
+    /// sorted by path.
+    pub inputs: Vec<(String, String)>,
+}
+
+/// A task's fingerprint and what its own definition put into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskFingerprint {
-    /// blake3, hex.
-    pub digest: Arc<str>,
-    /// What went into it.
-    pub parts: FingerprintParts,
+    /// The fingerprint.
+    pub digest: Digest,
+    /// What went into it, but for the deps.
+    pub own: OwnParts,
 }
 
 impl TaskFingerprint {
-    /// The fingerprint of `parts`.
-    pub fn from_parts(parts: FingerprintParts) -> Self {
-        Self {
-            digest: parts.digest(),
-            parts,
+    /// The fingerprint of task `id` from its own parts and its deps' fingerprints
+    /// (`dep_digest`; `None` for a dep that has none).
+    pub fn new(
+        workflow: &Workflow,
+        id: TaskId,
+        own: OwnParts,
+        dep_digest: &dyn Fn(TaskId) -> Option<Digest>,
+    ) -> Self {
+        let deps = &workflow.tasks[id].deps;
+        let digest = framed(VERSION, |frame| {
+            frame.str(&own.command.to_hex());
+            frame.str(&own.env.to_hex());
+            frame.str(&own.cwd);
+            frame.pairs(&own.inputs);
+            frame.len(deps.len());
+            for &dep in deps {
+                frame.str(&workflow.tasks[dep].name);
+                match dep_digest(dep) {
+                    Some(digest) => frame.str(&digest.to_hex()),
+                    None => frame.str(""),
+                }
+            }
+        });
+        Self { digest, own }
+    }
+
+    /// Everything that went into the fingerprint of task `id`, with its deps' fingerprints
+    /// from `dep_digest`, as a success stores it.
+    pub fn parts(
+        &self,
+        workflow: &Workflow,
+        id: TaskId,
+        dep_digest: &dyn Fn(TaskId) -> Option<Digest>,
+    ) -> FingerprintParts {
+        let hex = |digest: &Digest| Arc::from(digest.to_hex().as_str());
+        FingerprintParts {
+            command: hex(&self.own.command),
+            env: hex(&self.own.env),
+            cwd: Arc::clone(&self.own.cwd),
+            inputs: self.own.inputs.clone(),
+            deps: workflow.tasks[id]
+                .deps
+                .iter()
+                .map(|&dep| {
+                    let digest = dep_digest(dep).map_or_else(|| Arc::from(""), |d| hex(&d));
+                    (Arc::from(workflow.tasks[dep].name.as_str()), digest)
+                })
+                .collect(),
         }
     }
 }
 
-/// Equal strings of many fingerprints stored once (digests of equal commands and
-/// environments, the working directory).
+/// Equal working directories of many tasks stored once.
 #[derive(Default)]
 struct Interner(HashSet<Arc<str>>);
 
 impl Interner {
-    fn intern(&mut self, text: String) -> Arc<str> {
-        if let Some(known) = self.0.get(text.as_str()) {
+    fn intern(&mut self, text: &str) -> Arc<str> {
+        if let Some(known) = self.0.get(text) {
             return Arc::clone(known);
         }
         let shared: Arc<str> = Arc::from(text);
@@ -108,6 +171,19 @@ pub struct Fingerprints {
     pub tasks: Vec<Option<TaskFingerprint>>,
     /// What computing them cost.
     pub stats: HashStats,
+}
+
+impl Fingerprints {
+    /// The fingerprint of task `id`, if it has one.
+    pub fn digest(&self, id: TaskId) -> Option<Digest> {
+        self.tasks.get(id)?.as_ref().map(|fp| fp.digest)
+    }
+
+    /// Everything that went into the fingerprint of task `id`, if it has one.
+    pub fn parts(&self, workflow: &Workflow, id: TaskId) -> Option<FingerprintParts> {
+        let fingerprint = self.tasks.get(id)?.as_ref()?;
+        Some(fingerprint.parts(workflow, id, &|dep| self.digest(dep)))
+    }
 }
 
 /// What hashing the input files cost.
@@ -132,8 +208,8 @@ thread_local! {
         std::cell::RefCell::new(blake3::Hasher::new());
 }
 
-/// The hex digest of the fields `fill` writes after `tag`.
-fn framed(tag: &str, fill: impl FnOnce(&mut Frame<'_>)) -> String {
+/// The digest of the fields `fill` writes after `tag`.
+fn framed(tag: &str, fill: impl FnOnce(&mut Frame<'_>)) -> Digest {
     HASHER.with(|cell| match cell.try_borrow_mut() {
         Ok(mut hasher) => {
             hasher.reset();
@@ -182,13 +258,13 @@ impl Frame<'_> {
         }
     }
 
-    fn finish(&self) -> String {
-        self.0.finalize().to_hex().to_string()
+    fn finish(&self) -> Digest {
+        self.0.finalize()
     }
 }
 
 /// Digest of a command; the shell counts only for a string command.
-pub fn command_digest(command: &Command, shell: &[String]) -> String {
+pub fn command_digest(command: &Command, shell: &[String]) -> Digest {
     framed("command", |frame| match command {
         Command::Shell(line) => {
             frame.str("shell");
@@ -203,7 +279,7 @@ pub fn command_digest(command: &Command, shell: &[String]) -> String {
 }
 
 /// Digest of the environment a manifest gives a task: the workflow's, then the task's own.
-pub fn env_digest(workflow_env: &[(String, String)], task_env: &[(String, String)]) -> String {
+pub fn env_digest(workflow_env: &[(String, String)], task_env: &[(String, String)]) -> Digest {
     framed("env", |frame| {
         frame.pairs(workflow_env);
         frame.pairs(task_env);
@@ -265,8 +341,6 @@ pub fn fingerprint_tasks_with(
     let (digests, stats) = hash_all(workflow, &files, cache)?;
 
     let mut tasks: Vec<Option<TaskFingerprint>> = vec![None; count];
-    // Each task's name, made shareable once, for the tasks that depend on it.
-    let mut names: Vec<Option<Arc<str>>> = vec![None; count];
     let mut interner = Interner::default();
     for &id in workflow.dag.topological_order() {
         if !needed[id] {
@@ -285,50 +359,40 @@ pub fn fingerprint_tasks_with(
                 Resolved::Missing { shown } => (shown.clone(), MISSING.to_owned()),
             })
             .collect();
-        let dep_part = |dep: TaskId| {
-            let name = names[dep]
-                .clone()
-                .unwrap_or_else(|| Arc::from(workflow.tasks[dep].name.as_str()));
-            let digest = tasks[dep]
-                .as_ref()
-                .map_or_else(|| Arc::from(""), |fp| Arc::clone(&fp.digest));
-            (name, digest)
-        };
-        let fingerprint = assemble(workflow, id, inputs, &dep_part, &mut interner);
+        let own = own_parts(workflow, id, inputs, &mut interner);
+        let fingerprint = TaskFingerprint::new(workflow, id, own, &|dep| {
+            tasks[dep].as_ref().map(|fp| fp.digest)
+        });
         tasks[id] = Some(fingerprint);
-        names[id] = Some(Arc::from(workflow.tasks[id].name.as_str()));
     }
     Ok(Fingerprints { tasks, stats })
 }
 
-/// A task's fingerprint from its input digests and its deps' names and fingerprints.
-fn assemble(
+/// What task `id` itself puts into its fingerprint, given its input files' digests.
+fn own_parts(
     workflow: &Workflow,
     id: TaskId,
     mut inputs: Vec<(String, String)>,
-    dep_part: &dyn Fn(TaskId) -> (Arc<str>, Arc<str>),
     interner: &mut Interner,
-) -> TaskFingerprint {
+) -> OwnParts {
     let task = &workflow.tasks[id];
     inputs.sort();
     inputs.dedup();
-    let deps = task.deps.iter().map(|&dep| dep_part(dep)).collect();
-    TaskFingerprint::from_parts(FingerprintParts {
-        command: interner.intern(command_digest(&task.command, &workflow.shell)),
-        env: interner.intern(env_digest(&workflow.env, &task.env)),
-        cwd: interner.intern(task.cwd.to_string_lossy().into_owned()),
+    OwnParts {
+        command: command_digest(&task.command, &workflow.shell),
+        env: env_digest(&workflow.env, &task.env),
+        cwd: interner.intern(&task.cwd.to_string_lossy()),
         inputs,
-        deps,
-    })
+    }
 }
 
 /// The fingerprint of one task as its inputs are now, with `dep_digest` giving its deps'
-/// fingerprints (by id). Used when a task has just succeeded: its inputs are then the ones its deps
+/// fingerprints (by id; `None` for a dep without one). Used when a task has just succeeded: its inputs are then the ones its deps
 /// produced in this run, which a fingerprint taken before the run could not see.
 pub fn fingerprint_one(
     workflow: &Workflow,
     id: TaskId,
-    dep_digest: &dyn Fn(TaskId) -> Arc<str>,
+    dep_digest: &dyn Fn(TaskId) -> Option<Digest>,
     cache: &mut FileCache,
 ) -> Result<TaskFingerprint, FingerprintError> {
     let resolved = resolve(&workflow.tasks[id], &normalize(&workflow.root))?;
@@ -354,19 +418,8 @@ pub fn fingerprint_one(
             Resolved::Missing { shown } => (shown, MISSING.to_owned()),
         })
         .collect();
-    let dep_part = |dep: TaskId| {
-        (
-            Arc::from(workflow.tasks[dep].name.as_str()),
-            dep_digest(dep),
-        )
-    };
-    Ok(assemble(
-        workflow,
-        id,
-        inputs,
-        &dep_part,
-        &mut Interner::default(),
-    ))
+    let own = own_parts(workflow, id, inputs, &mut Interner::default());
+    Ok(TaskFingerprint::new(workflow, id, own, dep_digest))
 }
 
 /// Digests of `files` (`None` for a file that vanished), hashed in parallel.

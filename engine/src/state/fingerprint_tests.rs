@@ -68,25 +68,27 @@ fn is_stable_and_a_function_of_its_parts() {
     let w = workflow(dir.path(), PIPELINE);
     let fps = fingerprint_tasks(&w, &all(&w), &mut FileCache::new()).expect("fingerprints");
     let clean = fps.tasks[1].as_ref().expect("clean");
-    assert_eq!(clean.digest, clean.parts.digest());
-    assert_eq!(clean.digest.len(), 64);
+    // The parts in full, as a success stores them, make the same digest.
+    let parts = fps.parts(&w, 1).expect("clean's parts");
+    assert_eq!(clean.digest, parts.digest());
+    assert_eq!(clean.digest.to_string().len(), 64);
+    assert_eq!(&*parts.command, clean.own.command.to_hex().as_str());
+    assert_eq!(parts.inputs, clean.own.inputs);
     // Listed twice (literally and by the glob), hashed and recorded once.
     assert_eq!(
-        clean.parts.inputs,
+        parts.inputs,
         vec![(
             "data/raw.csv".to_owned(),
             blake3::hash(b"1,a\n").to_hex().to_string()
         )]
     );
     assert_eq!(fps.stats.files, 1);
+    let fetch = fps.digest(0).expect("fetch");
     assert_eq!(
-        clean.parts.deps,
-        vec![(
-            "fetch".into(),
-            fps.tasks[0].as_ref().expect("fetch").digest.clone()
-        )]
+        parts.deps,
+        vec![("fetch".into(), fetch.to_hex().as_str().into())]
     );
-    assert_eq!(&*clean.parts.cwd, &*dir.path().to_string_lossy());
+    assert_eq!(&*parts.cwd, &*dir.path().to_string_lossy());
     assert_eq!(digests(&w), digests(&w));
 }
 
@@ -165,7 +167,7 @@ fn a_missing_input_is_marked_and_its_appearance_changes_the_fingerprint() {
     let first = fingerprint_tasks(&w, &all(&w), &mut cache).expect("fingerprints");
     let first = first.tasks[0].clone().expect("a");
     assert_eq!(
-        first.parts.inputs,
+        first.own.inputs,
         vec![
             ("config.ini".to_owned(), MISSING.to_owned()),
             ("in/*.txt".to_owned(), MISSING.to_owned()),
@@ -177,25 +179,25 @@ fn a_missing_input_is_marked_and_its_appearance_changes_the_fingerprint() {
     let second = fingerprint_tasks(&w, &all(&w), &mut cache).expect("fingerprints");
     let second = second.tasks[0].clone().expect("a");
     assert_ne!(first.digest, second.digest);
-    let paths: Vec<&str> = second
-        .parts
-        .inputs
-        .iter()
-        .map(|(p, _)| p.as_str())
-        .collect();
+    let paths: Vec<&str> = second.own.inputs.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(paths, ["config.ini", "in/a.txt", "in/b.txt"]);
 
     let success = Success {
         task: "a".to_owned(),
         run_id: "r".to_owned(),
         fingerprint: first.digest.to_string(),
-        parts: Some(first.parts.clone()),
+        parts: Some(first.parts(&w, 0, &|_| None)),
         outputs: vec![],
         finished_at_ms: 0,
         duration_s: None,
     };
     assert_eq!(
-        explain(&second, Some(&success), &[]),
+        explain(
+            &second.digest,
+            || second.parts(&w, 0, &|_| None),
+            Some(&success),
+            &[]
+        ),
         Reason::InputAdded("in/a.txt".to_owned())
     );
 }
@@ -210,7 +212,7 @@ fn a_literal_folder_stands_for_its_files() {
     let paths: Vec<String> = fps.tasks[0]
         .as_ref()
         .expect("a")
-        .parts
+        .own
         .inputs
         .iter()
         .map(|(p, _)| p.clone())
@@ -228,7 +230,7 @@ fn a_cwd_with_glob_characters_is_taken_literally() {
         "[tasks.a]\nrun = \"x\"\ncwd = \"[x]\"\ninputs = [\"*.txt\"]\n",
     );
     let fps = fingerprint_tasks(&w, &all(&w), &mut FileCache::new()).expect("fingerprints");
-    let inputs = &fps.tasks[0].as_ref().expect("a").parts.inputs;
+    let inputs = &fps.tasks[0].as_ref().expect("a").own.inputs;
     assert_eq!(inputs.len(), 1);
     assert_eq!(inputs[0].0, "[x]/a.txt");
 }
@@ -316,4 +318,23 @@ fn an_invalid_glob_is_an_error() {
     let error = fingerprint_tasks(&w, &all(&w), &mut FileCache::new()).expect_err("invalid");
     assert_eq!(code(&error), "wf::invalid_input_pattern");
     assert!(error.to_string().contains("a/***"), "{error}");
+}
+
+#[test]
+fn one_task_fingerprinted_again_matches_the_whole_workflows_and_follows_its_deps() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "data/raw.csv", "1,a\n");
+    let w = workflow(dir.path(), PIPELINE);
+    let mut cache = FileCache::new();
+    let fps = fingerprint_tasks(&w, &all(&w), &mut cache).expect("fingerprints");
+    let again = fingerprint_one(&w, 1, &|dep| fps.digest(dep), &mut cache).expect("clean");
+    assert_eq!(Some(&again), fps.tasks[1].as_ref());
+
+    // A dep whose fingerprint changed during the run changes the task's, and its parts say so.
+    let other = blake3::hash(b"fetch, run again");
+    let moved = fingerprint_one(&w, 1, &|_| Some(other), &mut cache).expect("clean");
+    assert_ne!(moved.digest, again.digest);
+    let parts = moved.parts(&w, 1, &|_| Some(other));
+    assert_eq!(parts.digest(), moved.digest);
+    assert_eq!(&*parts.deps[0].1, other.to_hex().as_str());
 }

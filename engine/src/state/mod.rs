@@ -37,8 +37,8 @@ pub use decide::{Freshness, History, decide, missing_outputs};
 pub use error::StateError;
 pub use file_cache::FileCache;
 pub use fingerprint::{
-    FingerprintError, FingerprintParts, Fingerprints, TaskFingerprint, fingerprint_one,
-    fingerprint_tasks, fingerprint_tasks_with,
+    Digest, FingerprintError, FingerprintParts, Fingerprints, OwnParts, TaskFingerprint,
+    fingerprint_one, fingerprint_tasks, fingerprint_tasks_with,
 };
 pub use prune::{PruneOptions, PruneReport, prune};
 pub use records::{

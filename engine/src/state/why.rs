@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use super::fingerprint::{FingerprintParts, MISSING, TaskFingerprint};
+use super::fingerprint::{Digest, FingerprintParts, MISSING};
 use super::records::Success;
 
 /// The reason a task runs (or does not).
@@ -83,19 +83,23 @@ impl fmt::Display for Reason {
 /// otherwise up to date. [`Reason::DependencyWillRun`] and [`Reason::Forced`] are never
 /// returned: only the caller knows that a dep is going to run (its own reason is not
 /// [`Reason::UpToDate`]) or that the user forced a run, and it should check those first.
+///
+/// `current` is the task's fingerprint now; `current_parts` makes what went into it, and is
+/// called only when it differs from the last success's.
 pub fn explain(
-    current: &TaskFingerprint,
+    current: &Digest,
+    current_parts: impl FnOnce() -> FingerprintParts,
     last_success: Option<&Success>,
     outputs_missing: &[String],
 ) -> Reason {
     let Some(last) = last_success else {
         return Reason::NeverRan;
     };
-    if *last.fingerprint != *current.digest {
+    if *last.fingerprint != *current.to_hex() {
         let Some(before) = &last.parts else {
             return Reason::FingerprintChanged;
         };
-        return changed_part(&current.parts, before).unwrap_or(Reason::FingerprintChanged);
+        return changed_part(&current_parts(), before).unwrap_or(Reason::FingerprintChanged);
     }
     match outputs_missing.first() {
         Some(path) => Reason::OutputMissing(path.clone()),
@@ -206,7 +210,8 @@ mod tests {
     fn why(now: FingerprintParts, before: FingerprintParts, missing: &[&str]) -> String {
         let missing: Vec<String> = missing.iter().map(|s| (*s).to_owned()).collect();
         explain(
-            &TaskFingerprint::from_parts(now),
+            &now.digest(),
+            || now.clone(),
             Some(&success(before)),
             &missing,
         )
@@ -215,8 +220,11 @@ mod tests {
 
     #[test]
     fn never_ran_without_a_success() {
-        let current = TaskFingerprint::from_parts(parts());
-        assert_eq!(explain(&current, None, &[]), Reason::NeverRan);
+        let current = parts();
+        assert_eq!(
+            explain(&current.digest(), || current.clone(), None, &[]),
+            Reason::NeverRan
+        );
     }
 
     #[test]
@@ -274,9 +282,9 @@ mod tests {
         let mut before = success(parts());
         before.parts = None;
         before.fingerprint = "old".to_owned();
-        let current = TaskFingerprint::from_parts(parts());
+        let current = parts();
         assert_eq!(
-            explain(&current, Some(&before), &[]),
+            explain(&current.digest(), || current.clone(), Some(&before), &[]),
             Reason::FingerprintChanged
         );
         assert_eq!(
