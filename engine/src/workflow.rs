@@ -3,7 +3,8 @@
 //! This is what the rest of the engine consumes. Everything in it has been checked by
 //! `manifest::load`, so the scheduler never re-validates and never meets a dangling name.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use schemars::JsonSchema;
@@ -70,8 +71,9 @@ pub struct Lock {
 pub struct Task {
     /// Full name: `train[lr=0.1,seed=1]` for an expansion, the table name otherwise.
     pub name: String,
-    /// The name of the `[tasks.NAME]` table it came from.
-    pub base: String,
+    /// The length of the name of the `[tasks.NAME]` table it came from, which `name` starts
+    /// with (see [`Task::base`]): a second copy of every name was a string per task.
+    pub(crate) base_len: usize,
     /// The matrix values of this expansion, keys in the order written.
     pub matrix: Vec<(String, String)>,
     /// Shown by `wf list` and in reports.
@@ -94,8 +96,8 @@ pub struct Task {
     pub inputs: Vec<String>,
     /// Files, relative to `cwd`, that must exist after success.
     pub outputs: Vec<String>,
-    /// Absolute working directory.
-    pub cwd: PathBuf,
+    /// Absolute working directory; one allocation shared by the tasks that have the same.
+    pub cwd: Arc<Path>,
     /// The task's own environment (defaults and task merged), applied over the workflow's.
     pub env: Vec<(String, String)>,
     /// When it runs, given how its deps ended.
@@ -117,6 +119,11 @@ pub struct Task {
 }
 
 impl Task {
+    /// The name of the `[tasks.NAME]` table it came from.
+    pub fn base(&self) -> &str {
+        self.name.get(..self.base_len).unwrap_or(&self.name)
+    }
+
     /// Everything the task holds while it runs, as (lock or resource, amount): its locks one
     /// unit each, its resources their amounts.
     pub fn claims(&self) -> Vec<(LockId, u32)> {
@@ -249,7 +256,7 @@ impl Workflow {
             return vec![id];
         }
         (0..self.tasks.len())
-            .filter(|&id| self.tasks[id].base == name)
+            .filter(|&id| self.tasks[id].base() == name)
             .collect()
     }
 
@@ -279,5 +286,43 @@ impl Workflow {
                 .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
                 .unwrap_or(1)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use crate::manifest::{SourceFile, parse};
+
+    #[test]
+    fn a_task_knows_its_table_and_tasks_share_an_equal_working_directory() {
+        let text = "[tasks.prep]\nrun = 'x'\n\
+                    [tasks.train]\nrun = 'x'\nmatrix = { lr = ['0.1', '0.2'] }\n\
+                    [tasks.sub]\nrun = 'x'\ncwd = 'sub'\n\
+                    [tasks.last]\nrun = 'x'\n";
+        let loaded = parse(SourceFile::new("wf.toml", text), Path::new("/p"));
+        let workflow = loaded.workflow.expect("valid");
+        let names: Vec<(&str, &str)> = workflow
+            .tasks
+            .iter()
+            .map(|task| (task.name.as_str(), task.base()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("prep", "prep"),
+                ("train[lr=0.1]", "train"),
+                ("train[lr=0.2]", "train"),
+                ("sub", "sub"),
+                ("last", "last"),
+            ]
+        );
+        let cwd = |id: usize| &workflow.tasks[id].cwd;
+        assert_eq!(&**cwd(0), Path::new("/p"));
+        assert_eq!(&**cwd(3), Path::new("/p/sub"));
+        assert!(Arc::ptr_eq(cwd(0), cwd(1)) && Arc::ptr_eq(cwd(1), cwd(2)));
+        assert_eq!(cwd(4), cwd(0));
     }
 }

@@ -34,7 +34,7 @@ fn entries(workflow: &Workflow) -> Vec<Entry> {
     let mut tables: Vec<Vec<TaskId>> = Vec::new();
     for (id, task) in workflow.tasks.iter().enumerate() {
         match entries.last() {
-            Some(last) if last.name == task.base => {
+            Some(last) if last.name == task.base() => {
                 if let Some(ids) = tables.last_mut() {
                     ids.push(id);
                 }
@@ -42,13 +42,13 @@ fn entries(workflow: &Workflow) -> Vec<Entry> {
             _ => {
                 let mut deps: Vec<String> = Vec::new();
                 for &dep in &task.deps {
-                    let base = &workflow.tasks[dep].base;
-                    if !deps.contains(base) {
-                        deps.push(base.clone());
+                    let base = workflow.tasks[dep].base();
+                    if !deps.iter().any(|known| known == base) {
+                        deps.push(base.to_owned());
                     }
                 }
                 entries.push(Entry {
-                    name: task.base.clone(),
+                    name: task.base().to_owned(),
                     description: task.description.clone(),
                     deps,
                     locks: task

@@ -11,8 +11,8 @@ fn tables(workflow: &Workflow) -> Vec<(String, Vec<TaskId>)> {
     let mut groups: Vec<(String, Vec<TaskId>)> = Vec::new();
     for (id, task) in workflow.tasks.iter().enumerate() {
         match groups.last_mut() {
-            Some((base, ids)) if *base == task.base => ids.push(id),
-            _ => groups.push((task.base.clone(), vec![id])),
+            Some((base, ids)) if *base == task.base() => ids.push(id),
+            _ => groups.push((task.base().to_owned(), vec![id])),
         }
     }
     groups

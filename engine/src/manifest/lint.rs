@@ -105,11 +105,7 @@ pub fn lint_races(
                     if writer == reader || ancestors.of(reader)[writer] {
                         continue;
                     }
-                    let key = (
-                        tasks[reader].base.as_str(),
-                        tasks[writer].base.as_str(),
-                        out,
-                    );
+                    let key = (tasks[reader].base(), tasks[writer].base(), out);
                     if reported.insert(key) {
                         findings.push(ManifestError::UndeclaredInputDependency {
                             path: shown(out),

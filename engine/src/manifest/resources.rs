@@ -107,7 +107,7 @@ pub fn assign(
                 report(
                     span,
                     ManifestError::MemAboveBudget {
-                        task: task.base.clone(),
+                        task: task.base().to_owned(),
                         mem: format_size(mem),
                         budget: format_size(limit),
                         span: span.clone().into(),
@@ -122,7 +122,7 @@ pub fn assign(
                 report(
                     &name.span,
                     ManifestError::UnknownResource {
-                        task: task.base.clone(),
+                        task: task.base().to_owned(),
                         resource: name.value.clone(),
                         span: name.span.clone().into(),
                     },
@@ -204,7 +204,7 @@ pub fn warn_unenforced(tasks: &[Task], needs: &[TaskNeeds], findings: &mut Findi
             return;
         }
         findings.push(ManifestError::MemLimitUnenforced {
-            task: task.base.clone(),
+            task: task.base().to_owned(),
             why: reason.clone(),
             span: span.clone().into(),
         });

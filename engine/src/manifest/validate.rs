@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use miette::LabeledSpan;
@@ -78,6 +79,7 @@ pub fn build(
         tasks: Vec::with_capacity(count),
         sources: Vec::with_capacity(count),
         needs: Vec::new(),
+        last_cwd: None,
     };
     for (piece, piece_findings) in tasks {
         builder.findings.extend(piece_findings);
@@ -183,9 +185,9 @@ fn warn_dependencies_without_outputs(
             let Some(first) = targets.first() else {
                 continue;
             };
-            if targets.iter().all(|t| t.outputs.is_empty()) && warned.insert(first.base.as_str()) {
+            if targets.iter().all(|t| t.outputs.is_empty()) && warned.insert(first.base()) {
                 findings.push(ManifestError::DependencyWithoutOutputs {
-                    task: task.base.clone(),
+                    task: task.base().to_owned(),
                     dep: dep.name(tasks).to_owned(),
                     span: dep.span.clone().into(),
                 });
@@ -500,7 +502,7 @@ impl WrittenDep {
         if self.by_full_name {
             &target.name
         } else {
-            &target.base
+            target.base()
         }
     }
 }
@@ -522,9 +524,24 @@ struct TaskBuilder<'a, 'f> {
     /// (apart from the sources: they are freed first). Ends at the last task that wrote any:
     /// the checks zip it with the tasks, and a task that wrote none has nothing to check.
     needs: Vec<TaskNeeds>,
+    /// The working directory of the last task built, shared with the next ones while equal.
+    last_cwd: Option<Arc<Path>>,
 }
 
 impl TaskBuilder<'_, '_> {
+    /// `cwd`, in the allocation of the last task's when it is the same (it nearly always is:
+    /// at a million tasks, a copy each was tens of megabytes).
+    fn shared_cwd(&mut self, cwd: PathBuf) -> Arc<Path> {
+        match &self.last_cwd {
+            Some(last) if **last == *cwd => Arc::clone(last),
+            _ => {
+                let shared: Arc<Path> = Arc::from(cwd);
+                self.last_cwd = Some(Arc::clone(&shared));
+                shared
+            }
+        }
+    }
+
     /// Checks one `[tasks.NAME]` table and adds one task per expansion. The raw task is
     /// consumed, so a large manifest's raw model is freed as its tasks are built.
     fn add(&mut self, name: &Sp<String>, mut raw: RawTask) {
@@ -727,9 +744,10 @@ impl TaskBuilder<'_, '_> {
             }
             let inputs = render_list(inputs, substitute_in_glob);
             let outputs = render_all(outputs);
+            let cwd = self.shared_cwd(resolve_cwd(self.origin.root, cwd.map(|c| render(&c.value))));
             self.tasks.push(Task {
                 name: combo.task_name(&name.value),
-                base: name.value.clone(),
+                base_len: name.value.len(),
                 matrix: combo.values.clone(),
                 description: description.map(|d| render(&d.value)),
                 command: match &command.value {
@@ -756,7 +774,7 @@ impl TaskBuilder<'_, '_> {
                     .map_or(Duration::from_secs(1), |d| d.value.0),
                 inputs: inputs.iter().map(|s| s.value.clone()).collect(),
                 outputs: outputs.iter().map(|s| s.value.clone()).collect(),
-                cwd: resolve_cwd(self.origin.root, cwd.map(|c| render(&c.value))),
+                cwd,
                 env: task_env,
                 when: raw
                     .when
@@ -1218,7 +1236,7 @@ fn resolve_deps(tasks: &mut [Task], sources: &mut [TaskSource], findings: &mut F
     let mut by_base: NameMap<&str, Range<TaskId>> = name_map(tasks.len());
     for (id, (task, source)) in tasks.iter().zip(sources.iter()).enumerate() {
         let range = by_base
-            .entry(task.base.as_str())
+            .entry(task.base())
             .or_insert(source.first_of_table..id + 1);
         range.end = id + 1;
     }
@@ -1250,7 +1268,7 @@ fn resolve_deps(tasks: &mut [Task], sources: &mut [TaskSource], findings: &mut F
                         tasks
                             .iter()
                             .enumerate()
-                            .filter(|(_, task)| task.name != task.base)
+                            .filter(|(_, task)| task.name != task.base())
                             .map(|(id, task)| (task.name.as_str(), id))
                             .collect()
                     })
@@ -1262,7 +1280,7 @@ fn resolve_deps(tasks: &mut [Task], sources: &mut [TaskSource], findings: &mut F
                             Suggestions::new(by_base.keys().copied().collect())
                         });
                         findings.push(ManifestError::UnknownDependency {
-                            task: task.base.clone(),
+                            task: task.base().to_owned(),
                             dep: dep.value.clone(),
                             span: dep.span.clone().into(),
                             help: suggestions
@@ -1276,7 +1294,7 @@ fn resolve_deps(tasks: &mut [Task], sources: &mut [TaskSource], findings: &mut F
             // A target of the task's own table (itself, or one of its own expansions).
             if sources[targets.start].first_of_table == id {
                 findings.push(ManifestError::SelfDependency {
-                    task: task.base.clone(),
+                    task: task.base().to_owned(),
                     span: dep.span.clone().into(),
                 });
                 continue;

@@ -31,11 +31,11 @@ impl UnknownTarget {
 /// full name (`train[lr=0.1]`), in declaration order, each once.
 pub fn target_names(workflow: &Workflow) -> Vec<&str> {
     let mut seen = std::collections::HashSet::new();
-    let bases = workflow.tasks.iter().map(|t| t.base.as_str());
+    let bases = workflow.tasks.iter().map(|t| t.base());
     let expansions = workflow
         .tasks
         .iter()
-        .filter(|t| t.name != t.base)
+        .filter(|t| t.name != t.base())
         .map(|t| t.name.as_str());
     bases
         .chain(expansions)
@@ -53,7 +53,7 @@ pub fn select(workflow: &Workflow, targets: &[String]) -> Result<Vec<bool>, Unkn
     for name in targets {
         let ids = workflow.select(name);
         if ids.is_empty() {
-            let mut names: Vec<&str> = workflow.tasks.iter().map(|t| t.base.as_str()).collect();
+            let mut names: Vec<&str> = workflow.tasks.iter().map(|t| t.base()).collect();
             names.dedup();
             return Err(UnknownTarget {
                 name: name.clone(),

@@ -107,15 +107,15 @@ impl TaskFingerprint {
     ) -> Self {
         let deps = &workflow.tasks[id].deps;
         let digest = framed(VERSION, |frame| {
-            frame.str(&own.command.to_hex());
-            frame.str(&own.env.to_hex());
+            frame.hex(&own.command);
+            frame.hex(&own.env);
             frame.str(&own.cwd);
             frame.pairs(&own.inputs);
             frame.len(deps.len());
             for &dep in deps {
                 frame.str(&workflow.tasks[dep].name);
                 match dep_digest(dep) {
-                    Some(digest) => frame.str(&digest.to_hex()),
+                    Some(digest) => frame.hex(&digest),
                     None => frame.str(""),
                 }
             }
@@ -241,6 +241,17 @@ impl Frame<'_> {
 
     fn str(&mut self, text: &str) {
         self.bytes(text.as_bytes());
+    }
+
+    /// A digest as its 64 hex digits (what the stored parts hold), without a `String`.
+    fn hex(&mut self, digest: &Digest) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [0u8; 64];
+        for (pair, byte) in hex.chunks_exact_mut(2).zip(digest.as_bytes()) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0xf)];
+        }
+        self.bytes(&hex);
     }
 
     fn strs(&mut self, items: &[String]) {
