@@ -297,7 +297,7 @@ mod tests {
     use crate::manifest::{SourceFile, parse};
 
     #[test]
-    fn a_task_knows_its_table_and_tasks_share_an_equal_working_directory() {
+    fn a_task_knows_its_table_and_matrix_values_and_tasks_share_an_equal_working_directory() {
         let text = "[tasks.prep]\nrun = 'x'\n\
                     [tasks.train]\nrun = 'x'\nmatrix = { lr = ['0.1', '0.2'] }\n\
                     [tasks.sub]\nrun = 'x'\ncwd = 'sub'\n\
@@ -319,6 +319,9 @@ mod tests {
                 ("last", "last"),
             ]
         );
+        let matrix = &workflow.tasks[2].matrix;
+        assert_eq!(matrix, &[("lr".to_owned(), "0.2".to_owned())]);
+        assert!(workflow.tasks[0].matrix.is_empty());
         let cwd = |id: usize| &workflow.tasks[id].cwd;
         assert_eq!(&**cwd(0), Path::new("/p"));
         assert_eq!(&**cwd(3), Path::new("/p/sub"));

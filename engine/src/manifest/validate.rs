@@ -717,15 +717,15 @@ impl TaskBuilder<'_, '_> {
             RawCommand::Shell(line) => Some(self.shell_line(&name.value, line, &command.span)),
             RawCommand::Argv(_) => None,
         };
-        for combo in &combos {
-            let render = |text: &str| substitute(text, combo);
+        for combo in combos {
+            let render = |text: &str| substitute(text, &combo);
             let render_list = |list: Option<&Sp<Vec<Sp<String>>>>,
                                fill: fn(&str, &Expansion) -> String|
              -> Vec<Sp<String>> {
                 list.map(|l| {
                     l.value
                         .iter()
-                        .map(|s| Sp::new(fill(&s.value, combo), s.span.clone()))
+                        .map(|s| Sp::new(fill(&s.value, &combo), s.span.clone()))
                         .collect()
                 })
                 .unwrap_or_default()
@@ -748,7 +748,9 @@ impl TaskBuilder<'_, '_> {
             self.tasks.push(Task {
                 name: combo.task_name(&name.value),
                 base_len: name.value.len(),
-                matrix: combo.values.clone(),
+                // Filled in below, moved from the expansion: a large matrix's values would
+                // otherwise exist twice.
+                matrix: Vec::new(),
                 description: description.map(|d| render(&d.value)),
                 command: match &command.value {
                     RawCommand::Shell(line) => {
@@ -826,6 +828,9 @@ impl TaskBuilder<'_, '_> {
                 self.needs
                     .resize_with(self.tasks.len() - 1, TaskNeeds::default);
                 self.needs.push(need);
+            }
+            if let Some(task) = self.tasks.last_mut() {
+                task.matrix = combo.values;
             }
         }
     }
