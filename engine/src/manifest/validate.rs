@@ -1238,12 +1238,28 @@ fn resolve_locks(
 /// The expansions of one table are consecutive tasks, so a table name resolves to a range of
 /// ids: one hash lookup per dependency, no list per name, no string comparison.
 fn resolve_deps(tasks: &mut [Task], sources: &mut [TaskSource], findings: &mut Findings) {
-    let mut by_base: NameMap<&str, Range<TaskId>> = name_map(tasks.len());
-    for (id, (task, source)) in tasks.iter().zip(sources.iter()).enumerate() {
-        let range = by_base
-            .entry(task.base())
-            .or_insert(source.first_of_table..id + 1);
-        range.end = id + 1;
+    // Each table's tasks, consecutive: first..end.
+    let mut tables: Vec<Range<TaskId>> = Vec::new();
+    for (id, source) in sources.iter().enumerate() {
+        match tables.last_mut() {
+            Some(table) if source.first_of_table == table.start => table.end = id + 1,
+            _ => tables.push(id..id + 1),
+        }
+    }
+    // The table names copied into one string, in order: a lookup then compares the name
+    // written with one in a few megabytes rather than one anywhere in the heap (at a million
+    // tasks, these cache misses were most of the time spent here).
+    let mut arena = String::new();
+    for table in &tables {
+        arena.push_str(tasks[table.start].base());
+    }
+    let mut by_base: NameMap<&str, Range<TaskId>> = name_map(tables.len());
+    let mut offset = 0;
+    for table in tables {
+        let end = offset + tasks[table.start].base().len();
+        let name = arena.get(offset..end).unwrap_or_default();
+        offset = end;
+        by_base.entry(name).or_insert(table);
     }
     // The full names of expansions, indexed only if some dependency names one.
     let mut by_full: Option<NameMap<&str, TaskId>> = None;
