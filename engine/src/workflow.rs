@@ -328,4 +328,30 @@ mod tests {
         assert!(Arc::ptr_eq(cwd(0), cwd(1)) && Arc::ptr_eq(cwd(1), cwd(2)));
         assert_eq!(cwd(4), cwd(0));
     }
+
+    #[test]
+    fn a_dependency_on_its_own_table_by_either_name_is_refused_and_others_resolve() {
+        let codes = |text: &str| -> Vec<String> {
+            let loaded = parse(SourceFile::new("wf.toml", text), Path::new("/p"));
+            loaded
+                .findings
+                .iter()
+                .filter_map(|f| miette::Diagnostic::code(f).map(|c| c.to_string()))
+                .collect()
+        };
+        let matrix = "[tasks.m]\nrun = ['x', '{{ matrix.k }}']\nmatrix = { k = ['1', '2'] }\n";
+        assert_eq!(
+            codes(&format!("{matrix}deps = ['m']\n")),
+            ["wf::self_dependency"]
+        );
+        assert_eq!(
+            codes(&format!("{matrix}deps = ['m[k=2]']\n")),
+            ["wf::self_dependency"]
+        );
+        let text = format!("{matrix}[tasks.n]\nrun = 'x'\ndeps = ['m[k=2]', 'm']\n");
+        assert!(codes(&text).is_empty(), "{:?}", codes(&text));
+        let loaded = parse(SourceFile::new("wf.toml", text), Path::new("/p"));
+        let workflow = loaded.workflow.expect("valid");
+        assert_eq!(workflow.tasks[2].deps, [0, 1]);
+    }
 }

@@ -1312,8 +1312,15 @@ fn resolve_deps(tasks: &mut [Task], sources: &mut [TaskSource], findings: &mut F
                     }
                 },
             };
-            // A target of the task's own table (itself, or one of its own expansions).
-            if sources[targets.start].first_of_table == id {
+            // A target of the task's own table (itself, or one of its own expansions). A table
+            // name's range starts at its first task, so only a full name needs `sources` (a
+            // random read at a million tasks).
+            let own_table = if by_full_name {
+                sources[targets.start].first_of_table == id
+            } else {
+                targets.start == id
+            };
+            if own_table {
                 findings.push(ManifestError::SelfDependency {
                     task: task.base().to_owned(),
                     span: dep.span.clone().into(),
