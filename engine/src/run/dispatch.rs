@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::completion::check_outputs;
 use super::events::RunEvent;
 use super::journal::AttemptNote;
-use super::summary::AttemptRecord;
+use super::summary::TaskRecords;
 use crate::exec::{AttemptRequest, Completion, Executor};
 use crate::scheduler::core::Core;
 use crate::workflow::{TaskId, Workflow};
@@ -47,7 +47,7 @@ pub struct Dispatch<'w> {
     /// The scheduler state machine.
     pub core: Core<'w>,
     /// Attempts of each task.
-    pub records: Vec<AttemptRecord>,
+    pub records: TaskRecords,
     /// Retries waiting for their delay.
     pub retries: BinaryHeap<Reverse<(Instant, TaskId)>>,
     /// True once every task has its outcome; workers exit.
@@ -105,7 +105,7 @@ impl<'w> Dispatch<'w> {
     pub fn new(core: Core<'w>, tasks: usize, workers: usize) -> Self {
         Self {
             core,
-            records: vec![AttemptRecord::default(); tasks],
+            records: TaskRecords::new(tasks),
             retries: BinaryHeap::new(),
             done: false,
             outbox: Vec::new(),

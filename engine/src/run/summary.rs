@@ -1,5 +1,6 @@
 //! What the run loop remembers of each task's attempts, and the report built from it.
 
+use std::ops::{Index, IndexMut};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,54 @@ pub struct AttemptRecord {
     /// Where its attempts ran on Slurm; `None` for local attempts (kept out of line: most
     /// runs have none).
     slurm: Option<Box<SlurmTrail>>,
+}
+
+/// The attempt records of a run, by task id, held in blocks of [`TaskRecords::BLOCK`] tasks so
+/// that the report, built in task order, lets go of them a block at a time: the records and
+/// the report are never both whole in memory.
+#[derive(Debug, Default)]
+pub struct TaskRecords {
+    blocks: Vec<Vec<AttemptRecord>>,
+}
+
+impl TaskRecords {
+    /// Tasks per block (about 1 MB of records).
+    pub const BLOCK: usize = 4096;
+
+    /// An empty record for each of `tasks` tasks.
+    pub fn new(tasks: usize) -> Self {
+        let blocks = (0..tasks.div_ceil(Self::BLOCK))
+            .map(|block| {
+                let len = (tasks - block * Self::BLOCK).min(Self::BLOCK);
+                vec![AttemptRecord::default(); len]
+            })
+            .collect();
+        Self { blocks }
+    }
+
+    /// Lets go of the records of the blocks wholly before task `id`; indexing them afterwards
+    /// panics.
+    fn release_before(&mut self, id: TaskId) {
+        for block in self.blocks.iter_mut().take(id / Self::BLOCK) {
+            if block.capacity() > 0 {
+                *block = Vec::new();
+            }
+        }
+    }
+}
+
+impl Index<TaskId> for TaskRecords {
+    type Output = AttemptRecord;
+
+    fn index(&self, id: TaskId) -> &AttemptRecord {
+        &self.blocks[id / Self::BLOCK][id % Self::BLOCK]
+    }
+}
+
+impl IndexMut<TaskId> for TaskRecords {
+    fn index_mut(&mut self, id: TaskId) -> &mut AttemptRecord {
+        &mut self.blocks[id / Self::BLOCK][id % Self::BLOCK]
+    }
 }
 
 /// The Slurm side of a task's attempts.
@@ -284,7 +333,7 @@ fn task_status(
 
 /// Tallies a finished run from its attempt records (one per task): each selected task's
 /// status and time, and the run's status.
-pub fn tally(facts: &RunFacts<'_>, records: &[AttemptRecord]) -> RunTally {
+pub fn tally(facts: &RunFacts<'_>, records: &TaskRecords) -> RunTally {
     let workflow = facts.workflow;
     let mut failed = false;
     let tasks = (0..workflow.tasks.len())
@@ -318,12 +367,9 @@ pub fn tally(facts: &RunFacts<'_>, records: &[AttemptRecord]) -> RunTally {
 
 /// Builds the report of a finished run whose [`tally`] is `tally`, from its attempt records,
 /// which it consumes: each task's log path and attempt history are let go as its entry is
-/// made, so the records and the report are not both whole in memory.
-pub fn build_report(
-    facts: &RunFacts<'_>,
-    tally: &RunTally,
-    mut records: Vec<AttemptRecord>,
-) -> RunReport {
+/// made, and the records a block at a time, so the records and the report are not both whole
+/// in memory.
+pub fn build_report(facts: &RunFacts<'_>, tally: &RunTally, mut records: TaskRecords) -> RunReport {
     let workflow = facts.workflow;
     let offset = |at: Option<Instant>| {
         at.map(|t| seconds(t.saturating_duration_since(facts.epoch).as_secs_f64()))
@@ -331,6 +377,8 @@ pub fn build_report(
     let mut tasks = Vec::with_capacity(tally.tasks.len());
     let mut durations = vec![0.0; workflow.tasks.len()];
     for &(id, status, duration_s) in &tally.tasks {
+        // The tally is in task order: the blocks before this task's are done with.
+        records.release_before(id);
         let task = &workflow.tasks[id];
         let record = &mut records[id];
         let (_, reason) = task_status(facts, id, record);
@@ -410,5 +458,32 @@ pub fn build_report(
         tasks,
         critical_path,
         stray_processes: facts.strays,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_records_are_indexed_across_blocks_and_let_go_a_block_at_a_time() {
+        let tasks = TaskRecords::BLOCK * 2 + 3;
+        let mut records = TaskRecords::new(tasks);
+        for id in [0, TaskRecords::BLOCK - 1, TaskRecords::BLOCK, tasks - 1] {
+            records[id].attempts = u32::try_from(id).expect("small");
+        }
+        assert_eq!(records.blocks.len(), 3);
+        assert_eq!(records.blocks[2].len(), 3);
+        assert_eq!(records[TaskRecords::BLOCK].attempts, 4096);
+        assert_eq!(records[tasks - 1].attempts, 8194);
+
+        // Within the second block: only the first is let go.
+        records.release_before(TaskRecords::BLOCK + 1);
+        assert_eq!(records.blocks[0].capacity(), 0);
+        assert_eq!(records[TaskRecords::BLOCK].attempts, 4096);
+        records.release_before(tasks - 1);
+        assert_eq!(records.blocks[1].capacity(), 0);
+        assert_eq!(records[tasks - 1].attempts, 8194);
+        assert_eq!(TaskRecords::new(0).blocks.len(), 0);
     }
 }
