@@ -160,17 +160,32 @@ impl TaskFingerprint {
     }
 }
 
-/// Equal working directories of many tasks stored once.
+/// Equal working directories of many tasks stored once. Tasks share their working directory's
+/// allocation when it is the same, so the last one seen answers nearly every question without
+/// hashing the path.
 #[derive(Default)]
-struct Interner(HashSet<Arc<str>>);
+struct Interner {
+    known: HashSet<Arc<str>>,
+    last: Option<(Arc<Path>, Arc<str>)>,
+}
 
 impl Interner {
-    fn intern(&mut self, text: &str) -> Arc<str> {
-        if let Some(known) = self.0.get(text) {
-            return Arc::clone(known);
+    fn intern(&mut self, cwd: &Arc<Path>) -> Arc<str> {
+        if let Some((path, text)) = &self.last {
+            if Arc::ptr_eq(path, cwd) {
+                return Arc::clone(text);
+            }
         }
-        let shared: Arc<str> = Arc::from(text);
-        self.0.insert(Arc::clone(&shared));
+        let text = cwd.to_string_lossy();
+        let shared = match self.known.get(&*text) {
+            Some(known) => Arc::clone(known),
+            None => {
+                let shared: Arc<str> = Arc::from(text);
+                self.known.insert(Arc::clone(&shared));
+                shared
+            }
+        };
+        self.last = Some((Arc::clone(cwd), Arc::clone(&shared)));
         shared
     }
 }
@@ -418,7 +433,7 @@ fn own_parts(
     OwnParts {
         command: command_digest(&task.command, &workflow.shell),
         env: env_digest(&workflow.env, &task.env),
-        cwd: interner.intern(&task.cwd.to_string_lossy()),
+        cwd: interner.intern(&task.cwd),
         inputs,
     }
 }
