@@ -255,3 +255,72 @@ fn a_chain_of_fifty_thousand_tasks_validates() {
     assert_eq!(workflow.dag.topological_order().len(), 50_000);
     eprintln!("50,000-task chain: {:?}", started.elapsed());
 }
+
+#[test]
+fn dependency_findings_of_many_tasks_come_in_task_order_and_matrices_share_their_deps() {
+    // Ten thousand tasks (several blocks of the parallel lookup), each after the one before,
+    // with mistakes here and there and a matrix whose expansions straddle a block boundary.
+    let mut text = String::from("[tasks.t0]\nrun = \"true\"\n");
+    for i in 1..10_000 {
+        let deps = match i {
+            100 => "\"t100\"".to_owned(),
+            5_000 => "\"nope\", \"t4999\"".to_owned(),
+            5_001 => "\"t5000\", \"t5001\"".to_owned(),
+            9_000 => "\"zzz\", \"t9000\", \"m[k=1]\"".to_owned(),
+            _ => format!("\"t{}\"", i - 1),
+        };
+        let _ = write!(text, "[tasks.t{i}]\nrun = \"true\"\ndeps = [{deps}]\n");
+        if i == 4_094 {
+            text.push_str(
+                "[tasks.m]\nrun = [\"true\", \"{{ matrix.k }}\"]\n\
+                 matrix = { k = [\"1\", \"2\", \"3\", \"4\"] }\ndeps = [\"t7\", \"t3\"]\n",
+            );
+        }
+    }
+    let loaded = check(&text);
+    let found: Vec<(String, &str)> = loaded
+        .findings
+        .iter()
+        .map(|f| {
+            let code = f.code().map(|c| c.to_string()).unwrap_or_default();
+            (code, primary_text(&loaded, f))
+        })
+        .collect();
+    let expected = [
+        ("wf::self_dependency", "\"t100\""),
+        ("wf::unknown_dependency", "\"nope\""),
+        ("wf::self_dependency", "\"t5001\""),
+        ("wf::unknown_dependency", "\"zzz\""),
+        ("wf::self_dependency", "\"t9000\""),
+    ];
+    let expected: Vec<(String, &str)> = expected
+        .iter()
+        .map(|(code, text)| ((*code).to_owned(), *text))
+        .collect();
+    assert_eq!(found, expected);
+
+    // The same manifest without the mistakes is valid, and every expansion has the deps.
+    let fixed = text
+        .replace("deps = [\"t100\"]", "deps = [\"t99\"]")
+        .replace("\"nope\", ", "")
+        .replace(", \"t5001\"", "")
+        .replace("\"zzz\", \"t9000\", ", "\"t8999\", ");
+    let loaded = check(&fixed);
+    assert!(loaded.findings.is_empty(), "{:?}", codes(&loaded));
+    let workflow = loaded.workflow.expect("valid");
+    let id = |name: &str| {
+        workflow
+            .tasks
+            .iter()
+            .position(|t| t.name == name)
+            .expect(name)
+    };
+    for k in 1..=4 {
+        let deps = &workflow.tasks[id(&format!("m[k={k}]"))].deps;
+        assert_eq!(deps, &[id("t3"), id("t7")]);
+    }
+    assert_eq!(
+        workflow.tasks[id("t9000")].deps,
+        [id("m[k=1]"), id("t8999")]
+    );
+}

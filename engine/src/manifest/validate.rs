@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use miette::LabeledSpan;
+use rayon::prelude::*;
 
 use super::diagnostic::{Findings, ManifestError, has_errors};
 use super::expand::{
@@ -1261,20 +1262,128 @@ fn resolve_deps(tasks: &mut [Task], sources: &mut [TaskSource], findings: &mut F
         offset = end;
         by_base.entry(name).or_insert(table);
     }
-    // The full names of expansions, indexed only if some dependency names one.
-    let mut by_full: Option<NameMap<&str, TaskId>> = None;
-    let mut suggestions: Option<Suggestions<'_>> = None;
-    let mut resolved: Vec<Vec<TaskId>> = Vec::with_capacity(tasks.len());
-    for id in 0..sources.len() {
+    // Each table's dependencies are looked up by table name in parallel, in blocks of tasks.
+    // A task with a name not found that way (a full name, or a mistake) is left for the
+    // sequential pass below, which keeps the findings in task order.
+    let mut resolved: Vec<Vec<TaskId>> = vec![Vec::new(); tasks.len()];
+    let shared: &[Task] = tasks;
+    let blocks: Vec<Vec<Resolution>> = sources
+        .par_chunks_mut(RESOLVE_BLOCK)
+        .zip(resolved.par_chunks_mut(RESOLVE_BLOCK))
+        .enumerate()
+        .map(|(block, (sources, resolved))| {
+            let first = block * RESOLVE_BLOCK;
+            let mut steps = Vec::new();
+            for (at, (source, ids)) in sources.iter_mut().zip(resolved).enumerate() {
+                let id = first + at;
+                if source.first_of_table == id {
+                    resolve_by_table(id, shared, source, ids, &by_base, &mut steps);
+                }
+            }
+            steps
+        })
+        .collect();
+    let mut unresolved = Unresolved {
+        tasks: shared,
+        by_base: &by_base,
+        by_full: None,
+        suggestions: None,
+    };
+    for step in blocks.into_iter().flatten() {
+        match step {
+            Resolution::Finding(finding) => findings.push(finding),
+            Resolution::Pending(id) => {
+                resolved[id] = unresolved.resolve(id, sources, findings);
+            }
+        }
+    }
+    for id in 0..tasks.len() {
         let first_of_table = sources[id].first_of_table;
-        if first_of_table != id {
-            // Same table as an earlier expansion: same deps, already checked and reported.
-            resolved.push(resolved[first_of_table].clone());
+        // The expansions of a table have the deps of its first task.
+        tasks[id].deps = if first_of_table == id {
+            std::mem::take(&mut resolved[id])
+        } else {
+            tasks[first_of_table].deps.clone()
+        };
+    }
+}
+
+/// Tasks per block of the parallel dependency lookup.
+const RESOLVE_BLOCK: usize = 4096;
+
+/// What looking up one task's dependencies by table name left to do, in task order.
+enum Resolution {
+    /// A finding to report.
+    Finding(ManifestError),
+    /// Task `id` names something that is not a table: resolved in the sequential pass.
+    Pending(TaskId),
+}
+
+/// Resolves the deps of task `id` (the first of its table) if every one names a table:
+/// records them in `source` and `ids`, and a self-dependency in `steps`. Otherwise leaves
+/// them as written and adds a [`Resolution::Pending`].
+fn resolve_by_table(
+    id: TaskId,
+    tasks: &[Task],
+    source: &mut TaskSource,
+    ids: &mut Vec<TaskId>,
+    by_base: &NameMap<&str, Range<TaskId>>,
+    steps: &mut Vec<Resolution>,
+) {
+    let Deps::Written(deps) = &source.deps else {
+        return;
+    };
+    let targets: Option<Vec<Range<TaskId>>> = deps
+        .iter()
+        .map(|dep| by_base.get(dep.value.as_str()).cloned())
+        .collect();
+    let Some(targets) = targets else {
+        steps.push(Resolution::Pending(id));
+        return;
+    };
+    let mut written = Vec::with_capacity(deps.len());
+    for (dep, targets) in deps.iter().zip(targets) {
+        // A table name's range starts at its first task: its own table starts at `id`.
+        if targets.start == id {
+            steps.push(Resolution::Finding(ManifestError::SelfDependency {
+                task: tasks[id].base().to_owned(),
+                span: dep.span.clone().into(),
+            }));
             continue;
         }
+        ids.extend(targets.clone());
+        written.push(WrittenDep {
+            span: dep.span.clone(),
+            targets,
+            by_full_name: false,
+        });
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    // The names are freed as they are resolved: what later checks need is kept in `written`.
+    source.deps = Deps::Resolved(written);
+}
+
+/// The dependencies not found by table name: full names of expansions, and mistakes.
+struct Unresolved<'t, 'n> {
+    tasks: &'t [Task],
+    by_base: &'n NameMap<&'n str, Range<TaskId>>,
+    /// The full names of expansions, indexed only if some dependency names one.
+    by_full: Option<NameMap<&'t str, TaskId>>,
+    suggestions: Option<Suggestions<'n>>,
+}
+
+impl Unresolved<'_, '_> {
+    /// Resolves the deps of task `id` (the first of its table) one by one, reporting unknown
+    /// names and self-dependencies; returns the tasks it depends on.
+    fn resolve(
+        &mut self,
+        id: TaskId,
+        sources: &mut [TaskSource],
+        findings: &mut Findings,
+    ) -> Vec<TaskId> {
+        let tasks = self.tasks;
         let task = &tasks[id];
-        // The names are freed as they are resolved: what later checks need is kept in
-        // `written`.
         let deps = match std::mem::replace(&mut sources[id].deps, Deps::Resolved(Vec::new())) {
             Deps::Written(deps) => deps,
             Deps::Resolved(_) => Vec::new(),
@@ -1282,9 +1391,10 @@ fn resolve_deps(tasks: &mut [Task], sources: &mut [TaskSource], findings: &mut F
         let mut ids = Vec::with_capacity(deps.len());
         let mut written = Vec::with_capacity(deps.len());
         for dep in &deps {
-            let (targets, by_full_name) = match by_base.get(dep.value.as_str()) {
+            let (targets, by_full_name) = match self.by_base.get(dep.value.as_str()) {
                 Some(range) => (range.clone(), false),
-                None => match by_full
+                None => match self
+                    .by_full
                     .get_or_insert_with(|| {
                         tasks
                             .iter()
@@ -1297,7 +1407,8 @@ fn resolve_deps(tasks: &mut [Task], sources: &mut [TaskSource], findings: &mut F
                 {
                     Some(&target) => (target..target + 1, true),
                     None => {
-                        let suggestions = suggestions.get_or_insert_with(|| {
+                        let by_base = self.by_base;
+                        let suggestions = self.suggestions.get_or_insert_with(|| {
                             Suggestions::new(by_base.keys().copied().collect())
                         });
                         findings.push(ManifestError::UnknownDependency {
@@ -1312,9 +1423,7 @@ fn resolve_deps(tasks: &mut [Task], sources: &mut [TaskSource], findings: &mut F
                     }
                 },
             };
-            // A target of the task's own table (itself, or one of its own expansions). A table
-            // name's range starts at its first task, so only a full name needs `sources` (a
-            // random read at a million tasks).
+            // A target of the task's own table (itself, or one of its own expansions).
             let own_table = if by_full_name {
                 sources[targets.start].first_of_table == id
             } else {
@@ -1336,11 +1445,8 @@ fn resolve_deps(tasks: &mut [Task], sources: &mut [TaskSource], findings: &mut F
         }
         ids.sort_unstable();
         ids.dedup();
-        resolved.push(ids);
         sources[id].deps = Deps::Resolved(written);
-    }
-    for (task, deps) in tasks.iter_mut().zip(resolved) {
-        task.deps = deps;
+        ids
     }
 }
 
