@@ -391,12 +391,12 @@ pub fn fingerprint_tasks_with(
         let start = id.checked_sub(1).map_or(0, |before| name_ends[before]);
         names.get(start..name_ends[id]).unwrap_or_default()
     };
-    let mut made: Vec<Option<Digest>> = vec![None; count];
+    // Equal working directories share their text (one interner, so before the parallel part).
     let mut interner = Interner::default();
-    for &id in workflow.dag.topological_order() {
-        if !needed[id] {
-            continue;
-        }
+    let cwds: Vec<Option<Arc<str>>> = (0..count)
+        .map(|id| needed[id].then(|| interner.intern(&workflow.tasks[id].cwd)))
+        .collect();
+    let fingerprint_of = |id: TaskId, made: &[Option<Digest>]| {
         let inputs = resolved[id]
             .iter()
             .map(|entry| match entry {
@@ -410,14 +410,65 @@ pub fn fingerprint_tasks_with(
                 Resolved::Missing { shown } => (shown.clone(), MISSING.to_owned()),
             })
             .collect();
-        let own = own_parts(workflow, id, inputs, &mut interner);
+        let cwd = cwds[id].clone().unwrap_or_else(|| Arc::from(""));
+        let own = own_parts(workflow, id, inputs, cwd);
         let deps = workflow.tasks[id].deps.iter();
-        let fingerprint =
-            TaskFingerprint::with_deps(own, deps.map(|&dep| (name_of(dep), made[dep])));
-        made[id] = Some(fingerprint.digest);
-        tasks[id] = Some(fingerprint);
+        TaskFingerprint::with_deps(own, deps.map(|&dep| (name_of(dep), made[dep])))
+    };
+    // A fingerprint needs its deps' first: the tasks of one depth (longest chain of deps
+    // below them) need only shallower ones, and are fingerprinted in parallel.
+    let mut made: Vec<Option<Digest>> = vec![None; count];
+    let (order, starts) = by_depth(workflow, &needed);
+    for level in starts.windows(2) {
+        let ids = &order[level[0]..level[1]];
+        let level_fingerprints: Vec<TaskFingerprint> = if ids.len() >= PARALLEL_DEPTH {
+            ids.par_iter()
+                .map(|&id| fingerprint_of(id, &made))
+                .collect()
+        } else {
+            ids.iter().map(|&id| fingerprint_of(id, &made)).collect()
+        };
+        for (&id, fingerprint) in ids.iter().zip(level_fingerprints) {
+            made[id] = Some(fingerprint.digest);
+            tasks[id] = Some(fingerprint);
+        }
     }
     Ok(Fingerprints { tasks, stats })
+}
+
+/// Tasks of one depth fingerprinted in parallel when there are at least this many.
+const PARALLEL_DEPTH: usize = 256;
+
+/// The `needed` tasks ordered by depth (0: no deps; otherwise one more than the deepest dep),
+/// and where each depth starts in that order (with the end last).
+fn by_depth(workflow: &Workflow, needed: &[bool]) -> (Vec<TaskId>, Vec<usize>) {
+    let mut depth = vec![0usize; workflow.tasks.len()];
+    let mut deepest = 0;
+    for &id in workflow.dag.topological_order() {
+        if needed[id] {
+            let deps = workflow.tasks[id].deps.iter();
+            depth[id] = deps.map(|&dep| depth[dep] + 1).max().unwrap_or(0);
+            deepest = deepest.max(depth[id]);
+        }
+    }
+    let mut starts = vec![0usize; deepest + 2];
+    for (id, &d) in depth.iter().enumerate() {
+        if needed[id] {
+            starts[d + 1] += 1;
+        }
+    }
+    for d in 1..starts.len() {
+        starts[d] += starts[d - 1];
+    }
+    let mut next = starts.clone();
+    let mut order = vec![0; starts[deepest + 1]];
+    for (id, &d) in depth.iter().enumerate() {
+        if needed[id] {
+            order[next[d]] = id;
+            next[d] += 1;
+        }
+    }
+    (order, starts)
 }
 
 /// What task `id` itself puts into its fingerprint, given its input files' digests.
@@ -425,7 +476,7 @@ fn own_parts(
     workflow: &Workflow,
     id: TaskId,
     mut inputs: Vec<(String, String)>,
-    interner: &mut Interner,
+    cwd: Arc<str>,
 ) -> OwnParts {
     let task = &workflow.tasks[id];
     inputs.sort();
@@ -433,7 +484,7 @@ fn own_parts(
     OwnParts {
         command: command_digest(&task.command, &workflow.shell),
         env: env_digest(&workflow.env, &task.env),
-        cwd: interner.intern(&task.cwd),
+        cwd,
         inputs,
     }
 }
@@ -470,7 +521,8 @@ pub fn fingerprint_one(
             Resolved::Missing { shown } => (shown, MISSING.to_owned()),
         })
         .collect();
-    let own = own_parts(workflow, id, inputs, &mut Interner::default());
+    let cwd = Interner::default().intern(&workflow.tasks[id].cwd);
+    let own = own_parts(workflow, id, inputs, cwd);
     Ok(TaskFingerprint::new(workflow, id, own, dep_digest))
 }
 
