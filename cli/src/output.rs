@@ -7,7 +7,7 @@
 //! here: the reader has everything it wanted (as with `cat` or `rg`).
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, BufWriter, StdoutLock, Write};
 use std::sync::Mutex;
 
 /// The first failure to write to stdout.
@@ -34,6 +34,13 @@ macro_rules! print_err {
     };
 }
 
+/// Like `writeln!` into a [`BufferedOut`]: a failure is remembered instead of returned.
+macro_rules! writeln_out {
+    ($out:expr, $($arg:tt)*) => {
+        $out.write(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 /// Like `eprintln!`, but a failure is ignored.
 macro_rules! println_err {
     ($($arg:tt)*) => {
@@ -51,6 +58,38 @@ pub fn write_out(args: fmt::Arguments<'_>) {
 /// Writes to stderr; a failure is ignored.
 pub fn write_err(args: fmt::Arguments<'_>) {
     let _ = io::stderr().lock().write_fmt(args);
+}
+
+/// Stdout behind a 64 KiB buffer, for a command that prints many lines in one go: a plan of a
+/// million tasks is then one write per 64 KiB instead of one per line (stdout alone writes
+/// each line as it ends). Failures are remembered as with [`write_out`]; what is buffered is
+/// written when this is dropped, before anything else can reach stdout.
+pub struct BufferedOut {
+    writer: BufWriter<StdoutLock<'static>>,
+}
+
+impl BufferedOut {
+    /// Takes stdout until dropped.
+    pub fn new() -> Self {
+        Self {
+            writer: BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+        }
+    }
+
+    /// Writes `args` (a failure is remembered for [`finish`]).
+    pub fn write(&mut self, args: fmt::Arguments<'_>) {
+        if let Err(error) = self.writer.write_fmt(args) {
+            remember(error);
+        }
+    }
+}
+
+impl Drop for BufferedOut {
+    fn drop(&mut self) {
+        if let Err(error) = self.writer.flush() {
+            remember(error);
+        }
+    }
 }
 
 fn remember(error: io::Error) {

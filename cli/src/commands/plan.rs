@@ -1,5 +1,6 @@
 //! `wf plan` and `wf run -n`: what would run, in which order, and why; nothing is executed.
 
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 
 use wf_engine::Workflow;
@@ -12,8 +13,9 @@ use wf_engine::state::Freshness;
 use super::{open_session, report_session_error};
 use crate::args::{ColorChoice, PlanArgs};
 use crate::exit::Exit;
-use crate::render::style::{Style, plural, seconds};
-use crate::render::text::{escape_control, shown_name};
+use crate::output::BufferedOut;
+use crate::render::style::{Seconds, Style, plural, seconds};
+use crate::render::text::{escape_control, shown, shown_name};
 
 /// Prints the plan of the selected tasks.
 pub fn run(args: &PlanArgs, color: ColorChoice) -> Exit {
@@ -81,11 +83,10 @@ pub fn print_plan(
 fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, color: ColorChoice) {
     let style = Style::new(color.enabled(std::io::stdout().is_terminal()));
     let skipped = prepared.skipped();
-    let estimate = |task: usize| {
-        let mark = if prepared.learnt[task] { "~" } else { "~?" };
-        format!("{mark}{}", seconds(prepared.expected[task]))
-    };
-    println_out!(
+    // One buffer for the whole listing: a million lines are a few hundred writes.
+    let mut out = BufferedOut::new();
+    writeln_out!(
+        out,
         "{}",
         style.dim(&format!(
             "plan: {} to run on {}, in dispatch order",
@@ -93,62 +94,37 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
             plural(jobs as usize, "slot")
         ))
     );
-    let names: Vec<String> = plan
+    let name_width = plan
         .order
         .iter()
-        .map(|p| shown_name(&workflow.tasks[p.task].name))
-        .collect();
-    let name_width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+        .map(|p| shown(&workflow.tasks[p.task].name).chars().count())
+        .max()
+        .unwrap_or(0);
     let number_width = plan.order.len().to_string().len();
+    // Reused for every line: the reason and the notes in parentheses.
+    let mut reason = String::new();
+    let mut notes = String::new();
     for (index, planned) in plan.order.iter().enumerate() {
         let task = &workflow.tasks[planned.task];
-        let reason = prepared.reasons[planned.task]
-            .as_ref()
-            .map(|r| escape_control(&r.to_string()).into_owned())
-            .unwrap_or_default();
-        let mut notes = vec![estimate(planned.task)];
-        let need = prepared.memory[planned.task];
-        if need.source != NeedSource::Unknown {
-            let mark = if need.source == NeedSource::Learnt {
-                "~"
-            } else {
-                ""
-            };
-            notes[0].push_str(&format!(", {mark}{}", format_size(need.bytes)));
-            if need.clamped {
-                notes.push("needs more than the memory budget: runs alone".to_owned());
-            }
+        reason.clear();
+        if let Some(r) = &prepared.reasons[planned.task] {
+            let _ = write!(reason, "{r}");
         }
-        for &(resource, amount) in &task.resources {
-            notes.push(format!(
-                "{} × {amount}",
-                shown_name(&workflow.locks[resource].name)
-            ));
-        }
-        if task.cpus > 1 {
-            notes.push(format!("{} slots", task.cpus));
-        }
-        if !task.locks.is_empty() {
-            let locks: Vec<String> = task
-                .locks
-                .iter()
-                .map(|&l| shown_name(&workflow.locks[l].name))
-                .collect();
-            notes.push(format!("locks {}", locks.join(", ")));
-        }
-        if task.priority != 0 {
-            notes.push(format!("priority {}", task.priority));
-        }
-        println_out!(
-            "{:>number_width$}. {:name_width$}  {reason}  {}",
+        notes.clear();
+        write_notes(&mut notes, workflow, prepared, planned.task);
+        writeln_out!(
+            out,
+            "{:>number_width$}. {:name_width$}  {}  {}",
             index + 1,
-            names[index],
-            style.dim(&format!("({})", notes.join("; ")))
+            shown(&task.name),
+            escape_control(&reason),
+            style.dimmed(&notes)
         );
     }
     let skipped_tasks: Vec<usize> = (0..workflow.tasks.len()).filter(|&t| skipped[t]).collect();
     if !skipped_tasks.is_empty() {
-        println_out!(
+        writeln_out!(
+            out,
             "{}",
             style.dim(&format!("skipped: {}", plural(skipped_tasks.len(), "task")))
         );
@@ -157,7 +133,8 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
                 .as_ref()
                 .map(|r| escape_control(&r.to_string()).into_owned())
                 .unwrap_or_default();
-            println_out!(
+            writeln_out!(
+                out,
                 "  {} {}  {reason}",
                 style.good("✓"),
                 shown_name(&workflow.tasks[task].name)
@@ -170,7 +147,8 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
             .iter()
             .map(|&t| shown_name(&workflow.tasks[t].name))
             .collect();
-        println_out!(
+        writeln_out!(
+            out,
             "{}",
             style.dim(&format!(
                 "critical path ({}): {}",
@@ -186,7 +164,8 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
             .filter(|p| prepared.memory[p.task].source != NeedSource::Unknown)
             .count();
         if known > 0 {
-            println_out!(
+            writeln_out!(
+                out,
                 "{}",
                 style.dim(&format!(
                     "memory budget: {} ({} with a known need)",
@@ -210,7 +189,8 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
                 plural(n, "task")
             ),
         };
-        println_out!(
+        writeln_out!(
+            out,
             "{}",
             style.dim(&format!(
                 "expected wall time: ~{} ({note})",
@@ -218,4 +198,42 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
             ))
         );
     }
+}
+
+/// The notes of one planned task, in parentheses: its expected time (and memory), then what
+/// it holds or needs beyond one slot.
+fn write_notes(notes: &mut String, workflow: &Workflow, prepared: &Plan, id: usize) {
+    let task = &workflow.tasks[id];
+    let mark = if prepared.learnt[id] { "~" } else { "~?" };
+    let _ = write!(notes, "({mark}{}", Seconds(prepared.expected[id]));
+    let need = prepared.memory[id];
+    if need.source != NeedSource::Unknown {
+        let mark = if need.source == NeedSource::Learnt {
+            "~"
+        } else {
+            ""
+        };
+        let _ = write!(notes, ", {mark}{}", format_size(need.bytes));
+        if need.clamped {
+            notes.push_str("; needs more than the memory budget: runs alone");
+        }
+    }
+    for &(resource, amount) in &task.resources {
+        let _ = write!(
+            notes,
+            "; {} × {amount}",
+            shown(&workflow.locks[resource].name)
+        );
+    }
+    if task.cpus > 1 {
+        let _ = write!(notes, "; {} slots", task.cpus);
+    }
+    for (index, &lock) in task.locks.iter().enumerate() {
+        let lead = if index == 0 { "; locks " } else { ", " };
+        let _ = write!(notes, "{lead}{}", shown(&workflow.locks[lock].name));
+    }
+    if task.priority != 0 {
+        let _ = write!(notes, "; priority {}", task.priority);
+    }
+    notes.push(')');
 }

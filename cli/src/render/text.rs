@@ -65,7 +65,15 @@ pub fn elide(text: &str, max: usize) -> Cow<'_, str> {
 /// A task (or other manifest) name as people see it: control characters escaped, at most
 /// [`MAX_NAME_WIDTH`] characters.
 pub fn shown_name(name: &str) -> String {
-    elide(&escape_control(name), MAX_NAME_WIDTH).into_owned()
+    shown(name).into_owned()
+}
+
+/// [`shown_name`], borrowed when nothing is escaped or elided (almost always).
+pub fn shown(name: &str) -> Cow<'_, str> {
+    match escape_control(name) {
+        Cow::Borrowed(plain) => elide(plain, MAX_NAME_WIDTH),
+        Cow::Owned(escaped) => Cow::Owned(elide(&escaped, MAX_NAME_WIDTH).into_owned()),
+    }
 }
 
 #[cfg(test)]
