@@ -145,6 +145,10 @@ pub struct Core<'w> {
     claims: Vec<Vec<(LockId, u32)>>,
     /// The memory budget, when the run has one.
     memory: Option<MemoryPool>,
+    /// True once any task ended in a way that does not let `when = "success"` dependents
+    /// through (failed, cancelled, skipped, not run): until then every settled task's fate is
+    /// known without reading its dependencies' states.
+    any_blocking: bool,
 }
 
 impl<'w> Core<'w> {
@@ -203,6 +207,7 @@ impl<'w> Core<'w> {
             reserved_locks: vec![0; workflow.locks.len()],
             claims: workflow.tasks.iter().map(|t| t.claims()).collect(),
             memory: None,
+            any_blocking: false,
         };
         for id in 0..count {
             if core.state[id] == State::Waiting && core.waiting_deps[id] == 0 {
@@ -434,6 +439,7 @@ impl<'w> Core<'w> {
         let workflow = self.workflow;
         let mut finished = vec![(task, outcome)];
         while let Some((task, outcome)) = finished.pop() {
+            self.any_blocking |= !outcome.lets_success_through();
             self.state[task] = State::Done(outcome);
             self.unfinished -= 1;
             for next in workflow.dag.dependents(task) {
@@ -458,6 +464,10 @@ impl<'w> Core<'w> {
     /// With all dependencies done: `None` if the task should run, else how it ends unrun.
     fn decide(&self, task: TaskId) -> Option<Outcome> {
         let spec = &self.workflow.tasks[task];
+        if !self.any_blocking && spec.when != When::Failure {
+            // Everything so far succeeded (or was up to date): it runs.
+            return None;
+        }
         let deps = spec.deps.iter().filter_map(|&d| match &self.state[d] {
             State::Done(outcome) => Some((d, outcome)),
             _ => None,
@@ -512,6 +522,7 @@ impl<'w> Core<'w> {
     pub fn abandon_unfinished(&mut self, reason: &str) {
         for task in 0..self.state.len() {
             if matches!(self.state[task], State::Waiting | State::Ready) {
+                self.any_blocking = true;
                 self.state[task] = State::Done(Outcome::NotRun {
                     reason: reason.to_owned(),
                 });
