@@ -8,8 +8,8 @@
 //! dotted keys, a header the scan in [`super::sections`] does not follow) [`build`] returns
 //! `None` and the caller reads the whole document, which gives today's findings exactly.
 
-use std::collections::VecDeque;
 use std::ops::Range;
+use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use rayon::prelude::*;
 use toml::Spanned;
@@ -27,7 +27,7 @@ use crate::workflow::Workflow;
 /// that their tree is a few hundred kilobytes.
 const BATCH_BYTES: usize = 64 * 1024;
 
-/// Batches parsed at once, in parallel, before they are built into tasks.
+/// Batches parsed at once, in parallel; as many more may wait, parsed, to be built into tasks.
 const BATCHES_AT_ONCE: usize = 8;
 
 /// The workflow of `origin.text` and every finding of its conversion and validation, as the
@@ -48,51 +48,64 @@ pub fn build(origin: &Origin<'_>) -> Option<(Option<Workflow>, Findings)> {
         tasks,
     } = Plan::of(text, &sections)?;
     drop(sections);
-    let (raw, mut findings) = read_rest(&rest)?;
-    drop(rest);
-    let mut pieces = Pieces {
-        text,
-        batches,
-        next: 0,
-        ready: VecDeque::new(),
-        failed: false,
-    };
-    let workflow = validate::build(raw, &mut pieces, tasks, origin, &mut findings);
-    (!pieces.failed).then_some((workflow, findings))
+    std::thread::scope(|scope| {
+        // The batches are parsed on another thread (and, from there, on the thread pool) while
+        // this one reads the rest and builds the tasks of the batches parsed before: building
+        // is sequential, and would otherwise leave the other core idle.
+        let (parsed, received) = mpsc::sync_channel(BATCHES_AT_ONCE);
+        scope.spawn(move || parse_batches(text, &batches, &parsed));
+        let (raw, mut findings) = read_rest(&rest)?;
+        drop(rest);
+        let mut pieces = Pieces {
+            received,
+            failed: false,
+        };
+        let workflow = validate::build(raw, &mut pieces, tasks, origin, &mut findings);
+        // Dropping the receiver stops the parsing thread at its next batch, if it is not done.
+        (!pieces.failed).then_some((workflow, findings))
+    })
 }
 
-/// The batches of task tables, parsed a few at a time as they are asked for.
-struct Pieces<'t> {
-    text: &'t str,
-    batches: Vec<Range<usize>>,
-    /// The first batch not parsed yet.
-    next: usize,
-    /// Parsed, not handed out yet.
-    ready: VecDeque<Batch>,
+/// Parses `batches` of `text` a few at a time, in parallel, and sends each in order, `None` for
+/// the first with a syntax error (and then stops); stops too when nobody receives any more.
+fn parse_batches(text: &str, batches: &[Range<usize>], parsed: &SyncSender<Option<Batch>>) {
+    for group in batches.chunks(BATCHES_AT_ONCE) {
+        let batches: Vec<Option<Batch>> = group
+            .par_iter()
+            .map(|range| Batch::parse(text, range.clone()))
+            .collect();
+        for batch in batches {
+            let failed = batch.is_none();
+            if parsed.send(batch).is_err() || failed {
+                return;
+            }
+        }
+    }
+}
+
+/// The batches of task tables, in order, as the parsing thread sends them.
+struct Pieces {
+    received: Receiver<Option<Batch>>,
     /// A batch had a syntax error: what was handed out is not the file's content.
     failed: bool,
 }
 
-impl Iterator for Pieces<'_> {
+impl Iterator for Pieces {
     type Item = RawTaskPiece;
 
     fn next(&mut self) -> Option<RawTaskPiece> {
-        if self.ready.is_empty() && !self.failed && self.next < self.batches.len() {
-            let end = (self.next + BATCHES_AT_ONCE).min(self.batches.len());
-            let text = self.text;
-            let parsed: Option<Vec<Batch>> = self.batches[self.next..end]
-                .par_iter()
-                .map(|range| Batch::parse(text, range.clone()))
-                .collect();
-            self.next = end;
-            match parsed {
-                Some(parsed) => self.ready.extend(parsed),
-                None => self.failed = true,
-            }
+        if self.failed {
+            return None;
         }
-        self.ready
-            .pop_front()
-            .map(|batch| (batch.tasks, batch.findings))
+        match self.received.recv() {
+            Ok(Some(batch)) => Some((batch.tasks, batch.findings)),
+            Ok(None) => {
+                self.failed = true;
+                None
+            }
+            // Every batch was sent (had the thread panicked, the scope would panic too).
+            Err(_) => None,
+        }
     }
 }
 

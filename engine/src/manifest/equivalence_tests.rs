@@ -156,3 +156,18 @@ fn a_large_manifest_reads_the_same_in_pieces() {
     }
     assert!(agree(&text));
 }
+
+/// A syntax error in one of the last batches, after many were parsed and built: the pieces are
+/// given up and the whole document read, with the same findings.
+#[test]
+fn a_syntax_error_in_a_late_batch_falls_back_to_the_whole_document() {
+    let mut text = String::from("[workflow]\nname = \"big\"\n\n");
+    for i in 0..40_000 {
+        text.push_str(&format!("[tasks.t{i}]\nrun = [\"true\"]\n"));
+        if i == 39_000 {
+            text.push_str("deps = [\"t1\"] oops\n");
+        }
+    }
+    assert!(text.len() > 10 * 64 * 1024, "spans more than a group of batches");
+    assert!(!agree(&text), "read in pieces despite the syntax error");
+}
