@@ -338,3 +338,43 @@ fn one_task_fingerprinted_again_matches_the_whole_workflows_and_follows_its_deps
     assert_eq!(parts.digest(), moved.digest);
     assert_eq!(&*parts.deps[0].1, other.to_hex().as_str());
 }
+
+/// The digests themselves never change between versions of wf unless the fingerprint encoding
+/// does (`VERSION`): a changed value would make every stored task run again after an upgrade.
+#[test]
+fn digests_keep_their_values() {
+    let text = r#"
+[workflow]
+env = { LANG = "C" }
+
+[tasks.fetch]
+run = ["curl", "-o", "raw.csv", "https://example.com/raw.csv"]
+outputs = ["raw.csv"]
+
+[tasks.clean]
+run = "clean < raw.csv > clean.csv"
+deps = ["fetch"]
+env = { MODE = "strict" }
+inputs = ["raw.csv"]
+"#;
+    let w = workflow(Path::new("/nonexistent-wf-project"), text);
+    let fps = fingerprint_tasks(&w, &all(&w), &mut FileCache::new()).expect("fingerprints");
+    let hex = |id: TaskId| fps.digest(id).expect("fingerprinted").to_hex().to_string();
+    assert_eq!(
+        hex(0),
+        "3f82effb0dffcd74bc0beef5d5fe72c8f4342d4df8fc8b6f17d584ce7bad401b"
+    );
+    assert_eq!(
+        hex(1),
+        "0fcec57b0fbbf0775a6ac937c16588e9da2171fa2d0375c894739000b7dbcb6d"
+    );
+    let parts = fps.parts(&w, 1).expect("clean's parts");
+    assert_eq!(
+        &*parts.command,
+        "b1ce0d6a160632b224416b6e8c5da625fdc1384241b99fff932f9cd610a6fa7c"
+    );
+    assert_eq!(
+        &*parts.env,
+        "1f55da1889539d46fc9f3a8cd19a3b72a7fc1df04ae060afad9ebe16cedb7d03"
+    );
+}
