@@ -223,46 +223,52 @@ pub struct HashStats {
     pub bytes_read: u64,
 }
 
-/// Length-prefixed fields into a blake3 hasher.
-struct Frame<'h>(&'h mut blake3::Hasher);
+/// Length-prefixed fields, gathered into one buffer and hashed in one call: feeding a hasher
+/// a few bytes at a time (a length, a name, a digest) cost more than the hashing itself.
+struct Frame<'b>(&'b mut Vec<u8>);
+
+/// A frame's buffer kept for the next one when it grew no larger than this.
+const KEPT_FRAME_BYTES: usize = 64 * 1024;
 
 thread_local! {
-    /// One hasher per thread, reset for each digest: a `blake3::Hasher` is about 2 KB, and
-    /// creating and moving a fresh one for each of the three digests of every task was a tenth
-    /// of `wf plan` on a large workflow.
-    static HASHER: std::cell::RefCell<blake3::Hasher> =
-        std::cell::RefCell::new(blake3::Hasher::new());
+    /// One frame buffer per thread, cleared for each digest (a fingerprint is made for every
+    /// task: allocating a buffer each time would be most of its cost).
+    static FRAME: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The digest of the fields `fill` writes after `tag`.
 fn framed(tag: &str, fill: impl FnOnce(&mut Frame<'_>)) -> Digest {
-    HASHER.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut hasher) => {
-            hasher.reset();
-            let mut frame = Frame(&mut hasher);
+    FRAME.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buffer) => {
+            buffer.clear();
+            let mut frame = Frame(&mut buffer);
             frame.str(tag);
             fill(&mut frame);
-            frame.finish()
+            let digest = blake3::hash(&buffer);
+            if buffer.capacity() > KEPT_FRAME_BYTES {
+                *buffer = Vec::new();
+            }
+            digest
         }
-        // Only if `fill` itself asked for a digest: then a hasher of its own.
+        // Only if `fill` itself asked for a digest: then a buffer of its own.
         Err(_) => {
-            let mut hasher = blake3::Hasher::new();
-            let mut frame = Frame(&mut hasher);
+            let mut buffer = Vec::new();
+            let mut frame = Frame(&mut buffer);
             frame.str(tag);
             fill(&mut frame);
-            frame.finish()
+            blake3::hash(&buffer)
         }
     })
 }
 
 impl Frame<'_> {
     fn len(&mut self, n: usize) {
-        self.0.update(&(n as u64).to_le_bytes());
+        self.0.extend_from_slice(&(n as u64).to_le_bytes());
     }
 
     fn bytes(&mut self, bytes: &[u8]) {
         self.len(bytes.len());
-        self.0.update(bytes);
+        self.0.extend_from_slice(bytes);
     }
 
     fn str(&mut self, text: &str) {
@@ -293,10 +299,6 @@ impl Frame<'_> {
             self.str(a.as_ref());
             self.str(b.as_ref());
         }
-    }
-
-    fn finish(&self) -> Digest {
-        self.0.finalize()
     }
 }
 
