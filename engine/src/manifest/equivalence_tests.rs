@@ -168,6 +168,9 @@ fn a_syntax_error_in_a_late_batch_falls_back_to_the_whole_document() {
             text.push_str("deps = [\"t1\"] oops\n");
         }
     }
-    assert!(text.len() > 10 * 64 * 1024, "spans more than a group of batches");
+    assert!(
+        text.len() > 10 * 64 * 1024,
+        "spans more than a group of batches"
+    );
     assert!(!agree(&text), "read in pieces despite the syntax error");
 }
