@@ -91,6 +91,18 @@ mod tests {
     }
 
     #[test]
+    fn a_shown_name_is_borrowed_unless_escaped_or_elided() {
+        assert!(matches!(
+            shown("build[os=linux]"),
+            Cow::Borrowed("build[os=linux]")
+        ));
+        assert_eq!(shown("a\nb"), "a\\nb");
+        let long = "z".repeat(MAX_NAME_WIDTH + 1);
+        assert!(matches!(shown(&long), Cow::Owned(_)));
+        assert_eq!(shown(&long), shown_name(&long));
+    }
+
+    #[test]
     fn elides_long_names_in_the_middle() {
         let long = format!("start{}end", "x".repeat(70_000));
         let shown = shown_name(&long);
