@@ -106,10 +106,7 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
     let mut notes = String::new();
     for (index, planned) in plan.order.iter().enumerate() {
         let task = &workflow.tasks[planned.task];
-        reason.clear();
-        if let Some(r) = &prepared.reasons[planned.task] {
-            let _ = write!(reason, "{r}");
-        }
+        write_reason(&mut reason, prepared, planned.task);
         notes.clear();
         write_notes(&mut notes, workflow, prepared, planned.task);
         writeln_out!(
@@ -128,16 +125,14 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
             "{}",
             style.dim(&format!("skipped: {}", plural(skipped_tasks.len(), "task")))
         );
+        let mark = style.good("✓");
         for task in skipped_tasks {
-            let reason = prepared.reasons[task]
-                .as_ref()
-                .map(|r| escape_control(&r.to_string()).into_owned())
-                .unwrap_or_default();
+            write_reason(&mut reason, prepared, task);
             writeln_out!(
                 out,
-                "  {} {}  {reason}",
-                style.good("✓"),
-                shown_name(&workflow.tasks[task].name)
+                "  {mark} {}  {}",
+                shown(&workflow.tasks[task].name),
+                escape_control(&reason)
             );
         }
     }
@@ -197,6 +192,15 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
                 seconds(plan.wall)
             ))
         );
+    }
+}
+
+/// Why `task` runs or is skipped, in words, into `reason` (emptied first; left empty when it
+/// has no reason).
+fn write_reason(reason: &mut String, prepared: &Plan, task: usize) {
+    reason.clear();
+    if let Some(why) = &prepared.reasons[task] {
+        let _ = write!(reason, "{why}");
     }
 }
 

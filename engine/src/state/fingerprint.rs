@@ -240,25 +240,24 @@ thread_local! {
 fn framed(tag: &str, fill: impl FnOnce(&mut Frame<'_>)) -> Digest {
     FRAME.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buffer) => {
-            buffer.clear();
-            let mut frame = Frame(&mut buffer);
-            frame.str(tag);
-            fill(&mut frame);
-            let digest = blake3::hash(&buffer);
+            let digest = hash_frame(&mut buffer, tag, fill);
             if buffer.capacity() > KEPT_FRAME_BYTES {
                 *buffer = Vec::new();
             }
             digest
         }
         // Only if `fill` itself asked for a digest: then a buffer of its own.
-        Err(_) => {
-            let mut buffer = Vec::new();
-            let mut frame = Frame(&mut buffer);
-            frame.str(tag);
-            fill(&mut frame);
-            blake3::hash(&buffer)
-        }
+        Err(_) => hash_frame(&mut Vec::new(), tag, fill),
     })
+}
+
+/// Writes `tag` and what `fill` writes into `buffer` (cleared first), and hashes it.
+fn hash_frame(buffer: &mut Vec<u8>, tag: &str, fill: impl FnOnce(&mut Frame<'_>)) -> Digest {
+    buffer.clear();
+    let mut frame = Frame(buffer);
+    frame.str(tag);
+    fill(&mut frame);
+    blake3::hash(buffer)
 }
 
 impl Frame<'_> {
