@@ -16,9 +16,10 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::Findings;
+use super::plain_tables::{self, PlainTask, shift};
 use super::raw::{RawManifest, RawTask};
 use super::sections::{Owner, Section, sections};
-use super::spanned::{FromToml, Sp, TomlValue};
+use super::spanned::{FromToml, Sp};
 use super::validate::{self, Origin, RawTaskPiece};
 use crate::names::{NameMap, name_map};
 use crate::workflow::Workflow;
@@ -46,14 +47,16 @@ pub fn build(origin: &Origin<'_>) -> Option<(Option<Workflow>, Findings)> {
         rest,
         batches,
         tasks,
-    } = Plan::of(text, &sections)?;
-    drop(sections);
+    } = Plan::of(text, &sections);
     std::thread::scope(|scope| {
         // The batches are parsed on another thread (and, from there, on the thread pool) while
         // this one reads the rest and builds the tasks of the batches parsed before: building
         // is sequential, and would otherwise leave the other core idle.
         let (parsed, received) = mpsc::sync_channel(BATCHES_AT_ONCE);
         scope.spawn(move || parse_batches(text, &batches, &parsed));
+        // Meanwhile a third thread looks for a task whose tables are in two places (rare):
+        // then the pieces are not the file's tasks, and what was built is dropped.
+        let scattered = scope.spawn(move || has_scattered_task(&sections));
         let (raw, mut findings) = read_rest(&rest)?;
         drop(rest);
         let mut pieces = Pieces {
@@ -61,8 +64,10 @@ pub fn build(origin: &Origin<'_>) -> Option<(Option<Workflow>, Findings)> {
             failed: false,
         };
         let workflow = validate::build(raw, &mut pieces, tasks, origin, &mut findings);
+        // A panic there is a bug: reading the whole document is still right.
+        let scattered = scattered.join().unwrap_or(true);
         // Dropping the receiver stops the parsing thread at its next batch, if it is not done.
-        (!pieces.failed).then_some((workflow, findings))
+        (!pieces.failed && !scattered).then_some((workflow, findings))
     })
 }
 
@@ -120,21 +125,20 @@ struct Plan {
 }
 
 impl Plan {
-    /// The pieces of `text`; `None` if a task's tables are not all in one place.
-    fn of(text: &str, sections: &[Section<'_>]) -> Option<Self> {
+    /// The pieces of `text`. A task whose tables are in two places would be split between
+    /// them: [`has_scattered_task`] tells.
+    fn of(text: &str, sections: &[Section<'_>]) -> Self {
         let preamble_end = sections.first().map_or(text.len(), |s| s.range.start);
         let mut rest_end = preamble_end;
         let mut batches: Vec<Range<usize>> = Vec::new();
-        let mut seen: NameMap<&str, ()> = name_map(sections.len());
+        let mut tasks = 0;
         let mut previous: Option<Owner<'_>> = None;
         for section in sections {
             match section.owner {
                 Owner::Rest => rest_end = section.range.end,
-                Owner::Task(name) => {
+                Owner::Task(_) => {
                     let same_task = previous == Some(section.owner);
-                    if !same_task && seen.insert(name, ()).is_some() {
-                        return None;
-                    }
+                    tasks += usize::from(!same_task);
                     match batches.last_mut() {
                         Some(batch)
                             if matches!(previous, Some(Owner::Task(_)))
@@ -161,12 +165,28 @@ impl Plan {
             }
         }
         rest.push_str(&text[copied..rest_end]);
-        Some(Plan {
+        Plan {
             rest,
             batches,
-            tasks: seen.len(),
-        })
+            tasks,
+        }
     }
+}
+
+/// True if some task's tables are not all in one place (another table between them).
+fn has_scattered_task(sections: &[Section<'_>]) -> bool {
+    let mut seen: NameMap<&str, ()> = name_map(sections.len());
+    let mut previous: Option<Owner<'_>> = None;
+    for section in sections {
+        if let Owner::Task(name) = section.owner
+            && previous != Some(section.owner)
+            && seen.insert(name, ()).is_some()
+        {
+            return true;
+        }
+        previous = Some(section.owner);
+    }
+    false
 }
 
 /// Appends `text` with every character but line breaks replaced by spaces, byte for byte.
@@ -184,19 +204,11 @@ struct Batch {
 }
 
 impl Batch {
-    /// Parses the task tables at `range` of `text`; `None` on any syntax error.
+    /// Reads the task tables at `range` of `text`; `None` on any syntax error.
     fn parse(text: &str, range: Range<usize>) -> Option<Self> {
-        let (document, errors) = DeTable::parse_recoverable(&text[range.clone()]);
-        if !errors.is_empty() {
-            return None;
-        }
-        let mut top = document.into_inner().into_iter();
-        let (key, tasks) = top.next()?;
-        if key.get_ref() != "tasks" || top.next().is_some() {
-            return None;
-        }
-        let DeValue::Table(tasks) = tasks.into_inner() else {
-            return None;
+        let tasks = match plain_tables::read(text, range.clone()) {
+            Some(tasks) => tasks,
+            None => parsed_tables(text, range)?,
         };
         let mut batch = Batch {
             tasks: Vec::with_capacity(tasks.len()),
@@ -204,8 +216,7 @@ impl Batch {
         };
         // As `Named::from_toml` does for the whole document.
         for (name, value) in tasks {
-            let span = shifted(name.span(), range.start);
-            let value = shift(value, range.start);
+            let span = name.span();
             if let Some(task) = RawTask::from_toml(value, &mut batch.findings) {
                 batch
                     .tasks
@@ -214,6 +225,34 @@ impl Batch {
         }
         Some(batch)
     }
+}
+
+/// The task tables at `range` of `text` as the TOML parser reads them, spans counted from the
+/// start of `text`; `None` on any syntax error.
+fn parsed_tables(text: &str, range: Range<usize>) -> Option<Vec<PlainTask<'_>>> {
+    let (document, errors) = DeTable::parse_recoverable(&text[range.clone()]);
+    if !errors.is_empty() {
+        return None;
+    }
+    let mut top = document.into_inner().into_iter();
+    let (key, tasks) = top.next()?;
+    if key.get_ref() != "tasks" || top.next().is_some() {
+        return None;
+    }
+    let DeValue::Table(tasks) = tasks.into_inner() else {
+        return None;
+    };
+    let by = range.start;
+    Some(
+        tasks
+            .into_iter()
+            .map(|(name, value)| {
+                let span = name.span();
+                let name = Spanned::new(span.start + by..span.end + by, name.into_inner());
+                (name, shift(value, by))
+            })
+            .collect(),
+    )
 }
 
 /// The tables that are not tasks', from the blanked text; `None` on a syntax error or when
@@ -230,45 +269,16 @@ fn read_rest(rest: &str) -> Option<(RawManifest, Findings)> {
     Some((raw, findings))
 }
 
-/// `span` moved `by` bytes later.
-fn shifted(span: Range<usize>, by: usize) -> Range<usize> {
-    span.start + by..span.end + by
-}
-
-/// `value` with every span in it (keys', values', elements') moved `by` bytes later.
-fn shift(value: TomlValue<'_>, by: usize) -> TomlValue<'_> {
-    let span = shifted(value.span(), by);
-    let mut inner = value.into_inner();
-    match &mut inner {
-        DeValue::Array(items) => {
-            for item in items.iter_mut() {
-                let taken = std::mem::replace(item, Spanned::new(0..0, DeValue::Boolean(false)));
-                *item = shift(taken, by);
-            }
-        }
-        DeValue::Table(table) => {
-            let mut moved = DeTable::with_capacity(table.len());
-            for (key, value) in std::mem::take(table) {
-                let key_span = shifted(key.span(), by);
-                moved.insert(Spanned::new(key_span, key.into_inner()), shift(value, by));
-            }
-            *table = moved;
-        }
-        DeValue::String(_)
-        | DeValue::Integer(_)
-        | DeValue::Float(_)
-        | DeValue::Boolean(_)
-        | DeValue::Datetime(_) => {}
-    }
-    Spanned::new(span, inner)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn plan(text: &str) -> Option<Plan> {
-        Plan::of(text, &sections(text)?)
+        Some(Plan::of(text, &sections(text)?))
+    }
+
+    fn scattered(text: &str) -> bool {
+        has_scattered_task(&sections(text).expect("sections"))
     }
 
     #[test]
@@ -287,9 +297,15 @@ mod tests {
 
     #[test]
     fn a_task_in_two_places_is_not_split() {
-        assert!(plan("[tasks.a]\n[tasks.b]\n[tasks.a.env]\n").is_none());
-        assert!(plan("[tasks.a]\n[locks]\n[tasks.a.env]\n").is_none());
-        assert!(plan("[tasks.a]\n[tasks.a.env]\n[tasks.b]\n").is_some());
+        assert!(scattered("[tasks.a]\n[tasks.b]\n[tasks.a.env]\n"));
+        assert!(scattered("[tasks.a]\n[locks]\n[tasks.a.env]\n"));
+        assert!(!scattered("[tasks.a]\n[tasks.a.env]\n[tasks.b]\n"));
+        let origin = Origin {
+            path: std::path::Path::new("wf.toml"),
+            root: std::path::Path::new("/project"),
+            text: "[tasks.a]\nrun = \"x\"\n[tasks.b]\nrun = \"y\"\n[tasks.a.env]\nA = \"1\"\n",
+        };
+        assert!(build(&origin).is_none());
     }
 
     #[test]
@@ -298,23 +314,5 @@ mod tests {
         let plan = plan(text).expect("plain");
         assert_eq!(plan.batches, vec![0..text.len()]);
         assert!(plan.rest.is_empty());
-    }
-
-    #[test]
-    fn spans_are_shifted_everywhere() {
-        let text = "[tasks.a]\nrun = [\"x\"]\nenv = { A = \"1\" }\n";
-        let (document, errors) = DeTable::parse_recoverable(text);
-        assert!(errors.is_empty());
-        let value = Spanned::new(document.span(), DeValue::Table(document.into_inner()));
-        let moved = shift(value, 100);
-        let DeValue::Table(top) = moved.get_ref() else {
-            panic!("table");
-        };
-        let (key, tasks) = top.iter().next().expect("tasks");
-        assert_eq!(key.span(), 101..106);
-        let a = tasks.get_ref().get("a").expect("a");
-        let run = a.get_ref().get("run").expect("run");
-        let x = run.get_ref().get(0).expect("x");
-        assert_eq!(&text[x.span().start - 100..x.span().end - 100], "\"x\"");
     }
 }

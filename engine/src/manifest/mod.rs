@@ -11,6 +11,7 @@ mod equivalence_tests;
 mod expand;
 mod limits;
 mod lint;
+mod plain_tables;
 pub mod raw;
 mod resources;
 mod sections;
