@@ -119,6 +119,14 @@ enum State {
     Done(Outcome),
 }
 
+/// The fields of a task that settling and dispatching it read.
+#[derive(Debug, Clone, Copy)]
+struct Traits {
+    priority: i64,
+    cpus: u32,
+    when: When,
+}
+
 /// The scheduling state of one run.
 pub struct Core<'w> {
     workflow: &'w Workflow,
@@ -143,6 +151,9 @@ pub struct Core<'w> {
     reserved_locks: Vec<u32>,
     /// What each task holds while it runs: its locks (one unit) and resources (amounts).
     claims: Vec<Vec<(LockId, u32)>>,
+    /// What dispatch reads of each task, side by side: a lookup in the task list itself is a
+    /// cache miss per task at a million tasks.
+    traits: Vec<Traits>,
     /// The memory budget, when the run has one.
     memory: Option<MemoryPool>,
     /// True once any task ended in a way that does not let `when = "success"` dependents
@@ -206,6 +217,15 @@ impl<'w> Core<'w> {
             lock_wait: vec![0.0; count],
             reserved_locks: vec![0; workflow.locks.len()],
             claims: workflow.tasks.iter().map(|t| t.claims()).collect(),
+            traits: workflow
+                .tasks
+                .iter()
+                .map(|t| Traits {
+                    priority: t.priority,
+                    cpus: t.cpus,
+                    when: t.when,
+                })
+                .collect(),
             memory: None,
             any_blocking: false,
         };
@@ -244,7 +264,7 @@ impl<'w> Core<'w> {
         while self.free_slots > reserved_slots {
             let Some(entry) = self.ready.pop() else { break };
             let id = entry.task;
-            let task = &self.workflow.tasks[id];
+            let task = self.traits[id];
             if let Some(stop) = &self.stop {
                 let still_runs = match stop {
                     Stop::FailFast { .. } => task.when != When::Success,
@@ -351,8 +371,7 @@ impl<'w> Core<'w> {
     }
 
     fn release(&mut self, task: TaskId) {
-        let spec = &self.workflow.tasks[task];
-        self.free_slots += spec.cpus;
+        self.free_slots += self.traits[task].cpus;
         self.locks.release_all(&self.claims[task]);
         if let Some(memory) = &mut self.memory {
             memory.release(task);
@@ -421,7 +440,7 @@ impl<'w> Core<'w> {
     fn make_ready(&mut self, task: TaskId) {
         self.state[task] = State::Ready;
         self.ready.push(ReadyEntry {
-            priority: self.workflow.tasks[task].priority,
+            priority: self.traits[task].priority,
             rank: self.rank[task],
             task,
         });
@@ -463,11 +482,11 @@ impl<'w> Core<'w> {
 
     /// With all dependencies done: `None` if the task should run, else how it ends unrun.
     fn decide(&self, task: TaskId) -> Option<Outcome> {
-        let spec = &self.workflow.tasks[task];
-        if !self.any_blocking && spec.when != When::Failure {
+        if !self.any_blocking && self.traits[task].when != When::Failure {
             // Everything so far succeeded (or was up to date): it runs.
             return None;
         }
+        let spec = &self.workflow.tasks[task];
         let deps = spec.deps.iter().filter_map(|&d| match &self.state[d] {
             State::Done(outcome) => Some((d, outcome)),
             _ => None,
