@@ -33,7 +33,7 @@ pub fn escape_char(c: char, out: &mut String) {
 /// `text` with every control character escaped (see [`escape_char`]); borrowed when there is
 /// none, which is almost always.
 pub fn escape_control(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_unsafe) {
+    if is_plain_ascii(text) || !text.chars().any(is_unsafe) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -47,9 +47,17 @@ pub fn escape_control(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Printable ASCII only: nothing to escape, one character per byte.
+fn is_plain_ascii(text: &str) -> bool {
+    text.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
 /// `text` cut to at most `max` characters by replacing its middle with `…`, so that both the
 /// start and the end (often a matrix value) stay readable.
 pub fn elide(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
     let count = text.chars().count();
     if count <= max || max < 3 {
         return Cow::Borrowed(text);
