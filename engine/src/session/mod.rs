@@ -119,8 +119,6 @@ pub enum SessionError {
 impl Session {
     /// A session over a validated workflow (see [`crate::manifest::load`]).
     pub fn new(workflow: Workflow) -> Self {
-        // What reading the manifest freed is not needed again.
-        trim::release_freed_memory();
         Self {
             workflow: Arc::new(workflow),
         }
@@ -145,13 +143,21 @@ impl Session {
         freshness: Freshness,
         intent: Intent,
     ) -> Result<Plan, SessionError> {
+        // Memory matters for a run, which goes on for a while: what reading the manifest freed
+        // is not needed again, nor what planning frees. A preview ends soon after.
+        let trim = || {
+            if intent == Intent::Run {
+                trim::release_freed_memory();
+            }
+        };
+        trim();
         let path = store_path(&self.workflow.root);
         let store = match intent {
             Intent::Preview if !path.exists() => None,
             _ => Some(StateStore::open(&path)?),
         };
         let plan = prepare::prepare(&self.workflow, selected, freshness, store);
-        trim::release_freed_memory();
+        trim();
         plan
     }
 
