@@ -439,3 +439,35 @@ fn history_resume_and_report_are_scoped_to_their_manifest() {
     assert_eq!(old["run_id"], first_id);
     assert_eq!(old["status"], "failed");
 }
+
+#[test]
+fn a_plan_in_a_folder_that_never_ran_still_reads_the_inputs() {
+    // No state store yet: nothing to compare fingerprints with, but an input that cannot be
+    // read is reported as a run reports it. (/proc/self/mem cannot be read at offset 0, even
+    // by root.)
+    let project = Project::with_manifest(
+        "[tasks.load]\nrun = \"true\"\ninputs = [\"/proc/self/mem\"]\n[tasks.next]\nrun = \"true\"\ndeps = [\"load\"]\n",
+    );
+    for args in [&["plan"][..], &["run", "-n"][..]] {
+        let output = project.wf(args).output().expect("wf runs");
+        let stderr = stderr_of(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot read input") && stderr.contains("/proc/self/mem"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(
+        !project.path().join(".wf").exists(),
+        "a preview creates no store"
+    );
+    project.write("wf.toml", "[tasks.load]\nrun = \"true\"\ninputs = [\"in.txt\"]\noutputs = [\"out.txt\"]\n[tasks.next]\nrun = \"true\"\ndeps = [\"load\"]\n");
+    let output = project.wf(&["plan"]).output().expect("wf runs");
+    let stdout = stdout_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert!(
+        stdout.contains("load") && stdout.contains("never ran"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("dependency load will run"), "{stdout}");
+}

@@ -1,17 +1,19 @@
 //! What a run, a dry run and a plan learn from the state store before anything runs: each
 //! task's fingerprint, whether it must run and why, and its expected duration.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use super::SessionError;
 use super::memory::{MemoryNeed, RECENT_PEAKS, plan_memory, resolve_budget};
+use crate::names::{NameMap, name_map};
 use crate::scheduler::memory::MemoryPlan;
 use crate::state::summary::{
     highest_peaks, median_durations, success_durations, with_last_success_durations,
 };
 use crate::state::{
     Digest, FileCache, Fingerprints, Freshness, History, Reason, StateStore, decide,
-    fingerprint_tasks, fingerprint_tasks_with,
+    fingerprint_tasks_with, read_task_inputs,
 };
 use crate::workflow::Workflow;
 
@@ -81,7 +83,10 @@ pub(super) fn prepare(
                 }
             })
         }
-        None => fingerprint_tasks(workflow, &selected, &mut cache),
+        // No store (a preview in a folder that never ran): nothing was ever recorded to
+        // compare a fingerprint with, so every task is new and none is computed. The inputs
+        // are still read, so that an unreadable one is reported as a run would report it.
+        None => read_task_inputs(workflow, &selected, &mut cache),
     }?;
     if let Some(error) = lookup_error {
         return Err(error.into());
@@ -97,15 +102,18 @@ pub(super) fn prepare(
             } else {
                 None
             };
-            // A success's parts only explain a fingerprint that changed.
-            let current: HashMap<&str, Digest> = workflow
-                .tasks
-                .iter()
-                .zip(&fingerprints.tasks)
-                .filter_map(|(task, fp)| Some((task.name.as_str(), fp.as_ref()?.digest)))
-                .collect();
+            // A success's parts only explain a fingerprint that changed. The fingerprints by
+            // name are indexed only if the store has a success to compare.
+            let current: OnceCell<NameMap<&str, Digest>> = OnceCell::new();
             let last_successes = store.last_successes_with_parts(&manifest, |task, digest| {
                 current
+                    .get_or_init(|| {
+                        let mut current = name_map(workflow.tasks.len());
+                        current.extend(workflow.tasks.iter().zip(&fingerprints.tasks).filter_map(
+                            |(task, fp)| Some((task.name.as_str(), fp.as_ref()?.digest)),
+                        ));
+                        current
+                    })
                     .get(task)
                     .is_some_and(|now| *now.to_hex() != *digest)
             })?;

@@ -346,37 +346,14 @@ pub fn fingerprint_tasks_with(
     cache: &mut FileCache,
     preload: &mut dyn FnMut(&[&Path], &mut FileCache),
 ) -> Result<Fingerprints, FingerprintError> {
+    let ReadInputs {
+        needed,
+        resolved,
+        index,
+        digests,
+        stats,
+    } = read_inputs(workflow, selected, cache, preload)?;
     let count = workflow.tasks.len();
-    let needed = workflow.with_dependencies(selected);
-    let root = normalize(&workflow.root);
-
-    // Globs are resolved in parallel too: with many tasks, listing folders adds up.
-    let resolved: Vec<Vec<Resolved>> = (0..count)
-        .into_par_iter()
-        .map(|id| {
-            if needed[id] {
-                resolve(&workflow.tasks[id], &root)
-            } else {
-                Ok(Vec::new())
-            }
-        })
-        .collect::<Result<_, _>>()?;
-    let mut files: Vec<(PathBuf, TaskId)> = Vec::new();
-    let mut index: HashMap<PathBuf, usize> = HashMap::new();
-    for (id, entries) in resolved.iter().enumerate() {
-        for entry in entries {
-            if let Resolved::File { path, .. } = entry {
-                index.entry(path.clone()).or_insert_with(|| {
-                    files.push((path.clone(), id));
-                    files.len() - 1
-                });
-            }
-        }
-    }
-
-    let paths: Vec<&Path> = files.iter().map(|(path, _)| path.as_path()).collect();
-    preload(&paths, cache);
-    let (digests, stats) = hash_all(workflow, &files, cache)?;
 
     let mut tasks: Vec<Option<TaskFingerprint>> = vec![None; count];
     // The names and fingerprints of the tasks, side by side in two compact arrays: a task
@@ -435,6 +412,80 @@ pub fn fingerprint_tasks_with(
         }
     }
     Ok(Fingerprints { tasks, stats })
+}
+
+/// The input files of the `selected` tasks and what they depend on, read as
+/// [`fingerprint_tasks`] reads them (an unreadable one is the same error), without the
+/// fingerprints: for a plan made with no state store, where there is nothing to compare them
+/// with. Every task's fingerprint is `None`.
+pub fn read_task_inputs(
+    workflow: &Workflow,
+    selected: &[bool],
+    cache: &mut FileCache,
+) -> Result<Fingerprints, FingerprintError> {
+    let stats = read_inputs(workflow, selected, cache, &mut |_, _| {})?.stats;
+    Ok(Fingerprints {
+        tasks: vec![None; workflow.tasks.len()],
+        stats,
+    })
+}
+
+/// What the tasks' inputs are: the tasks needed, each one's resolved entries, and each file's
+/// digest (by its index in `index`).
+struct ReadInputs {
+    needed: Vec<bool>,
+    resolved: Vec<Vec<Resolved>>,
+    index: HashMap<PathBuf, usize>,
+    digests: Vec<Option<String>>,
+    stats: HashStats,
+}
+
+/// Resolves the inputs of the `selected` tasks and of their dependencies and hashes each file
+/// once, after `preload` has added what is known of them to `cache`.
+fn read_inputs(
+    workflow: &Workflow,
+    selected: &[bool],
+    cache: &mut FileCache,
+    preload: &mut dyn FnMut(&[&Path], &mut FileCache),
+) -> Result<ReadInputs, FingerprintError> {
+    let count = workflow.tasks.len();
+    let needed = workflow.with_dependencies(selected);
+    let root = normalize(&workflow.root);
+
+    // Globs are resolved in parallel too: with many tasks, listing folders adds up.
+    let resolved: Vec<Vec<Resolved>> = (0..count)
+        .into_par_iter()
+        .map(|id| {
+            if needed[id] {
+                resolve(&workflow.tasks[id], &root)
+            } else {
+                Ok(Vec::new())
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let mut files: Vec<(PathBuf, TaskId)> = Vec::new();
+    let mut index: HashMap<PathBuf, usize> = HashMap::new();
+    for (id, entries) in resolved.iter().enumerate() {
+        for entry in entries {
+            if let Resolved::File { path, .. } = entry {
+                index.entry(path.clone()).or_insert_with(|| {
+                    files.push((path.clone(), id));
+                    files.len() - 1
+                });
+            }
+        }
+    }
+
+    let paths: Vec<&Path> = files.iter().map(|(path, _)| path.as_path()).collect();
+    preload(&paths, cache);
+    let (digests, stats) = hash_all(workflow, &files, cache)?;
+    Ok(ReadInputs {
+        needed,
+        resolved,
+        index,
+        digests,
+        stats,
+    })
 }
 
 /// Tasks of one depth fingerprinted in parallel when there are at least this many.

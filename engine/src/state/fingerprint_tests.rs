@@ -310,6 +310,25 @@ fn an_unreadable_input_names_the_task_and_the_file() {
 }
 
 #[test]
+fn inputs_are_read_without_fingerprints_with_the_same_errors() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "in.txt", "data");
+    let w = workflow(
+        dir.path(),
+        "[tasks.a]\nrun = \"x\"\ninputs = [\"in.txt\"]\n[tasks.b]\nrun = \"x\"\ndeps = [\"a\"]\n",
+    );
+    let read = read_task_inputs(&w, &all(&w), &mut FileCache::new()).expect("readable");
+    assert!(read.tasks.iter().all(Option::is_none));
+    assert_eq!(read.stats.bytes_read, 4);
+    let w = workflow(
+        dir.path(),
+        "[tasks.load]\nrun = \"x\"\ninputs = [\"/proc/self/mem\"]\n",
+    );
+    let error = read_task_inputs(&w, &all(&w), &mut FileCache::new()).expect_err("unreadable");
+    assert_eq!(code(&error), "wf::input_unreadable");
+}
+
+#[test]
 fn an_invalid_glob_is_an_error() {
     // `wf validate` rejects such a pattern; a workflow built another way must still not panic.
     let dir = tempfile::tempdir().expect("temp dir");

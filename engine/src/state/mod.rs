@@ -38,7 +38,7 @@ pub use error::StateError;
 pub use file_cache::FileCache;
 pub use fingerprint::{
     Digest, FingerprintError, FingerprintParts, Fingerprints, OwnParts, TaskFingerprint,
-    fingerprint_one, fingerprint_tasks, fingerprint_tasks_with,
+    fingerprint_one, fingerprint_tasks, fingerprint_tasks_with, read_task_inputs,
 };
 pub use prune::{PruneOptions, PruneReport, prune};
 pub use records::{
