@@ -193,7 +193,8 @@ impl Interner {
 /// The fingerprints of a workflow's tasks.
 #[derive(Debug, Clone, Default)]
 pub struct Fingerprints {
-    /// Indexed by [`TaskId`]; `None` for a task neither selected nor a dependency of one.
+    /// Indexed by [`TaskId`]; `None` (or missing) for a task neither selected nor a dependency
+    /// of one, and for every task of a plan made without a state store.
     pub tasks: Vec<Option<TaskFingerprint>>,
     /// What computing them cost.
     pub stats: HashStats,
@@ -417,7 +418,8 @@ pub fn fingerprint_tasks_with(
 /// The input files of the `selected` tasks and what they depend on, read as
 /// [`fingerprint_tasks`] reads them (an unreadable one is the same error), without the
 /// fingerprints: for a plan made with no state store, where there is nothing to compare them
-/// with. Every task's fingerprint is `None`.
+/// with. No task has a fingerprint (`tasks` is empty: a million `None`s would be a hundred
+/// megabytes written for nothing).
 pub fn read_task_inputs(
     workflow: &Workflow,
     selected: &[bool],
@@ -425,7 +427,7 @@ pub fn read_task_inputs(
 ) -> Result<Fingerprints, FingerprintError> {
     let stats = read_inputs(workflow, selected, cache, &mut |_, _| {})?.stats;
     Ok(Fingerprints {
-        tasks: vec![None; workflow.tasks.len()],
+        tasks: Vec::new(),
         stats,
     })
 }
