@@ -119,9 +119,9 @@ enum State {
     Done(Outcome),
 }
 
-/// The fields of a task that settling and dispatching it read.
+/// What settling and dispatching a task read of it (its brief).
 #[derive(Debug, Clone, Copy)]
-struct Traits {
+struct Brief {
     priority: i64,
     cpus: u32,
     when: When,
@@ -151,9 +151,9 @@ pub struct Core<'w> {
     reserved_locks: Vec<u32>,
     /// What each task holds while it runs: its locks (one unit) and resources (amounts).
     claims: Vec<Vec<(LockId, u32)>>,
-    /// What dispatch reads of each task, side by side: a lookup in the task list itself is a
+    /// Each task's brief, side by side: a lookup in the task list itself is a
     /// cache miss per task at a million tasks.
-    traits: Vec<Traits>,
+    briefs: Vec<Brief>,
     /// The memory budget, when the run has one.
     memory: Option<MemoryPool>,
     /// True once any task ended in a way that does not let `when = "success"` dependents
@@ -217,10 +217,10 @@ impl<'w> Core<'w> {
             lock_wait: vec![0.0; count],
             reserved_locks: vec![0; workflow.locks.len()],
             claims: workflow.tasks.iter().map(|t| t.claims()).collect(),
-            traits: workflow
+            briefs: workflow
                 .tasks
                 .iter()
-                .map(|t| Traits {
+                .map(|t| Brief {
                     priority: t.priority,
                     cpus: t.cpus,
                     when: t.when,
@@ -264,7 +264,7 @@ impl<'w> Core<'w> {
         while self.free_slots > reserved_slots {
             let Some(entry) = self.ready.pop() else { break };
             let id = entry.task;
-            let task = self.traits[id];
+            let task = self.briefs[id];
             if let Some(stop) = &self.stop {
                 let still_runs = match stop {
                     Stop::FailFast { .. } => task.when != When::Success,
@@ -371,7 +371,7 @@ impl<'w> Core<'w> {
     }
 
     fn release(&mut self, task: TaskId) {
-        self.free_slots += self.traits[task].cpus;
+        self.free_slots += self.briefs[task].cpus;
         self.locks.release_all(&self.claims[task]);
         if let Some(memory) = &mut self.memory {
             memory.release(task);
@@ -440,7 +440,7 @@ impl<'w> Core<'w> {
     fn make_ready(&mut self, task: TaskId) {
         self.state[task] = State::Ready;
         self.ready.push(ReadyEntry {
-            priority: self.traits[task].priority,
+            priority: self.briefs[task].priority,
             rank: self.rank[task],
             task,
         });
@@ -482,7 +482,7 @@ impl<'w> Core<'w> {
 
     /// With all dependencies done: `None` if the task should run, else how it ends unrun.
     fn decide(&self, task: TaskId) -> Option<Outcome> {
-        if !self.any_blocking && self.traits[task].when != When::Failure {
+        if !self.any_blocking && self.briefs[task].when != When::Failure {
             // Everything so far succeeded (or was up to date): it runs.
             return None;
         }
