@@ -16,7 +16,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::Findings;
-use super::plain_tables::{self, PlainTask, shift};
+use super::plain_tables;
 use super::raw::{RawManifest, RawTask};
 use super::sections::{Owner, Section, sections};
 use super::spanned::{FromToml, Sp};
@@ -206,10 +206,8 @@ struct Batch {
 impl Batch {
     /// Reads the task tables at `range` of `text`; `None` on any syntax error.
     fn parse(text: &str, range: Range<usize>) -> Option<Self> {
-        let tasks = match plain_tables::read(text, range.clone()) {
-            Some(tasks) => tasks,
-            None => parsed_tables(text, range)?,
-        };
+        let tasks = plain_tables::read(text, range.clone())
+            .or_else(|| plain_tables::parsed(text, range))?;
         let mut batch = Batch {
             tasks: Vec::with_capacity(tasks.len()),
             findings: Findings::new(),
@@ -225,34 +223,6 @@ impl Batch {
         }
         Some(batch)
     }
-}
-
-/// The task tables at `range` of `text` as the TOML parser reads them, spans counted from the
-/// start of `text`; `None` on any syntax error.
-fn parsed_tables(text: &str, range: Range<usize>) -> Option<Vec<PlainTask<'_>>> {
-    let (document, errors) = DeTable::parse_recoverable(&text[range.clone()]);
-    if !errors.is_empty() {
-        return None;
-    }
-    let mut top = document.into_inner().into_iter();
-    let (key, tasks) = top.next()?;
-    if key.get_ref() != "tasks" || top.next().is_some() {
-        return None;
-    }
-    let DeValue::Table(tasks) = tasks.into_inner() else {
-        return None;
-    };
-    let by = range.start;
-    Some(
-        tasks
-            .into_iter()
-            .map(|(name, value)| {
-                let span = name.span();
-                let name = Spanned::new(span.start + by..span.end + by, name.into_inner());
-                (name, shift(value, by))
-            })
-            .collect(),
-    )
 }
 
 /// The tables that are not tasks', from the blanked text; `None` on a syntax error or when

@@ -6,7 +6,8 @@
 //! strings and arrays itself and handing any other value on its line to the parser's value
 //! reader. It is strict: anything else (a sub-table, a dotted or quoted key, a value spanning
 //! lines, a comment after a value, a carriage return, a key written twice) makes it give up,
-//! and the caller parses the text as a document, which then reports any problem as usual.
+//! and [`parsed`] reads the text as a document, with the parser, which then reports any problem
+//! as usual.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -60,6 +61,34 @@ pub fn read(text: &str, range: Range<usize>) -> Option<Vec<PlainTask<'_>>> {
         }
     }
     Some(tasks)
+}
+
+/// The task tables in `text[range]` as the TOML parser reads them (the way for any text
+/// [`read`] leaves alone), spans counted from the start of `text`; `None` on a syntax error
+/// or anything but task tables.
+pub fn parsed(text: &str, range: Range<usize>) -> Option<Vec<PlainTask<'_>>> {
+    let (document, errors) = DeTable::parse_recoverable(text.get(range.clone())?);
+    if !errors.is_empty() {
+        return None;
+    }
+    let mut top = document.into_inner().into_iter();
+    let (key, tasks) = top.next()?;
+    if key.get_ref() != "tasks" || top.next().is_some() {
+        return None;
+    }
+    let DeValue::Table(tasks) = tasks.into_inner() else {
+        return None;
+    };
+    let by = range.start;
+    Some(
+        tasks
+            .into_iter()
+            .map(|(name, value)| {
+                let span = shifted(name.span(), by);
+                (Spanned::new(span, name.into_inner()), shift(value, by))
+            })
+            .collect(),
+    )
 }
 
 /// The name in a header line `[tasks.NAME]` (trailing blanks allowed) and the header's span.
@@ -155,10 +184,14 @@ fn plain_array(text: &str, at: usize) -> Option<TomlValue<'_>> {
     (i + 1 == text.len()).then(|| Spanned::new(at..at + text.len(), DeValue::Array(array)))
 }
 
+/// `span` moved `by` bytes later.
+fn shifted(span: Range<usize>, by: usize) -> Range<usize> {
+    span.start + by..span.end + by
+}
+
 /// `value` with every span in it (keys', values', elements') moved `by` bytes later.
-pub fn shift(value: TomlValue<'_>, by: usize) -> TomlValue<'_> {
-    let span = value.span();
-    let span = span.start + by..span.end + by;
+fn shift(value: TomlValue<'_>, by: usize) -> TomlValue<'_> {
+    let span = shifted(value.span(), by);
     let mut inner = value.into_inner();
     match &mut inner {
         DeValue::Array(items) => {
@@ -170,8 +203,7 @@ pub fn shift(value: TomlValue<'_>, by: usize) -> TomlValue<'_> {
         DeValue::Table(table) => {
             let mut moved = DeTable::with_capacity(table.len());
             for (key, value) in std::mem::take(table) {
-                let key_span = key.span();
-                let key_span = key_span.start + by..key_span.end + by;
+                let key_span = shifted(key.span(), by);
                 moved.insert(Spanned::new(key_span, key.into_inner()), shift(value, by));
             }
             *table = moved;
@@ -246,28 +278,6 @@ mod tests {
         out
     }
 
-    /// What the TOML parser gives for the task tables of `text[from..]`.
-    fn parsed(text: &str, from: usize) -> Option<String> {
-        let (document, errors) = DeTable::parse_recoverable(&text[from..]);
-        if !errors.is_empty() {
-            return None;
-        }
-        let mut top = document.into_inner().into_iter();
-        let (_, tasks) = top.next()?;
-        let DeValue::Table(tasks) = tasks.into_inner() else {
-            return None;
-        };
-        let tasks = tasks
-            .into_iter()
-            .map(|(name, value)| {
-                let span = name.span();
-                let name = Spanned::new(span.start + from..span.end + from, name.into_inner());
-                (name, shift(value, from))
-            })
-            .collect();
-        Some(dump_tasks(tasks))
-    }
-
     /// Reads `tables` after some other text; returns whether the plain reading applied, and
     /// asserts that it then gives exactly the parser's tree.
     fn agrees(tables: &str) -> bool {
@@ -276,8 +286,9 @@ mod tests {
         let Some(plain) = read(&text, from..text.len()) else {
             return false;
         };
-        let expected = parsed(&text, from).expect("the plain reading accepted a syntax error");
-        assert_eq!(dump_tasks(plain), expected, "on:\n{tables}");
+        let expected =
+            parsed(&text, from..text.len()).expect("the plain reading accepted an error");
+        assert_eq!(dump_tasks(plain), dump_tasks(expected), "on:\n{tables}");
         true
     }
 
