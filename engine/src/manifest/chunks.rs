@@ -57,13 +57,28 @@ pub fn build(origin: &Origin<'_>) -> Option<(Option<Workflow>, Findings)> {
         // Meanwhile a third thread looks for a task whose tables are in two places (rare):
         // then the pieces are not the file's tasks, and what was built is dropped.
         let scattered = scope.spawn(move || has_scattered_task(&sections));
+        // What the batches were parsed into is freed on a thread of its own once their tasks
+        // are built. Freed here, the parser threads' memory would be reused (through the
+        // allocator's per-thread cache) for the tasks this thread builds, which would then sit
+        // among the parser's freed temporaries, keeping their pages: a long run would hold
+        // megabytes it does not use.
+        let (retire, spent) = mpsc::channel::<Vec<_>>();
+        scope.spawn(move || spent.into_iter().for_each(drop));
         let (raw, mut findings) = read_rest(&rest)?;
         drop(rest);
         let mut pieces = Pieces {
             received,
             failed: false,
         };
-        let workflow = validate::build(raw, &mut pieces, tasks, origin, &mut findings);
+        let workflow = validate::build(
+            raw,
+            &mut pieces,
+            |piece| drop(retire.send(piece)),
+            tasks,
+            origin,
+            &mut findings,
+        );
+        drop(retire);
         // A panic there is a bug: reading the whole document is still right.
         let scattered = scattered.join().unwrap_or(true);
         // Dropping the receiver stops the parsing thread at its next batch, if it is not done.

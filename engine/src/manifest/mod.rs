@@ -169,7 +169,7 @@ fn build_whole(origin: &validate::Origin<'_>) -> (Option<Workflow>, Findings, Fi
         let tasks = raw.tasks.take().map(|named| named.0).unwrap_or_default();
         let count = tasks.len();
         let pieces = Some((tasks, Findings::new())).filter(|(tasks, _)| !tasks.is_empty());
-        validate::build(raw, pieces.into_iter(), count, origin, &mut findings)
+        validate::build(raw, pieces.into_iter(), drop, count, origin, &mut findings)
     });
     (workflow, findings, syntax)
 }

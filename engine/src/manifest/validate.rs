@@ -50,10 +50,12 @@ pub type RawTaskPiece = (Vec<(Sp<String>, RawTask)>, Findings);
 ///
 /// The tasks are `tasks`, not `raw.tasks`: pieces consumed one at a time, so a large manifest's
 /// raw model never exists whole (see `chunks.rs`). No piece at all means no task. `count` is
-/// how many raw tasks the pieces hold, for the capacity of what is built from them.
+/// how many raw tasks the pieces hold, for the capacity of what is built from them. Each piece,
+/// once built, is handed to `spent` (which may drop it elsewhere: see `chunks.rs`).
 pub fn build(
     raw: RawManifest,
     tasks: impl Iterator<Item = RawTaskPiece>,
+    mut spent: impl FnMut(Vec<(Sp<String>, RawTask)>),
     count: usize,
     origin: &Origin<'_>,
     findings: &mut Findings,
@@ -82,11 +84,12 @@ pub fn build(
         needs: Vec::new(),
         last_cwd: None,
     };
-    for (piece, piece_findings) in tasks {
+    for (mut piece, piece_findings) in tasks {
         builder.findings.extend(piece_findings);
-        for (name, task) in piece {
-            builder.add(&name, task);
+        for (name, task) in &mut piece {
+            builder.add(name, task);
         }
+        spent(piece);
     }
     let TaskBuilder {
         mut tasks,
@@ -545,9 +548,9 @@ impl TaskBuilder<'_, '_> {
 
     /// Checks one `[tasks.NAME]` table and adds one task per expansion. The raw task is
     /// consumed, so a large manifest's raw model is freed as its tasks are built.
-    fn add(&mut self, name: &Sp<String>, mut raw: RawTask) {
+    fn add(&mut self, name: &Sp<String>, raw: &mut RawTask) {
         let mut deps = raw.deps.take().map(|d| d.value);
-        let raw = &raw;
+        let raw = &*raw;
         let defaults = self.defaults;
         if name.value.is_empty()
             || !name
@@ -1265,22 +1268,29 @@ fn resolve_deps(tasks: &mut [Task], sources: &mut [TaskSource], findings: &mut F
     // Each table's dependencies are looked up by table name in parallel, in blocks of tasks.
     // A task with a name not found that way (a full name, or a mistake) is left for the
     // sequential pass below, which keeps the findings in task order.
-    let mut resolved: Vec<Vec<TaskId>> = vec![Vec::new(); tasks.len()];
+    // Each block's ids go into one list of the block's (ends: where each task's stop), and
+    // each task's own list is made from it on this thread: lists made on the pool's threads
+    // would live among the parser's freed temporaries there for the whole run, keeping their
+    // pages (`chunks.rs` says more).
     let shared: &[Task] = tasks;
-    let blocks: Vec<Vec<Resolution>> = sources
+    let mut blocks: Vec<ResolvedBlock> = sources
         .par_chunks_mut(RESOLVE_BLOCK)
-        .zip(resolved.par_chunks_mut(RESOLVE_BLOCK))
         .enumerate()
-        .map(|(block, (sources, resolved))| {
+        .map(|(block, sources)| {
             let first = block * RESOLVE_BLOCK;
-            let mut steps = Vec::new();
-            for (at, (source, ids)) in sources.iter_mut().zip(resolved).enumerate() {
+            let mut resolved = ResolvedBlock {
+                steps: Vec::new(),
+                ids: Vec::new(),
+                ends: Vec::with_capacity(sources.len()),
+            };
+            for (at, source) in sources.iter_mut().enumerate() {
                 let id = first + at;
                 if source.first_of_table == id {
-                    resolve_by_table(id, shared, source, ids, &by_base, &mut steps);
+                    resolve_by_table(id, shared, source, &mut resolved, &by_base);
                 }
+                resolved.ends.push(resolved.ids.len());
             }
-            steps
+            resolved
         })
         .collect();
     let mut unresolved = Unresolved {
@@ -1289,23 +1299,40 @@ fn resolve_deps(tasks: &mut [Task], sources: &mut [TaskSource], findings: &mut F
         by_full: None,
         suggestions: None,
     };
-    for step in blocks.into_iter().flatten() {
+    let mut pending: NameMap<TaskId, Vec<TaskId>> = NameMap::default();
+    for step in blocks.iter_mut().flat_map(|block| block.steps.drain(..)) {
         match step {
             Resolution::Finding(finding) => findings.push(finding),
             Resolution::Pending(id) => {
-                resolved[id] = unresolved.resolve(id, sources, findings);
+                let deps = unresolved.resolve(id, sources, findings);
+                pending.insert(id, deps);
             }
         }
     }
     for id in 0..tasks.len() {
         let first_of_table = sources[id].first_of_table;
         // The expansions of a table have the deps of its first task.
-        tasks[id].deps = if first_of_table == id {
-            std::mem::take(&mut resolved[id])
-        } else {
+        tasks[id].deps = if first_of_table != id {
             tasks[first_of_table].deps.clone()
+        } else if let Some(deps) = pending.remove(&id) {
+            deps
+        } else {
+            let block = &blocks[id / RESOLVE_BLOCK];
+            let at = id % RESOLVE_BLOCK;
+            let start = if at == 0 { 0 } else { block.ends[at - 1] };
+            block.ids[start..block.ends[at]].to_vec()
         };
     }
+}
+
+/// What the parallel lookup of one block of tasks found.
+struct ResolvedBlock {
+    /// What is left to do, in task order.
+    steps: Vec<Resolution>,
+    /// The ids each task depends on, task after task.
+    ids: Vec<TaskId>,
+    /// Where each task's ids end in `ids`.
+    ends: Vec<usize>,
 }
 
 /// Tasks per block of the parallel dependency lookup.
@@ -1320,15 +1347,14 @@ enum Resolution {
 }
 
 /// Resolves the deps of task `id` (the first of its table) if every one names a table:
-/// records them in `source` and `ids`, and a self-dependency in `steps`. Otherwise leaves
-/// them as written and adds a [`Resolution::Pending`].
+/// appends them to `block.ids`, and a self-dependency to `block.steps`. Otherwise leaves them
+/// as written and adds a [`Resolution::Pending`].
 fn resolve_by_table(
     id: TaskId,
     tasks: &[Task],
     source: &mut TaskSource,
-    ids: &mut Vec<TaskId>,
+    block: &mut ResolvedBlock,
     by_base: &NameMap<&str, Range<TaskId>>,
-    steps: &mut Vec<Resolution>,
 ) {
     let Deps::Written(deps) = &source.deps else {
         return;
@@ -1338,28 +1364,39 @@ fn resolve_by_table(
         .map(|dep| by_base.get(dep.value.as_str()).cloned())
         .collect();
     let Some(targets) = targets else {
-        steps.push(Resolution::Pending(id));
+        block.steps.push(Resolution::Pending(id));
         return;
     };
+    let from = block.ids.len();
     let mut written = Vec::with_capacity(deps.len());
     for (dep, targets) in deps.iter().zip(targets) {
         // A table name's range starts at its first task: its own table starts at `id`.
         if targets.start == id {
-            steps.push(Resolution::Finding(ManifestError::SelfDependency {
-                task: tasks[id].base().to_owned(),
-                span: dep.span.clone().into(),
-            }));
+            block
+                .steps
+                .push(Resolution::Finding(ManifestError::SelfDependency {
+                    task: tasks[id].base().to_owned(),
+                    span: dep.span.clone().into(),
+                }));
             continue;
         }
-        ids.extend(targets.clone());
+        block.ids.extend(targets.clone());
         written.push(WrittenDep {
             span: dep.span.clone(),
             targets,
             by_full_name: false,
         });
     }
-    ids.sort_unstable();
-    ids.dedup();
+    let own = &mut block.ids[from..];
+    own.sort_unstable();
+    let mut kept = 0;
+    for at in 0..own.len() {
+        if kept == 0 || own[at] != own[kept - 1] {
+            own[kept] = own[at];
+            kept += 1;
+        }
+    }
+    block.ids.truncate(from + kept);
     // The names are freed as they are resolved: what later checks need is kept in `written`.
     source.deps = Deps::Resolved(written);
 }
