@@ -278,22 +278,33 @@ impl Session {
         executor: ExecutorKind,
         go: impl FnOnce(Arc<Workflow>, &RunOptions, Option<Recorder<'_>>) -> Result<RunReport, RunError>,
     ) -> Result<RunReport, SessionError> {
+        let up_to_date = plan.up_to_date();
+        // What only the plan needed (its reasons, the memory needs) is let go before the run,
+        // which holds what it keeps until it ends.
+        let Plan {
+            selected,
+            expected,
+            memory_plan,
+            fingerprints,
+            cache,
+            mut store,
+            ..
+        } = plan;
         let options = RunOptions {
-            up_to_date: plan.up_to_date(),
-            selected: plan.selected,
+            up_to_date,
+            selected,
             jobs: self.jobs(settings),
             executor,
             own_process: settings.own_process,
             keep_going: self.keep_going(settings),
             grace: settings.grace.unwrap_or(self.workflow.grace),
-            weights: Some(plan.expected),
-            memory: plan.memory_plan,
+            weights: Some(expected),
+            memory: memory_plan,
             report_path: settings.report_path.clone(),
             output: settings.output,
             lines: settings.lines.clone(),
             task_events: settings.task_events,
         };
-        let (fingerprints, cache, mut store) = (plan.fingerprints, plan.cache, plan.store);
         let recorder = store.as_mut().map(|store| Recorder {
             store,
             fingerprints,
