@@ -124,7 +124,7 @@ pub fn run(args: &ReportArgs, color: ColorChoice) -> Exit {
         report.manifest,
         report.started_at
     );
-    for task in &report.tasks {
+    for task in report.tasks.iter() {
         let mark = match task.status {
             TaskStatus::Succeeded | TaskStatus::UpToDate => style.good("✓"),
             TaskStatus::Failed | TaskStatus::TimedOut | TaskStatus::OutOfMemory => style.bad("✗"),

@@ -439,23 +439,26 @@ impl RunRenderer {
     /// path and where the report is.
     pub fn summary(&self, root: &Path, report: &RunReport, report_file: &Path) {
         let style = self.style;
-        let mut failures: Vec<_> = report
-            .tasks
-            .iter()
-            .filter(|t| {
-                matches!(
-                    t.status,
-                    TaskStatus::Failed | TaskStatus::TimedOut | TaskStatus::OutOfMemory
-                )
-            })
-            .collect();
-        failures.sort_by(|a, b| {
-            let (a, b) = (failure_order(a), failure_order(b));
-            a.0.cmp(&b.0).then(a.1.total_cmp(&b.1))
-        });
+        // One pass over the entries (each made and let go in turn when the report makes
+        // them on demand): the failures' places and order, and the processes left behind.
+        let mut failures: Vec<((bool, f64), usize)> = Vec::new();
+        let mut leftovers: u32 = 0;
+        for (index, task) in report.tasks.iter().enumerate() {
+            leftovers = leftovers.saturating_add(task.leftover_processes);
+            if matches!(
+                task.status,
+                TaskStatus::Failed | TaskStatus::TimedOut | TaskStatus::OutOfMemory
+            ) {
+                failures.push((failure_order(&task), index));
+            }
+        }
+        failures.sort_by(|(a, _), (b, _)| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
         let hidden = failures.len().saturating_sub(FAILURES_SHOWN);
         failures.truncate(FAILURES_SHOWN);
-        for task in &failures {
+        let failures = failures
+            .into_iter()
+            .filter_map(|(_, index)| report.tasks.get(index));
+        for task in failures {
             let label = if task.allow_failure {
                 style.warn("✗ allowed failure")
             } else {
@@ -529,7 +532,6 @@ impl RunRenderer {
                 ))
             );
         }
-        let leftovers: u32 = report.tasks.iter().map(|t| t.leftover_processes).sum();
         if leftovers + report.stray_processes > 0 {
             err!(
                 "{}",

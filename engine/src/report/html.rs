@@ -68,8 +68,10 @@ pub fn timeline_html(report: &RunReport, root: &Path) -> Result<String, ReportEr
     let critical: std::collections::HashSet<&str> =
         report.critical_path.iter().map(String::as_str).collect();
     let mut budget = TOTAL_LOG_LIMIT;
-    let tasks = report
-        .tasks
+    // The page holds every entry at once (it is one JSON value); a report made on demand makes
+    // them here.
+    let entries: Vec<_> = report.tasks.iter().collect();
+    let tasks = entries
         .iter()
         .map(|task| {
             let limit = match task.status {

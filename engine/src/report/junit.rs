@@ -33,12 +33,12 @@ pub fn junit_report(report: &RunReport, root: &Path) -> Report {
         Property::new("executor", report.executor.name()),
         Property::new("critical_path", report.critical_path.join(" -> ")),
     ]);
-    for task in &report.tasks {
+    for task in report.tasks.iter() {
         let log = task
             .log
             .as_ref()
             .and_then(|log| read_tail(&root.join(log), LOG_LIMIT).ok());
-        suite.add_test_case(test_case(report, task, started, log));
+        suite.add_test_case(test_case(report, &task, started, log));
     }
     let mut junit = Report::new(report.workflow.as_str());
     if let Some(started) = started {
@@ -277,7 +277,7 @@ mod tests {
             started_at: "2026-11-29T17:32:09.443Z".to_owned(),
             finished_at: "2026-11-29T17:32:10.949Z".to_owned(),
             duration_s: 1.5,
-            tasks: vec![flaky, bad, slow, allowed, skipped],
+            tasks: vec![flaky, bad, slow, allowed, skipped].into(),
             critical_path: vec![],
             stray_processes: 0,
         };

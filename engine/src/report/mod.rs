@@ -7,11 +7,13 @@ pub mod junit;
 pub mod logtext;
 pub mod model;
 pub mod signals;
+pub mod tasks;
 pub mod time;
 pub mod write;
 
 pub use error::ReportError;
 pub use model::{AttemptReport, RunReport, RunStatus, TaskReport, TaskStatus};
+pub use tasks::{TaskReportSource, TaskReports};
 pub use write::WriteError;
 
 use std::path::Path;

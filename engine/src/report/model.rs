@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::tasks::TaskReports;
 use crate::workflow::ExecutorKind;
 
 /// How a whole run ended.
@@ -183,7 +184,8 @@ pub struct RunReport {
     /// Wall time in seconds.
     pub duration_s: f64,
     /// Every task selected for the run, in declaration order.
-    pub tasks: Vec<TaskReport>,
+    #[schemars(with = "Vec<TaskReport>")]
+    pub tasks: TaskReports,
     /// The chain of tasks that determined the wall time (by actual durations).
     pub critical_path: Vec<String>,
     /// Processes that escaped their task's process group and were ended at the end of the run.
@@ -194,7 +196,7 @@ pub struct RunReport {
 impl RunReport {
     /// Number of tasks with each status, in a fixed order, leaving out zero counts.
     pub fn counts(&self) -> Vec<(TaskStatus, usize)> {
-        count_statuses(self.tasks.iter().map(|t| t.status))
+        count_statuses(self.tasks.statuses())
     }
 }
 

@@ -202,14 +202,21 @@ pub(crate) fn run_on<E: Executor>(
         source,
     })?;
     let count = workflow.tasks.len();
-    let weights = options.weights.clone().unwrap_or_else(|| vec![1.0; count]);
+    let even;
+    let weights = match &options.weights {
+        Some(weights) => weights.as_slice(),
+        None => {
+            even = vec![1.0; count];
+            &even
+        }
+    };
     let up_to_date: Vec<bool> = options.up_to_date.iter().map(Option::is_some).collect();
     let core = Core::new(
         &workflow,
         &options.selected,
         &up_to_date,
         options.jobs,
-        &weights,
+        weights,
         options.keep_going,
     )
     .with_memory(options.memory.clone());
@@ -289,19 +296,26 @@ pub(crate) fn run_on<E: Executor>(
         signals.handle.close();
     }
     let finished_at = Timestamp::now();
-    let mut state = shared.lock();
-    let records = std::mem::take(&mut state.records);
+    // Every thread of the run has ended: what they shared is taken apart, so that the
+    // scheduler's state can be let go once the report has what it needs of it.
+    let Shared {
+        state, executor, ..
+    } = shared;
+    let (core, records) = state
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+        .into_parts();
     let facts = RunFacts {
         workflow: &workflow,
-        core: &state.core,
+        core: &core,
         selected: &options.selected,
         run_id: &run_dir.run_id,
         jobs: options.jobs,
         executor: E::KIND,
         started_at,
         finished_at,
-        wall: state.epoch().elapsed(),
-        epoch: state.epoch(),
+        wall: epoch.elapsed(),
+        epoch,
         cancelled: interrupts.counted > 0,
         strays,
         up_to_date: &options.up_to_date,
@@ -309,10 +323,11 @@ pub(crate) fn run_on<E: Executor>(
     let tally = tally(&facts, &records);
     run_dir.release_reserve();
     // The store's end first: its fingerprints and file-hash cache are let go before the
-    // report, the largest thing a run builds, is made.
+    // report is made.
     let store_error = journal.map(|journal| journal.finish(&workflow, &tally));
-    let report = build_report(&facts, &tally, records);
-    drop(state);
+    let report = build_report(&facts, Arc::clone(&workflow), tally, records);
+    drop(core);
+    drop(executor);
     if let Some(Some(error)) = store_error {
         observer(
             &workflow,
@@ -347,7 +362,8 @@ pub(crate) fn run_on<E: Executor>(
             report: Arc::clone(&report),
         },
     );
-    // Reporters do not keep the report; if one did, it gets its own copy.
+    // Reporters do not keep the report; if one did, it gets its own copy (its task entries are
+    // shared, not copied).
     Ok(Arc::try_unwrap(report).unwrap_or_else(|shared| (*shared).clone()))
 }
 

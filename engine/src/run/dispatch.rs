@@ -116,6 +116,11 @@ impl<'w> Dispatch<'w> {
         }
     }
 
+    /// The scheduler's final state and the attempt records, once the run is over.
+    pub fn into_parts(self) -> (Core<'w>, TaskRecords) {
+        (self.core, self.records)
+    }
+
     /// The moment the run's clock started.
     pub fn epoch(&self) -> Instant {
         self.epoch
