@@ -21,6 +21,11 @@ pub trait TaskReportSource: Send + Sync {
     /// How many entries there are.
     fn len(&self) -> usize;
 
+    /// True if there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The entry at `index` (`index < len()`).
     fn entry(&self, index: usize) -> TaskReport;
 
