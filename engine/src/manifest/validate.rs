@@ -1309,19 +1309,23 @@ fn resolve_deps(tasks: &mut [Task], sources: &mut [TaskSource], findings: &mut F
             }
         }
     }
-    for id in 0..tasks.len() {
-        let first_of_table = sources[id].first_of_table;
-        // The expansions of a table have the deps of its first task.
-        tasks[id].deps = if first_of_table != id {
-            tasks[first_of_table].deps.clone()
-        } else if let Some(deps) = pending.remove(&id) {
-            deps
-        } else {
-            let block = &blocks[id / RESOLVE_BLOCK];
-            let at = id % RESOLVE_BLOCK;
-            let start = if at == 0 { 0 } else { block.ends[at - 1] };
-            block.ids[start..block.ends[at]].to_vec()
-        };
+    // Each block is let go once its tasks have their lists.
+    for (block, resolved) in blocks.into_iter().enumerate() {
+        let first = block * RESOLVE_BLOCK;
+        let mut start = 0;
+        for (at, &end) in resolved.ends.iter().enumerate() {
+            let id = first + at;
+            let first_of_table = sources[id].first_of_table;
+            // The expansions of a table have the deps of its first task.
+            tasks[id].deps = if first_of_table != id {
+                tasks[first_of_table].deps.clone()
+            } else if let Some(deps) = pending.remove(&id) {
+                deps
+            } else {
+                resolved.ids[start..end].to_vec()
+            };
+            start = end;
+        }
     }
 }
 
