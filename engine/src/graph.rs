@@ -157,9 +157,21 @@ impl Dag {
         self.dependents.of(task).iter().map(|&t| t as TaskId)
     }
 
-    /// The tasks `task` depends on directly.
+    /// The tasks `task` depends on directly, the last given first.
     pub fn dependencies(&self, task: TaskId) -> impl Iterator<Item = TaskId> + '_ {
         self.dependencies.of(task).iter().map(|&t| t as TaskId)
+    }
+
+    /// The tasks `task` depends on directly, in the order they were given.
+    pub fn dependencies_in_order(
+        &self,
+        task: TaskId,
+    ) -> impl DoubleEndedIterator<Item = TaskId> + ExactSizeIterator + Clone + '_ {
+        self.dependencies
+            .of(task)
+            .iter()
+            .rev()
+            .map(|&t| t as TaskId)
     }
 
     /// Every dependency cycle, one per strongly connected component, each as the list of tasks
@@ -329,6 +341,14 @@ mod tests {
         // 0 <- 1 <- 2 <- 0 is a cycle; 3 depends on 0 and is not part of it.
         let g = dag(&[&[2], &[0], &[1], &[0]]);
         assert_eq!(g.cycles(), vec![vec![0, 2, 1]]);
+    }
+
+    #[test]
+    fn gives_dependencies_in_their_order_or_the_last_first() {
+        let g = dag(&[&[], &[], &[], &[2, 0, 1]]);
+        assert_eq!(g.dependencies_in_order(3).collect::<Vec<_>>(), [2, 0, 1]);
+        assert_eq!(g.dependencies(3).collect::<Vec<_>>(), [1, 0, 2]);
+        assert_eq!(g.dependencies_in_order(0).len(), 0);
     }
 
     #[test]

@@ -80,8 +80,6 @@ pub struct Task {
     pub description: Option<String>,
     /// What to execute.
     pub command: Command,
-    /// Tasks that must finish first.
-    pub deps: Vec<TaskId>,
     /// Locks held while it runs.
     pub locks: Vec<LockId>,
     /// Slots it occupies.
@@ -245,6 +243,14 @@ pub struct SlurmOptions {
 }
 
 impl Workflow {
+    /// The tasks task `id` must wait for, in ascending order (kept once, in the graph).
+    pub fn deps(
+        &self,
+        id: TaskId,
+    ) -> impl DoubleEndedIterator<Item = TaskId> + ExactSizeIterator + Clone + '_ {
+        self.dag.dependencies_in_order(id)
+    }
+
     /// The task with this exact full name.
     pub fn task_named(&self, name: &str) -> Option<TaskId> {
         self.tasks.iter().position(|task| task.name == name)
@@ -357,6 +363,6 @@ mod tests {
         assert!(codes(&text).is_empty(), "{:?}", codes(&text));
         let loaded = parse(SourceFile::new("wf.toml", text), Path::new("/p"));
         let workflow = loaded.workflow.expect("valid");
-        assert_eq!(workflow.tasks[2].deps, [0, 1]);
+        assert_eq!(workflow.deps(2).collect::<Vec<_>>(), [0, 1]);
     }
 }

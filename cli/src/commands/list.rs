@@ -41,7 +41,7 @@ fn entries(workflow: &Workflow) -> Vec<Entry> {
             }
             _ => {
                 let mut deps: Vec<String> = Vec::new();
-                for &dep in &task.deps {
+                for dep in workflow.deps(id) {
                     let base = workflow.tasks[dep].base();
                     if !deps.iter().any(|known| known == base) {
                         deps.push(base.to_owned());

@@ -45,8 +45,8 @@ pub fn dot(workflow: &Workflow) -> String {
             out.push_str("  }\n");
         }
     }
-    for task in &workflow.tasks {
-        for &dep in &task.deps {
+    for (id, task) in workflow.tasks.iter().enumerate() {
+        for dep in workflow.deps(id) {
             let _ = writeln!(
                 out,
                 "  {} -> {};",
@@ -84,8 +84,8 @@ pub fn mermaid(workflow: &Workflow) -> String {
             out.push_str("  end\n");
         }
     }
-    for (id, task) in workflow.tasks.iter().enumerate() {
-        for &dep in &task.deps {
+    for id in 0..workflow.tasks.len() {
+        for dep in workflow.deps(id) {
             let _ = writeln!(out, "  t{dep} --> t{id}");
         }
     }

@@ -115,13 +115,15 @@ pub fn build(
     );
     resources::warn_unenforced(&tasks, &needs, findings);
     drop(needs);
-    resolve_deps(&mut tasks, &mut sources, findings);
-    let dag = Dag::from_fn(tasks.len(), |task| &tasks[task].deps);
+    let dag = {
+        let resolved = resolve_deps(&tasks, &mut sources, findings);
+        Dag::from_fn(tasks.len(), |task| resolved.of(task))
+    };
     report_cycles(&dag, &tasks, &sources, findings);
     // Found now and reported only if the manifest turns out valid, so that the dependencies as
     // written are freed before the race lint, the last large step.
     let mut dependency_warnings = Findings::new();
-    warn_dependencies_without_outputs(&tasks, &sources, &mut dependency_warnings);
+    warn_dependencies_without_outputs(&tasks, &sources, &dag, &mut dependency_warnings);
     for source in &mut sources {
         source.deps = Deps::Resolved(Vec::new());
     }
@@ -171,6 +173,7 @@ pub fn build(
 fn warn_dependencies_without_outputs(
     tasks: &[Task],
     sources: &[TaskSource],
+    dag: &Dag,
     findings: &mut Findings,
 ) {
     let mut warned: HashSet<&str> = HashSet::new();
@@ -180,11 +183,10 @@ fn warn_dependencies_without_outputs(
             continue;
         }
         for dep in source.resolved() {
-            let targets: Vec<&Task> = task
-                .deps
-                .iter()
+            let targets: Vec<&Task> = dag
+                .dependencies_in_order(id)
                 .filter(|d| dep.targets.contains(d))
-                .map(|&d| &tasks[d])
+                .map(|d| &tasks[d])
                 .collect();
             let Some(first) = targets.first() else {
                 continue;
@@ -764,7 +766,6 @@ impl TaskBuilder<'_, '_> {
                         Command::Argv(argv.iter().map(|a| render(a)).collect())
                     }
                 },
-                deps: Vec::new(),
                 locks: Vec::new(),
                 cpus,
                 timeout: raw
@@ -1241,7 +1242,11 @@ fn resolve_locks(
 ///
 /// The expansions of one table are consecutive tasks, so a table name resolves to a range of
 /// ids: one hash lookup per dependency, no list per name, no string comparison.
-fn resolve_deps(tasks: &mut [Task], sources: &mut [TaskSource], findings: &mut Findings) {
+fn resolve_deps(
+    tasks: &[Task],
+    sources: &mut [TaskSource],
+    findings: &mut Findings,
+) -> ResolvedDeps {
     // Each table's tasks, consecutive: first..end.
     let mut tables: Vec<Range<TaskId>> = Vec::new();
     for (id, source) in sources.iter().enumerate() {
@@ -1309,23 +1314,34 @@ fn resolve_deps(tasks: &mut [Task], sources: &mut [TaskSource], findings: &mut F
             }
         }
     }
-    // Each block is let go once its tasks have their lists.
-    for (block, resolved) in blocks.into_iter().enumerate() {
-        let first = block * RESOLVE_BLOCK;
-        let mut start = 0;
-        for (at, &end) in resolved.ends.iter().enumerate() {
-            let id = first + at;
-            let first_of_table = sources[id].first_of_table;
-            // The expansions of a table have the deps of its first task.
-            tasks[id].deps = if first_of_table != id {
-                tasks[first_of_table].deps.clone()
-            } else if let Some(deps) = pending.remove(&id) {
-                deps
-            } else {
-                resolved.ids[start..end].to_vec()
-            };
-            start = end;
+    ResolvedDeps {
+        first_of_table: sources.iter().map(|source| source.first_of_table).collect(),
+        blocks,
+        pending,
+    }
+}
+
+/// Every task's dependencies, resolved, until the graph is built from them.
+struct ResolvedDeps {
+    /// The first task of each task's table: the expansions of a table have its deps.
+    first_of_table: Vec<TaskId>,
+    /// What each block's lookup by table name found.
+    blocks: Vec<ResolvedBlock>,
+    /// The deps of the tasks resolved one by one, by task.
+    pending: NameMap<TaskId, Vec<TaskId>>,
+}
+
+impl ResolvedDeps {
+    /// The tasks task `id` depends on, ascending.
+    fn of(&self, id: TaskId) -> &[TaskId] {
+        let first = self.first_of_table[id];
+        if let Some(deps) = self.pending.get(&first) {
+            return deps;
         }
+        let block = &self.blocks[first / RESOLVE_BLOCK];
+        let at = first % RESOLVE_BLOCK;
+        let start = if at == 0 { 0 } else { block.ends[at - 1] };
+        &block.ids[start..block.ends[at]]
     }
 }
 

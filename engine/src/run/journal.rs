@@ -194,7 +194,7 @@ impl<'a> Journal<'a> {
         let spec = &workflow.tasks[task];
         // Without inputs, and with deps whose fingerprints did not change during the run, the
         // fingerprint taken before the run still holds: no need to compute it again.
-        let stale = !spec.inputs.is_empty() || spec.deps.iter().any(|&dep| self.changed[dep]);
+        let stale = !spec.inputs.is_empty() || workflow.deps(task).any(|dep| self.changed[dep]);
         if status == TaskStatus::Succeeded && stale {
             let current = &self.current;
             let dep_digest = |dep: usize| current[dep].as_ref().map(|fp| fp.digest);

@@ -187,8 +187,8 @@ impl<'w> Core<'w> {
             .tasks
             .iter()
             .enumerate()
-            .map(|(id, task)| {
-                let pending = task.deps.iter().filter(|&&d| selected[d] && !settled(d));
+            .map(|(id, _)| {
+                let pending = workflow.deps(id).filter(|&d| selected[d] && !settled(d));
                 if selected[id] {
                     u32::try_from(pending.count()).unwrap_or(u32::MAX)
                 } else {
@@ -487,10 +487,13 @@ impl<'w> Core<'w> {
             return None;
         }
         let spec = &self.workflow.tasks[task];
-        let deps = spec.deps.iter().filter_map(|&d| match &self.state[d] {
-            State::Done(outcome) => Some((d, outcome)),
-            _ => None,
-        });
+        let deps = self
+            .workflow
+            .deps(task)
+            .filter_map(|d| match &self.state[d] {
+                State::Done(outcome) => Some((d, outcome)),
+                _ => None,
+            });
         match spec.when {
             When::Success => {
                 let (blocker, outcome) = deps.clone().find(|(_, o)| !o.lets_success_through())?;

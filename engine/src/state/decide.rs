@@ -73,15 +73,14 @@ pub fn decide(
                         .is_some_and(|old| old.as_deref() == Some(&*fp.digest.to_hex()))
                 })
         });
-        let running_dep = spec
-            .deps
-            .iter()
-            .find(|&&dep| selected[dep] && reasons[dep].as_ref().is_some_and(Reason::runs));
+        let running_dep = workflow
+            .deps(task)
+            .find(|&dep| selected[dep] && reasons[dep].as_ref().is_some_and(Reason::runs));
         let reason = if freshness.force {
             Reason::Forced
         } else if let Some(previous) = resumed {
             Reason::Resumed(previous.summary.run_id.clone())
-        } else if let Some(&dep) = running_dep {
+        } else if let Some(dep) = running_dep {
             Reason::DependencyWillRun(workflow.tasks[dep].name.clone())
         } else if let Some(fingerprint) = fingerprint {
             let last = history.last_successes.get(&spec.name);

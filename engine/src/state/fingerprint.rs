@@ -105,10 +105,10 @@ impl TaskFingerprint {
         own: OwnParts,
         dep_digest: &dyn Fn(TaskId) -> Option<Digest>,
     ) -> Self {
-        let deps = workflow.tasks[id].deps.iter();
+        let deps = workflow.deps(id);
         Self::with_deps(
             own,
-            deps.map(|&dep| (workflow.tasks[dep].name.as_str(), dep_digest(dep))),
+            deps.map(|dep| (workflow.tasks[dep].name.as_str(), dep_digest(dep))),
         )
     }
 
@@ -148,10 +148,9 @@ impl TaskFingerprint {
             env: hex(&self.own.env),
             cwd: Arc::clone(&self.own.cwd),
             inputs: self.own.inputs.clone(),
-            deps: workflow.tasks[id]
-                .deps
-                .iter()
-                .map(|&dep| {
+            deps: workflow
+                .deps(id)
+                .map(|dep| {
                     let digest = dep_digest(dep).map_or_else(|| Arc::from(""), |d| hex(&d));
                     (Arc::from(workflow.tasks[dep].name.as_str()), digest)
                 })
@@ -391,8 +390,8 @@ pub fn fingerprint_tasks_with(
             .collect();
         let cwd = cwds[id].clone().unwrap_or_else(|| Arc::from(""));
         let own = own_parts(workflow, id, inputs, cwd);
-        let deps = workflow.tasks[id].deps.iter();
-        TaskFingerprint::with_deps(own, deps.map(|&dep| (name_of(dep), made[dep])))
+        let deps = workflow.deps(id);
+        TaskFingerprint::with_deps(own, deps.map(|dep| (name_of(dep), made[dep])))
     };
     // A fingerprint needs its deps' first: the tasks of one depth (longest chain of deps
     // below them) need only shallower ones, and are fingerprinted in parallel.
@@ -500,8 +499,8 @@ fn by_depth(workflow: &Workflow, needed: &[bool]) -> (Vec<TaskId>, Vec<usize>) {
     let mut deepest = 0;
     for &id in workflow.dag.topological_order() {
         if needed[id] {
-            let deps = workflow.tasks[id].deps.iter();
-            depth[id] = deps.map(|&dep| depth[dep] + 1).max().unwrap_or(0);
+            let deps = workflow.deps(id);
+            depth[id] = deps.map(|dep| depth[dep] + 1).max().unwrap_or(0);
             deepest = deepest.max(depth[id]);
         }
     }
