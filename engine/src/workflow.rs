@@ -76,8 +76,6 @@ pub struct Task {
     pub(crate) base_len: usize,
     /// The matrix values of this expansion, keys in the order written.
     pub matrix: Vec<(String, String)>,
-    /// Shown by `wf list` and in reports.
-    pub description: Option<String>,
     /// What to execute.
     pub command: Command,
     /// Locks held while it runs.
@@ -107,6 +105,16 @@ pub struct Task {
     /// Options for the Slurm executor; `None` when none is set (most tasks: boxed, so that a
     /// million tasks do not each carry room for nine options).
     pub slurm: Option<Box<SlurmOptions>>,
+    /// What few tasks set: a description, memory, counted resources (`None` when none is
+    /// set: boxed, so that a million generated tasks do not each carry room for them).
+    pub details: Option<Box<TaskDetails>>,
+}
+
+/// The settings of a task that most tasks leave out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskDetails {
+    /// Shown by `wf list` and in reports.
+    pub description: Option<String>,
     /// Declared memory need in bytes (`mem`); `None` means learnt, or unknown.
     pub mem: Option<u64>,
     /// Memory limit in bytes (`mem_limit`): the task's tree is killed above it.
@@ -116,7 +124,37 @@ pub struct Task {
     pub resources: Vec<(LockId, u32)>,
 }
 
+impl TaskDetails {
+    /// `self` boxed, or `None` when nothing is set.
+    pub fn boxed(self) -> Option<Box<TaskDetails>> {
+        (self != TaskDetails::default()).then(|| Box::new(self))
+    }
+}
+
 impl Task {
+    /// Shown by `wf list` and in reports.
+    pub fn description(&self) -> Option<&str> {
+        self.details.as_ref()?.description.as_deref()
+    }
+
+    /// Declared memory need in bytes (`mem`); `None` means learnt, or unknown.
+    pub fn mem(&self) -> Option<u64> {
+        self.details.as_ref()?.mem
+    }
+
+    /// Memory limit in bytes (`mem_limit`): the task's tree is killed above it.
+    pub fn mem_limit(&self) -> Option<u64> {
+        self.details.as_ref()?.mem_limit
+    }
+
+    /// Counted resources held while it runs, with amounts (`resources`); each lock in
+    /// [`Task::locks`] is one more unit.
+    pub fn resources(&self) -> &[(LockId, u32)] {
+        self.details
+            .as_ref()
+            .map_or(&[], |details| details.resources.as_slice())
+    }
+
     /// The name of the `[tasks.NAME]` table it came from.
     pub fn base(&self) -> &str {
         self.name.get(..self.base_len).unwrap_or(&self.name)
@@ -126,7 +164,7 @@ impl Task {
     /// unit each, its resources their amounts.
     pub fn claims(&self) -> Vec<(LockId, u32)> {
         let mut claims: Vec<(LockId, u32)> = self.locks.iter().map(|&l| (l, 1)).collect();
-        for &(id, amount) in &self.resources {
+        for &(id, amount) in self.resources() {
             match claims.iter_mut().find(|(l, _)| *l == id) {
                 Some((_, held)) => *held = held.saturating_add(amount),
                 None => claims.push((id, amount)),

@@ -49,7 +49,7 @@ fn entries(workflow: &Workflow) -> Vec<Entry> {
                 }
                 entries.push(Entry {
                     name: task.base().to_owned(),
-                    description: task.description.clone(),
+                    description: task.description().map(str::to_owned),
                     deps,
                     locks: task
                         .locks
@@ -69,7 +69,7 @@ fn entries(workflow: &Workflow) -> Vec<Entry> {
                 .iter()
                 .map(|&id| Expansion {
                     name: workflow.tasks[id].name.clone(),
-                    description: workflow.tasks[id].description.clone(),
+                    description: workflow.tasks[id].description().map(str::to_owned),
                     locks: lock_names(workflow, id),
                 })
                 .collect();

@@ -222,7 +222,7 @@ fn write_notes(notes: &mut String, workflow: &Workflow, prepared: &Plan, id: usi
             notes.push_str("; needs more than the memory budget: runs alone");
         }
     }
-    for &(resource, amount) in &task.resources {
+    for &(resource, amount) in task.resources() {
         let _ = write!(
             notes,
             "; {} × {amount}",

@@ -101,7 +101,7 @@ pub fn assign(
     };
     for (task, need) in tasks.iter_mut().zip(needs) {
         if let (MemoryBudget::Fixed(limit), Some(mem), Some(span), Some(budget_span)) =
-            (budget.budget, task.mem, &need.mem_span, &budget.span)
+            (budget.budget, task.mem(), &need.mem_span, &budget.span)
         {
             if mem > limit {
                 report(
@@ -177,9 +177,10 @@ pub fn assign(
                 continue;
             }
             let amount = u32::try_from(value).unwrap_or(u32::MAX);
-            match task.resources.iter_mut().find(|(l, _)| *l == id) {
+            let resources = &mut task.details.get_or_insert_default().resources;
+            match resources.iter_mut().find(|(l, _)| *l == id) {
                 Some((_, held)) => *held = amount,
-                None => task.resources.push((id, amount)),
+                None => resources.push((id, amount)),
             }
         }
     }
@@ -190,7 +191,7 @@ pub fn warn_unenforced(tasks: &[Task], needs: &[TaskNeeds], findings: &mut Findi
     let mut seen: Vec<Range<usize>> = Vec::new();
     let mut why: Option<String> = None;
     for (task, need) in tasks.iter().zip(needs) {
-        let (Some(_), Some(span)) = (task.mem_limit, &need.mem_limit_span) else {
+        let (Some(_), Some(span)) = (task.mem_limit(), &need.mem_limit_span) else {
             continue;
         };
         if seen.contains(span) {

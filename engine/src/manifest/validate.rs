@@ -30,7 +30,7 @@ use super::spanned::Sp;
 use crate::graph::Dag;
 use crate::names::{NameMap, name_map};
 use crate::suggest::did_you_mean;
-use crate::workflow::{Command, Lock, SlurmOptions, Task, TaskId, Workflow};
+use crate::workflow::{Command, Lock, SlurmOptions, Task, TaskDetails, TaskId, Workflow};
 
 /// Where the manifest lives, for names and relative paths.
 pub struct Origin<'a> {
@@ -757,7 +757,6 @@ impl TaskBuilder<'_, '_> {
                 // Filled in below, moved from the expansion: a large matrix's values would
                 // otherwise exist twice.
                 matrix: Vec::new(),
-                description: description.map(|d| render(&d.value)),
                 command: match &command.value {
                     RawCommand::Shell(line) => {
                         Command::Shell(shell_line.clone().unwrap_or_else(|| line.clone()))
@@ -796,9 +795,13 @@ impl TaskBuilder<'_, '_> {
                     .or(defaults.priority.as_ref())
                     .map_or(0, |p| p.value),
                 slurm: slurm.clone(),
-                mem: mem.map(|m| m.value.0),
-                mem_limit: mem_limit.map(|m| m.value.0),
-                resources: Vec::new(),
+                details: TaskDetails {
+                    description: description.map(|d| render(&d.value)),
+                    mem: mem.map(|m| m.value.0),
+                    mem_limit: mem_limit.map(|m| m.value.0),
+                    resources: Vec::new(),
+                }
+                .boxed(),
             });
             self.sources.push(TaskSource {
                 name_span: name.span.clone(),

@@ -530,7 +530,7 @@ impl TaskReportSource for RunEntries {
             leftover_processes: record.leftovers,
             allow_failure: task.allow_failure,
             command: Some(task.command.display()),
-            description: task.description.clone(),
+            description: task.description().map(str::to_owned),
             attempts_detail: record.attempts_detail(self.epoch, task.retry_delay),
             peak_rss_bytes: record.usage.map(|u| u.peak_rss_bytes),
             user_s: record

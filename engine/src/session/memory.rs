@@ -80,7 +80,7 @@ pub fn plan_memory(
         .tasks
         .iter()
         .map(|task| {
-            let (bytes, source) = match (task.mem, peaks.get(&task.name)) {
+            let (bytes, source) = match (task.mem(), peaks.get(&task.name)) {
                 (Some(mem), _) => (mem, NeedSource::Declared),
                 (None, Some(&peak)) if peak > 0 => (learnt_need(peak), NeedSource::Learnt),
                 _ => (0, NeedSource::Unknown),

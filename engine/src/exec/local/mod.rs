@@ -274,7 +274,7 @@ impl LocalExecutor {
         };
         // A task with a memory limit runs in a cgroup of its own, where the machine allows it
         // (`wf validate` warns where it does not); any other task costs nothing extra.
-        let cgroup = task.mem_limit.and_then(|limit| {
+        let cgroup = task.mem_limit().and_then(|limit| {
             cgroup::TaskCgroup::create(&self.run_id, request.task, request.attempt, limit).ok()
         });
         let (stdout, stderr) = match &pipes {
@@ -334,7 +334,7 @@ impl LocalExecutor {
                 usage.peak_rss_bytes = peak;
             }
             if cgroup.oom_killed() && !end.succeeded() {
-                let limit = task.mem_limit.unwrap_or(0);
+                let limit = task.mem_limit().unwrap_or(0);
                 let _ = writeln!(
                     log,
                     "wf: the task used more than its mem_limit of {} and was killed",
