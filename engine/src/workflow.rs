@@ -346,6 +346,14 @@ mod tests {
     use crate::manifest::{SourceFile, parse};
 
     #[test]
+    fn a_task_record_stays_small() {
+        // One per task, all held through a run: 368 bytes before the deps went to the graph
+        // and the rarely set fields out of line.
+        let size = std::mem::size_of::<super::Task>();
+        assert!(size <= 272, "{size}");
+    }
+
+    #[test]
     fn a_task_knows_its_table_and_matrix_values_and_tasks_share_an_equal_working_directory() {
         let text = "[tasks.prep]\nrun = 'x'\n\
                     [tasks.train]\nrun = 'x'\nmatrix = { lr = ['0.1', '0.2'] }\n\
