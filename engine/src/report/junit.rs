@@ -195,29 +195,8 @@ mod tests {
 
     fn task(name: &str, status: TaskStatus) -> TaskReport {
         TaskReport {
-            name: name.to_owned(),
-            status,
-            attempts: 0,
-            exit_code: None,
-            signal: None,
-            start_s: None,
-            end_s: None,
-            duration_s: None,
-            lock_wait_s: 0.0,
-            worker: None,
-            queue_wait_s: None,
-            job_id: None,
-            node: None,
-            peak_rss_bytes: None,
-            user_s: None,
-            sys_s: None,
-            log: None,
-            reason: None,
-            leftover_processes: 0,
-            allow_failure: false,
             command: Some("echo \"<hi>\" && exit 1".to_owned()),
-            description: None,
-            attempts_detail: Vec::new(),
+            ..TaskReport::bare(name, status)
         }
     }
 

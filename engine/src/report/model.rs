@@ -193,6 +193,38 @@ pub struct RunReport {
     pub stray_processes: u32,
 }
 
+#[cfg(test)]
+impl TaskReport {
+    /// An entry with a name and a status and nothing else, for tests to fill in.
+    pub(crate) fn bare(name: &str, status: TaskStatus) -> Self {
+        TaskReport {
+            name: name.to_owned(),
+            status,
+            attempts: 0,
+            exit_code: None,
+            signal: None,
+            start_s: None,
+            end_s: None,
+            duration_s: None,
+            lock_wait_s: 0.0,
+            worker: None,
+            queue_wait_s: None,
+            job_id: None,
+            node: None,
+            log: None,
+            reason: None,
+            leftover_processes: 0,
+            allow_failure: false,
+            peak_rss_bytes: None,
+            user_s: None,
+            sys_s: None,
+            command: None,
+            description: None,
+            attempts_detail: Vec::new(),
+        }
+    }
+}
+
 impl RunReport {
     /// Number of tasks with each status, in a fixed order, leaving out zero counts.
     pub fn counts(&self) -> Vec<(TaskStatus, usize)> {

@@ -146,31 +146,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn entry(name: &str, status: TaskStatus) -> TaskReport {
-        TaskReport {
-            name: name.to_owned(),
-            status,
-            attempts: 1,
-            exit_code: None,
-            signal: None,
-            start_s: None,
-            end_s: None,
-            duration_s: None,
-            lock_wait_s: 0.0,
-            worker: None,
-            queue_wait_s: None,
-            job_id: None,
-            node: None,
-            log: None,
-            reason: None,
-            leftover_processes: 0,
-            allow_failure: false,
-            peak_rss_bytes: None,
-            user_s: None,
-            sys_s: None,
-            command: None,
-            description: None,
-            attempts_detail: Vec::new(),
-        }
+        TaskReport::bare(name, status)
     }
 
     /// Makes entry i named `t{i}`, failed when i is odd, and counts the entries made.
@@ -203,13 +179,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn made_entries_read_write_and_compare_like_held_ones() {
+    /// A source of `tasks` entries, and the report's entries made from it.
+    fn counting(tasks: usize) -> (Arc<Counting>, TaskReports) {
         let source = Arc::new(Counting {
-            tasks: 3,
+            tasks,
             made: AtomicUsize::new(0),
         });
-        let made = TaskReports::made_from(source.clone());
+        (source.clone(), TaskReports::made_from(source))
+    }
+
+    #[test]
+    fn made_entries_read_write_and_compare_like_held_ones() {
+        let (_, made) = counting(3);
         let held = TaskReports::from(vec![
             entry("t0", TaskStatus::Succeeded),
             entry("t1", TaskStatus::Failed),
@@ -228,11 +209,7 @@ mod tests {
 
     #[test]
     fn statuses_do_not_make_entries_and_iteration_makes_each_once() {
-        let source = Arc::new(Counting {
-            tasks: 5,
-            made: AtomicUsize::new(0),
-        });
-        let made = TaskReports::made_from(source.clone());
+        let (source, made) = counting(5);
         let statuses: Vec<_> = made.statuses().collect();
         assert_eq!(statuses[1], TaskStatus::Failed);
         assert_eq!(source.made.load(Ordering::Relaxed), 0);
