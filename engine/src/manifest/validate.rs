@@ -117,7 +117,9 @@ pub fn build(
     drop(needs);
     let dag = {
         let resolved = resolve_deps(&tasks, &mut sources, findings);
-        Dag::from_fn(tasks.len(), |task| resolved.of(task))
+        Dag::from_fn(tasks.len(), |task| {
+            resolved.of_table(sources[task].first_of_table)
+        })
     };
     report_cycles(&dag, &tasks, &sources, findings);
     // Found now and reported only if the manifest turns out valid, so that the dependencies as
@@ -548,8 +550,9 @@ impl TaskBuilder<'_, '_> {
         }
     }
 
-    /// Checks one `[tasks.NAME]` table and adds one task per expansion. The raw task is
-    /// consumed, so a large manifest's raw model is freed as its tasks are built.
+    /// Checks one `[tasks.NAME]` table and adds one task per expansion. Its dependencies as
+    /// written are taken from the raw task; the rest is freed with its piece (see [`build`]),
+    /// so a large manifest's raw model is freed as its tasks are built.
     fn add(&mut self, name: &Sp<String>, raw: &mut RawTask) {
         let mut deps = raw.deps.take().map(|d| d.value);
         let raw = &*raw;
@@ -1276,10 +1279,10 @@ fn resolve_deps(
     // Each table's dependencies are looked up by table name in parallel, in blocks of tasks.
     // A task with a name not found that way (a full name, or a mistake) is left for the
     // sequential pass below, which keeps the findings in task order.
-    // Each block's ids go into one list of the block's (ends: where each task's stop), and
-    // each task's own list is made from it on this thread: lists made on the pool's threads
-    // would live among the parser's freed temporaries there for the whole run, keeping their
-    // pages (`chunks.rs` says more).
+    // Each block's ids go into one list of the block's (`ends`: where each task's stop), from
+    // which the graph is built and which is then let go: no list per task, made on the pool's
+    // threads among the parser's freed temporaries, outlives the reading (`chunks.rs` says
+    // why that matters).
     let shared: &[Task] = tasks;
     let mut blocks: Vec<ResolvedBlock> = sources
         .par_chunks_mut(RESOLVE_BLOCK)
@@ -1317,17 +1320,11 @@ fn resolve_deps(
             }
         }
     }
-    ResolvedDeps {
-        first_of_table: sources.iter().map(|source| source.first_of_table).collect(),
-        blocks,
-        pending,
-    }
+    ResolvedDeps { blocks, pending }
 }
 
-/// Every task's dependencies, resolved, until the graph is built from them.
+/// Every table's dependencies, resolved, until the graph is built from them.
 struct ResolvedDeps {
-    /// The first task of each task's table: the expansions of a table have its deps.
-    first_of_table: Vec<TaskId>,
     /// What each block's lookup by table name found.
     blocks: Vec<ResolvedBlock>,
     /// The deps of the tasks resolved one by one, by task.
@@ -1335,9 +1332,9 @@ struct ResolvedDeps {
 }
 
 impl ResolvedDeps {
-    /// The tasks task `id` depends on, ascending.
-    fn of(&self, id: TaskId) -> &[TaskId] {
-        let first = self.first_of_table[id];
+    /// The tasks the table whose first task is `first` depends on (each of its expansions),
+    /// ascending.
+    fn of_table(&self, first: TaskId) -> &[TaskId] {
         if let Some(deps) = self.pending.get(&first) {
             return deps;
         }
