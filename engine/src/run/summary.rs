@@ -1,4 +1,5 @@
-//! What the run loop remembers of each task's attempts, and the report built from it.
+//! What the run loop remembers of each task's attempts, and the report whose entries are made
+//! from it.
 
 use std::ops::{Index, IndexMut};
 use std::path::Path;
