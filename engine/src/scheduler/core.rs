@@ -183,11 +183,8 @@ impl<'w> Core<'w> {
                 (true, false) => State::Waiting,
             })
             .collect();
-        let waiting_deps: Vec<u32> = workflow
-            .tasks
-            .iter()
-            .enumerate()
-            .map(|(id, _)| {
+        let waiting_deps: Vec<u32> = (0..count)
+            .map(|id| {
                 let pending = workflow.deps(id).filter(|&d| selected[d] && !settled(d));
                 if selected[id] {
                     u32::try_from(pending.count()).unwrap_or(u32::MAX)
