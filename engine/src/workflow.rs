@@ -3,6 +3,7 @@
 //! This is what the rest of the engine consumes. Everything in it has been checked by
 //! `manifest::load`, so the scheduler never re-validates and never meets a dangling name.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,8 +75,9 @@ pub struct Task {
     /// The length of the name of the `[tasks.NAME]` table it came from, which `name` starts
     /// with (see [`Task::base`]): a second copy of every name was a string per task.
     pub(crate) base_len: usize,
-    /// The matrix values of this expansion, keys in the order written.
-    pub matrix: Vec<(String, String)>,
+    /// The matrix values of this expansion, keys in the order written; empty for a plain task.
+    /// Each key and value is one allocation shared by every expansion that has it.
+    pub matrix: MatrixValues,
     /// What to execute.
     pub command: Command,
     /// Locks held while it runs.
@@ -94,7 +96,9 @@ pub struct Task {
     pub outputs: Vec<String>,
     /// Absolute working directory; one allocation shared by the tasks that have the same.
     pub cwd: Arc<Path>,
-    /// The task's own environment (defaults and task merged), applied over the workflow's.
+    /// The task's own environment as the manifest writes it (defaults and task merged), with
+    /// its matrix values filled in; the matrix variables are not in it: see
+    /// [`Task::environment`], which adds them.
     pub env: Vec<(String, String)>,
     /// When it runs, given how its deps ended.
     pub when: When,
@@ -109,6 +113,9 @@ pub struct Task {
     /// set: boxed, so that a million generated tasks do not each carry room for them).
     pub details: Option<Box<TaskDetails>>,
 }
+
+/// A matrix expansion's key/value pairs, keys in the order written.
+pub type MatrixValues = Box<[(Arc<str>, Arc<str>)]>;
 
 /// The settings of a task that most tasks leave out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -155,6 +162,24 @@ impl Task {
             .map_or(&[], |details| details.resources.as_slice())
     }
 
+    /// The environment the task gets on top of the workflow's, in order (a later entry wins):
+    /// its own [`Task::env`], then one `WF_MATRIX_<KEY>` variable per matrix key (keys in the
+    /// order written), which replaces a variable of the same name the manifest sets.
+    pub fn environment(&self) -> impl Iterator<Item = (Cow<'_, str>, &str)> {
+        let own = self.env.iter().filter(|(name, _)| {
+            !self
+                .matrix
+                .iter()
+                .any(|(key, _)| is_matrix_variable(name, key))
+        });
+        own.map(|(name, value)| (Cow::Borrowed(name.as_str()), value.as_str()))
+            .chain(
+                self.matrix
+                    .iter()
+                    .map(|(key, value)| (Cow::Owned(matrix_variable(key)), &**value)),
+            )
+    }
+
     /// The name of the `[tasks.NAME]` table it came from.
     pub fn base(&self) -> &str {
         self.name.get(..self.base_len).unwrap_or(&self.name)
@@ -172,6 +197,22 @@ impl Task {
         }
         claims
     }
+}
+
+/// The environment variable that carries a matrix key's value: `WF_MATRIX_<KEY>`.
+pub fn matrix_variable(key: &str) -> String {
+    format!("WF_MATRIX_{}", key.to_ascii_uppercase())
+}
+
+/// True if `name` is [`matrix_variable`]`(key)`, without making that name.
+fn is_matrix_variable(name: &str, key: &str) -> bool {
+    name.strip_prefix("WF_MATRIX_").is_some_and(|rest| {
+        rest.len() == key.len()
+            && rest
+                .bytes()
+                .zip(key.bytes())
+                .all(|(r, k)| r == k.to_ascii_uppercase())
+    })
 }
 
 /// `[workflow].memory`: how much memory tasks with a known need may use at once.
@@ -350,7 +391,31 @@ mod tests {
         // One per task, all held through a run: 368 bytes before the deps went to the graph
         // and the rarely set fields out of line.
         let size = std::mem::size_of::<super::Task>();
-        assert!(size <= 272, "{size}");
+        assert!(size <= 264, "{size}");
+    }
+
+    #[test]
+    fn a_tasks_environment_adds_its_matrix_variables_over_its_own() {
+        let text = "[tasks.m]\nrun = 'x'\nmatrix = { lr = ['0.1'], seed = ['1'] }\n\
+                    env = { WF_MATRIX_LR = 'mine', MODE = 'fast', WF_MATRIX_LR2 = 'kept' }\n";
+        let loaded = parse(SourceFile::new("wf.toml", text), Path::new("/p"));
+        let workflow = loaded.workflow.expect("valid");
+        let task = &workflow.tasks[0];
+        let env: Vec<(String, &str)> = task
+            .environment()
+            .map(|(name, value)| (name.into_owned(), value))
+            .collect();
+        assert_eq!(
+            env,
+            [
+                ("MODE".to_owned(), "fast"),
+                ("WF_MATRIX_LR2".to_owned(), "kept"),
+                ("WF_MATRIX_LR".to_owned(), "0.1"),
+                ("WF_MATRIX_SEED".to_owned(), "1"),
+            ]
+        );
+        // Stored once: the matrix variables are made when asked for.
+        assert_eq!(task.env.len(), 3);
     }
 
     #[test]
@@ -377,7 +442,10 @@ mod tests {
             ]
         );
         let matrix = &workflow.tasks[2].matrix;
-        assert_eq!(matrix, &[("lr".to_owned(), "0.2".to_owned())]);
+        assert_eq!(matrix.len(), 1);
+        assert_eq!((&*matrix[0].0, &*matrix[0].1), ("lr", "0.2"));
+        // One allocation per key and value, shared by the expansions.
+        assert!(Arc::ptr_eq(&matrix[0].0, &workflow.tasks[1].matrix[0].0));
         assert!(workflow.tasks[0].matrix.is_empty());
         let cwd = |id: usize| &workflow.tasks[id].cwd;
         assert_eq!(&**cwd(0), Path::new("/p"));

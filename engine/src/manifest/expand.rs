@@ -1,17 +1,33 @@
 //! Matrix expansion and `{{ matrix.KEY }}` substitution.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::Arc;
 
 use super::raw::RawMatrix;
 use super::shell_context::{Quoting, reference};
+use crate::workflow::MatrixValues;
+
+/// An axis of a matrix product with its key and values each made once, the values with the
+/// spans they were written at.
+struct SharedAxis<'m> {
+    key: Arc<str>,
+    values: Vec<(Arc<str>, &'m Range<usize>)>,
+}
+
+/// The one shared copy of `text` in `table`.
+fn share<'t>(table: &mut HashMap<&'t str, Arc<str>>, text: &'t str) -> Arc<str> {
+    Arc::clone(table.entry(text).or_insert_with(|| Arc::from(text)))
+}
 
 /// One expansion of a matrix task: its key/value pairs in the order written, and the span of
 /// the record or last value that produced it (for pointing at duplicates).
 #[derive(Debug, Clone)]
 pub struct Expansion {
-    /// Key/value pairs, keys in the order written.
-    pub values: Vec<(String, String)>,
+    /// Key/value pairs, keys in the order written; each key and value is shared by every
+    /// expansion that has it.
+    pub values: MatrixValues,
     /// Where this combination was written.
     pub span: Range<usize>,
 }
@@ -21,8 +37,8 @@ impl Expansion {
     pub fn get(&self, key: &str) -> Option<&str> {
         self.values
             .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+            .find(|(k, _)| &**k == key)
+            .map(|(_, v)| &**v)
     }
 
     /// The expanded task's name: `base[k=v,k2=v2]`, or `base` when there is no matrix.
@@ -30,51 +46,91 @@ impl Expansion {
         if self.values.is_empty() {
             return base.to_owned();
         }
-        let pairs: Vec<String> = self
-            .values
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        format!("{base}[{}]", pairs.join(","))
+        let mut name = String::with_capacity(
+            base.len()
+                + 2
+                + self
+                    .values
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 2)
+                    .sum::<usize>(),
+        );
+        name.push_str(base);
+        for (i, (key, value)) in self.values.iter().enumerate() {
+            name.push(if i == 0 { '[' } else { ',' });
+            name.push_str(key);
+            name.push('=');
+            name.push_str(value);
+        }
+        name.push(']');
+        name
     }
 }
 
 /// Every combination of a matrix: the cartesian product of a table of arrays (the last key
-/// varying fastest), or one per record of an array of tables.
+/// varying fastest), or one per record of an array of tables. Each key and each value written
+/// is made once and shared by the expansions that have it.
 pub fn expansions(matrix: &RawMatrix) -> Vec<Expansion> {
     match matrix {
         RawMatrix::Product { axes, .. } => {
-            let mut combos = vec![Expansion {
-                values: Vec::new(),
-                span: 0..0,
-            }];
-            for axis in axes {
-                let mut next = Vec::with_capacity(combos.len() * axis.values.len());
-                for combo in &combos {
-                    for value in &axis.values {
-                        let mut values = combo.values.clone();
-                        values.push((axis.key.value.clone(), value.value.0.clone()));
-                        next.push(Expansion {
-                            values,
-                            span: value.span.clone(),
-                        });
+            let shared: Vec<SharedAxis<'_>> = axes
+                .iter()
+                .map(|axis| SharedAxis {
+                    key: Arc::from(axis.key.value.as_str()),
+                    values: axis
+                        .values
+                        .iter()
+                        .map(|value| (Arc::from(value.value.0.as_str()), &value.span))
+                        .collect(),
+                })
+                .collect();
+            let Some(last) = shared.len().checked_sub(1) else {
+                // No axes: one combination with no values (the product of nothing).
+                return vec![Expansion {
+                    values: Box::default(),
+                    span: 0..0,
+                }];
+            };
+            let count = shared.iter().map(|axis| axis.values.len()).product();
+            // The combinations in order, counting with one digit per axis (its value's index),
+            // the last axis the least significant.
+            let mut digits = vec![0usize; shared.len()];
+            let mut combos = Vec::with_capacity(count);
+            for _ in 0..count {
+                let values = shared
+                    .iter()
+                    .zip(&digits)
+                    .map(|(axis, &i)| (Arc::clone(&axis.key), Arc::clone(&axis.values[i].0)))
+                    .collect();
+                combos.push(Expansion {
+                    values,
+                    span: shared[last].values[digits[last]].1.clone(),
+                });
+                for (digit, axis) in digits.iter_mut().zip(&shared).rev() {
+                    *digit += 1;
+                    if *digit < axis.values.len() {
+                        break;
                     }
+                    *digit = 0;
                 }
-                combos = next;
             }
             combos
         }
-        RawMatrix::Records { records, .. } => records
-            .iter()
-            .map(|record| Expansion {
-                values: record
-                    .value
-                    .iter()
-                    .map(|(k, v)| (k.value.clone(), v.value.0.clone()))
-                    .collect(),
-                span: record.span.clone(),
-            })
-            .collect(),
+        RawMatrix::Records { records, .. } => {
+            let mut keys = HashMap::new();
+            let mut texts = HashMap::new();
+            records
+                .iter()
+                .map(|record| Expansion {
+                    values: record
+                        .value
+                        .iter()
+                        .map(|(k, v)| (share(&mut keys, &k.value), share(&mut texts, &v.value.0)))
+                        .collect(),
+                    span: record.span.clone(),
+                })
+                .collect()
+        }
     }
 }
 
@@ -252,10 +308,7 @@ pub fn substitute_in_glob(text: &str, expansion: &Expansion) -> String {
     })
 }
 
-/// The environment variable that carries a matrix key's value: `WF_MATRIX_<KEY>`.
-pub fn matrix_variable(key: &str) -> String {
-    format!("WF_MATRIX_{}", key.to_ascii_uppercase())
-}
+pub use crate::workflow::matrix_variable;
 
 /// A string `run` with each placeholder replaced by a reference to its [`matrix_variable`],
 /// written for the placeholder's quoting context (`contexts`, one per placeholder of `text`,
@@ -295,13 +348,15 @@ fn substitute_with<'v>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::raw::{MatrixAxis, Scalar};
+    use super::super::spanned::Sp;
     use super::*;
 
     fn exp(pairs: &[(&str, &str)]) -> Expansion {
         Expansion {
             values: pairs
                 .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .map(|&(k, v)| (Arc::from(k), Arc::from(v)))
                 .collect(),
             span: 0..0,
         }
@@ -391,5 +446,85 @@ mod tests {
             "train[lr=0.1,seed=1]"
         );
         assert_eq!(exp(&[]).task_name("plain"), "plain");
+    }
+
+    fn axis(key: &str, values: &[&str], at: usize) -> MatrixAxis {
+        MatrixAxis {
+            key: Sp::new(key.to_owned(), 0..0),
+            values: values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| Sp::new(Scalar((*v).to_owned()), at + i..at + i + 1))
+                .collect(),
+            span: 0..0,
+        }
+    }
+
+    #[test]
+    fn a_product_varies_the_last_key_fastest_and_shares_each_value() {
+        let matrix = RawMatrix::Product {
+            axes: vec![
+                axis("a", &["1", "2"], 10),
+                axis("b", &["x"], 20),
+                axis("c", &["p", "q", "r"], 30),
+            ],
+            span: 0..0,
+        };
+        let combos = expansions(&matrix);
+        let names: Vec<String> = combos.iter().map(|c| c.task_name("t")).collect();
+        assert_eq!(
+            names,
+            [
+                "t[a=1,b=x,c=p]",
+                "t[a=1,b=x,c=q]",
+                "t[a=1,b=x,c=r]",
+                "t[a=2,b=x,c=p]",
+                "t[a=2,b=x,c=q]",
+                "t[a=2,b=x,c=r]",
+            ]
+        );
+        // Each points at its last axis's value.
+        let spans: Vec<usize> = combos.iter().map(|c| c.span.start).collect();
+        assert_eq!(spans, [30, 31, 32, 30, 31, 32]);
+        assert!(Arc::ptr_eq(&combos[0].values[0].1, &combos[2].values[0].1));
+        assert!(Arc::ptr_eq(&combos[1].values[2].1, &combos[4].values[2].1));
+        assert!(Arc::ptr_eq(&combos[0].values[1].0, &combos[5].values[1].0));
+
+        let empty = RawMatrix::Product {
+            axes: vec![axis("a", &["1"], 0), axis("b", &[], 0)],
+            span: 0..0,
+        };
+        assert!(expansions(&empty).is_empty());
+    }
+
+    #[test]
+    fn records_share_the_keys_and_values_they_repeat() {
+        let record = |pairs: &[(&str, &str)], at: usize| {
+            Sp::new(
+                pairs
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            Sp::new((*k).to_owned(), 0..0),
+                            Sp::new(Scalar((*v).to_owned()), 0..0),
+                        )
+                    })
+                    .collect(),
+                at..at + 1,
+            )
+        };
+        let matrix = RawMatrix::Records {
+            records: vec![
+                record(&[("m", "a"), ("n", "1")], 5),
+                record(&[("m", "b"), ("n", "1")], 9),
+            ],
+            span: 0..0,
+        };
+        let combos = expansions(&matrix);
+        let names: Vec<String> = combos.iter().map(|c| c.task_name("t")).collect();
+        assert_eq!(names, ["t[m=a,n=1]", "t[m=b,n=1]"]);
+        assert_eq!((combos[0].span.start, combos[1].span.start), (5, 9));
+        assert!(Arc::ptr_eq(&combos[0].values[1].1, &combos[1].values[1].1));
+        assert!(Arc::ptr_eq(&combos[0].values[0].0, &combos[1].values[0].0));
     }
 }

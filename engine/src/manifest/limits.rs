@@ -1,6 +1,8 @@
 //! Limits that keep a small manifest from asking for unbounded work: the number of matrix
 //! expansions, and values that the operating system cannot carry (NUL bytes).
 
+use std::sync::Arc;
+
 use super::expand::Expansion;
 use super::raw::RawMatrix;
 
@@ -30,7 +32,10 @@ pub fn first_expansion(matrix: &RawMatrix) -> Expansion {
                 .iter()
                 .filter_map(|axis| {
                     let value = axis.values.first()?;
-                    Some((axis.key.value.clone(), value.value.0.clone()))
+                    Some((
+                        Arc::from(axis.key.value.as_str()),
+                        Arc::from(value.value.0.as_str()),
+                    ))
                 })
                 .collect(),
             span: span.clone(),
@@ -42,7 +47,7 @@ pub fn first_expansion(matrix: &RawMatrix) -> Expansion {
                     record
                         .value
                         .iter()
-                        .map(|(k, v)| (k.value.clone(), v.value.0.clone()))
+                        .map(|(k, v)| (Arc::from(k.value.as_str()), Arc::from(v.value.0.as_str())))
                         .collect()
                 })
                 .unwrap_or_default(),
@@ -115,9 +120,7 @@ mod tests {
     #[test]
     fn the_first_expansion_has_every_key() {
         let first = first_expansion(&product(&[3, 2]));
-        assert_eq!(
-            first.values,
-            [("k0".into(), "0".into()), ("k1".into(), "0".into())]
-        );
+        let values: Vec<(&str, &str)> = first.values.iter().map(|(k, v)| (&**k, &**v)).collect();
+        assert_eq!(values, [("k0", "0"), ("k1", "0")]);
     }
 }

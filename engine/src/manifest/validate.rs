@@ -672,7 +672,7 @@ impl TaskBuilder<'_, '_> {
             None => {
                 self.expanded = self.expanded.saturating_add(1);
                 vec![Expansion {
-                    values: Vec::new(),
+                    values: Box::default(),
                     span: name.span.clone(),
                 }]
             }
@@ -740,26 +740,19 @@ impl TaskBuilder<'_, '_> {
                 .unwrap_or_default()
             };
             let render_all = |list| render_list(list, substitute);
-            let mut task_env: Vec<(String, String)> = env
+            // The matrix variables are not stored: `Task::environment` adds them.
+            let task_env: Vec<(String, String)> = env
                 .iter()
                 .map(|(k, v)| (k.value.clone(), render(&v.value)))
                 .collect();
-            for (key, value) in &combo.values {
-                // The matrix's own variable wins over one the manifest sets: a string `run`
-                // refers to it for the value.
-                let variable = matrix_variable(key);
-                task_env.retain(|(k, _)| *k != variable);
-                task_env.push((variable, value.clone()));
-            }
             let inputs = render_list(inputs, substitute_in_glob);
             let outputs = render_all(outputs);
             let cwd = self.shared_cwd(resolve_cwd(self.origin.root, cwd.map(|c| render(&c.value))));
             self.tasks.push(Task {
                 name: combo.task_name(&name.value),
                 base_len: name.value.len(),
-                // Filled in below, moved from the expansion: a large matrix's values would
-                // otherwise exist twice.
-                matrix: Vec::new(),
+                // Filled in below, moved from the expansion.
+                matrix: Box::default(),
                 command: match &command.value {
                     RawCommand::Shell(line) => {
                         Command::Shell(shell_line.clone().unwrap_or_else(|| line.clone()))
@@ -1070,8 +1063,8 @@ impl TaskBuilder<'_, '_> {
                     // Each key once, in the order first written (every expansion repeats them).
                     let mut defined: Vec<&str> = Vec::new();
                     for (k, _) in combos.iter().flat_map(|c| c.values.iter()) {
-                        if !defined.contains(&k.as_str()) {
-                            defined.push(k.as_str());
+                        if !defined.contains(&&**k) {
+                            defined.push(k);
                         }
                     }
                     let partly = is_key(&key);

@@ -316,8 +316,12 @@ pub fn command_digest(command: &Command, shell: &[String]) -> Digest {
     })
 }
 
-/// Digest of the environment a manifest gives a task: the workflow's, then the task's own.
-pub fn env_digest(workflow_env: &[(String, String)], task_env: &[(String, String)]) -> Digest {
+/// Digest of the environment a manifest gives a task: the workflow's, then the task's own
+/// (its [`Task::environment`](crate::workflow::Task::environment), with its matrix variables).
+pub fn env_digest<A: AsRef<str>, B: AsRef<str>>(
+    workflow_env: &[(String, String)],
+    task_env: &[(A, B)],
+) -> Digest {
     framed("env", |frame| {
         frame.pairs(workflow_env);
         frame.pairs(task_env);
@@ -536,7 +540,7 @@ fn own_parts(
     inputs.dedup();
     OwnParts {
         command: command_digest(&task.command, &workflow.shell),
-        env: env_digest(&workflow.env, &task.env),
+        env: env_digest(&workflow.env, &task.environment().collect::<Vec<_>>()),
         cwd,
         inputs,
     }

@@ -148,12 +148,13 @@ fn fields_are_framed_so_concatenations_do_not_collide() {
         command_digest(&split(&["a", "bc"]), &shell)
     );
     let pair = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+    let none: &[(String, String)] = &[];
     assert_ne!(
-        env_digest(&pair("A", "BC"), &[]),
-        env_digest(&pair("AB", "C"), &[])
+        env_digest(&pair("A", "BC"), none),
+        env_digest(&pair("AB", "C"), none)
     );
     assert_ne!(
-        env_digest(&pair("A", "1"), &[]),
+        env_digest(&pair("A", "1"), none),
         env_digest(&[], &pair("A", "1"))
     );
 }
@@ -395,5 +396,41 @@ inputs = ["raw.csv"]
     assert_eq!(
         &*parts.env,
         "1f55da1889539d46fc9f3a8cd19a3b72a7fc1df04ae060afad9ebe16cedb7d03"
+    );
+}
+
+/// A matrix expansion's environment digest covers its `WF_MATRIX_*` variables, which win over
+/// a variable of the same name the manifest sets and come after the task's own, keys in the
+/// order written: values stored by earlier versions stay valid.
+#[test]
+fn matrix_environment_digests_keep_their_values() {
+    let text = r#"
+[workflow]
+env = { LANG = "C" }
+
+[tasks.train]
+run = "train --lr $WF_MATRIX_LR"
+env = { WF_MATRIX_LR = "overridden", MODE = "fast", WF_MATRIX_SEEDS = "kept" }
+matrix = { lr = ["0.1", "0.01"], seed = [1, 2] }
+
+[tasks.pick]
+run = "pick"
+env = { Z = "last" }
+matrix = [{ model = "a", size = "s" }, { model = "b", size = "l" }]
+"#;
+    let w = workflow(Path::new("/nonexistent-wf-project"), text);
+    let fps = fingerprint_tasks(&w, &all(&w), &mut FileCache::new()).expect("fingerprints");
+    let env = |id: TaskId| fps.parts(&w, id).expect("parts").env.to_string();
+    let all_env: Vec<String> = (0..w.tasks.len()).map(env).collect();
+    assert_eq!(
+        all_env,
+        [
+            "827225e6df687eb0a6468b6de66ccba87311195ab30542b5a33f66f69b9e91b9",
+            "fb0d96e9e00640f78d707e3d95a2640d0770485008e95513687758b73111fcae",
+            "bf19bd61b0f378f3500f974159f18ed7e95074babff7d02579ed1168e46be9eb",
+            "2d917c2bcd8e96feda2c19015e26404451076e6d6ddf4790ca3a41da9ece1d51",
+            "7e4d5c996f61cdb426f01e94246a3df142d0eca4efe245e65cfa8a72ab9904a3",
+            "7e7f2b5e13bd9bdfadcd29b5da0ba18908f470ee06beda50991657b207f89ff8",
+        ]
     );
 }

@@ -183,9 +183,8 @@ pub fn prepare(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| LaunchError("the command contains a NUL byte".into()))?;
     let mut own: Vec<(OsString, OsString)> = task
-        .env
-        .iter()
-        .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+        .environment()
+        .map(|(k, v)| (OsString::from(&*k), OsString::from(v)))
         .collect();
     // wf's own variables come last and win: a task cannot set WF_TASK, WF_RUN_ID or WF_ATTEMPT.
     for (name, value) in [

@@ -117,8 +117,11 @@ pub fn attempt_env(
     workflow
         .env
         .iter()
-        .chain(&task.env)
         .cloned()
+        .chain(
+            task.environment()
+                .map(|(name, value)| (name.into_owned(), value.to_owned())),
+        )
         .chain([
             ("WF_TASK".to_owned(), task.name.clone()),
             ("WF_RUN_ID".to_owned(), run_id.to_owned()),
