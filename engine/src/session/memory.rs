@@ -4,8 +4,6 @@
 //! a margin), or unknown (0: the task is admitted as if memory did not matter, as it was
 //! before wf knew anything of it).
 
-use std::collections::HashMap;
-
 use crate::scheduler::memory::MemoryPlan;
 use crate::workflow::{MemoryBudget, Workflow};
 
@@ -74,15 +72,16 @@ pub fn learnt_need(peak: u64) -> u64 {
 pub fn plan_memory(
     workflow: &Workflow,
     budget: Option<u64>,
-    peaks: &HashMap<String, u64>,
+    peaks: &[Option<u64>],
 ) -> (Vec<MemoryNeed>, Option<MemoryPlan>) {
     let needs: Vec<MemoryNeed> = workflow
         .tasks
         .iter()
-        .map(|task| {
-            let (bytes, source) = match (task.mem(), peaks.get(&task.name)) {
+        .zip(peaks)
+        .map(|(task, peak)| {
+            let (bytes, source) = match (task.mem(), *peak) {
                 (Some(mem), _) => (mem, NeedSource::Declared),
-                (None, Some(&peak)) if peak > 0 => (learnt_need(peak), NeedSource::Learnt),
+                (None, Some(peak)) if peak > 0 => (learnt_need(peak), NeedSource::Learnt),
                 _ => (0, NeedSource::Unknown),
             };
             let clamped = budget.is_some_and(|b| bytes > b);
@@ -110,11 +109,12 @@ mod tests {
         let text = "[tasks.a]\nrun='x'\nmem='100M'\n[tasks.b]\nrun='x'\n[tasks.c]\nrun='x'\n[tasks.d]\nrun='x'\n";
         let loaded = parse(SourceFile::new("wf.toml", text), std::path::Path::new("/p"));
         let workflow = loaded.workflow.expect("valid");
-        let peaks = HashMap::from([
-            ("a".to_owned(), 900_000_000),
-            ("b".to_owned(), 200_000_000),
-            ("d".to_owned(), 2_000_000_000),
-        ]);
+        let peaks = [
+            Some(900_000_000),
+            Some(200_000_000),
+            None,
+            Some(2_000_000_000),
+        ];
         let (needs, plan) = plan_memory(&workflow, Some(1_000_000_000), &peaks);
         assert_eq!(needs[0].bytes, 100_000_000);
         assert_eq!(needs[0].source, NeedSource::Declared);

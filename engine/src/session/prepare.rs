@@ -2,20 +2,16 @@
 //! task's fingerprint, whether it must run and why, and its expected duration.
 
 use std::cell::OnceCell;
-use std::collections::HashMap;
 
 use super::SessionError;
 use super::memory::{MemoryNeed, RECENT_PEAKS, plan_memory, resolve_budget};
 use crate::names::{NameMap, name_map};
 use crate::scheduler::memory::MemoryPlan;
-use crate::state::summary::{
-    highest_peaks, median_durations, success_durations, with_last_success_durations,
-};
 use crate::state::{
-    Digest, FileCache, Fingerprints, Freshness, History, Reason, StateStore, decide,
+    FileCache, Fingerprints, Freshness, History, LastSuccesses, Reason, StateStore, Take, decide,
     fingerprint_tasks_with, read_task_inputs,
 };
-use crate::workflow::Workflow;
+use crate::workflow::{TaskId, Workflow};
 
 /// How many recent successes a task's expected duration is the median of.
 const RECENT_DURATIONS: usize = 5;
@@ -95,50 +91,79 @@ pub(super) fn prepare(
         // A cache that cannot be saved only costs re-reading files next time.
         let _ = store.save_file_cache(&mut cache);
     }
-    let (history, durations, peaks) = match &store {
+    let mut learnt = Learnt::unknown(workflow.tasks.len());
+    let history = match &store {
         Some(store) => {
             let previous_run = if freshness.resume {
                 store.previous_run(&manifest, "")?
             } else {
                 None
             };
-            // A success's parts only explain a fingerprint that changed. The fingerprints by
-            // name are indexed only if the store has a success to compare.
-            let current: OnceCell<NameMap<&str, Digest>> = OnceCell::new();
-            let last_successes = store.last_successes_with_parts(&manifest, |task, digest| {
-                current
-                    .get_or_init(|| {
-                        let mut current = name_map(workflow.tasks.len());
-                        current.extend(workflow.tasks.iter().zip(&fingerprints.tasks).filter_map(
-                            |(task, fp)| Some((task.name.as_str(), fp.as_ref()?.digest)),
-                        ));
-                        current
+            // The tasks by name, made when the store has something about them.
+            let ids: OnceCell<NameMap<&str, TaskId>> = OnceCell::new();
+            let id = |task: &str| -> Option<TaskId> {
+                let ids = ids.get_or_init(|| {
+                    let mut ids = name_map(workflow.tasks.len());
+                    ids.extend(
+                        workflow
+                            .tasks
+                            .iter()
+                            .enumerate()
+                            .map(|(id, t)| (&*t.name, id)),
+                    );
+                    ids
+                });
+                ids.get(task).copied()
+            };
+            // A success is kept for a task of the workflow; its parts are read only when its
+            // fingerprint changed (they explain how).
+            let mut last_successes = LastSuccesses::default();
+            store.each_last_success(
+                &manifest,
+                |task, digest| {
+                    let id = id(task)?;
+                    let changed = fingerprints
+                        .tasks
+                        .get(id)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|now| *now.digest.to_hex() != *digest);
+                    Some(Take {
+                        key: id,
+                        parts: changed,
                     })
-                    .get(task)
-                    .is_some_and(|now| *now.to_hex() != *digest)
+                },
+                |id, success| last_successes.insert(id, success),
+            )?;
+            store.each_task_summary(&manifest, |task, summary| {
+                if let Some(id) = id(task) {
+                    learnt.durations[id] = summary.median_duration(RECENT_DURATIONS);
+                    learnt.peaks[id] = summary.highest_peak(RECENT_PEAKS);
+                }
             })?;
-            let summaries = store.task_summaries(&manifest)?;
-            let mut durations = median_durations(&summaries, RECENT_DURATIONS);
-            with_last_success_durations(&mut durations, success_durations(&last_successes));
-            let peaks = highest_peaks(&summaries, RECENT_PEAKS);
-            let history = History {
+            // A task up to date in every run still kept has no attempt left once the run it
+            // last ran in is pruned: its last success still says how long it took.
+            for (id, success) in last_successes.iter() {
+                if let Some(duration) = success.duration_s {
+                    learnt.durations[id].get_or_insert(duration);
+                }
+            }
+            History {
                 last_successes,
                 previous_run,
                 failed_last_run: store.failed_in_latest_run(&manifest)?,
-            };
-            (history, durations, peaks)
+            }
         }
-        None => Default::default(),
+        None => History::default(),
     };
     let reasons = decide(workflow, &selected, &fingerprints, &history, freshness);
-    let (expected, learnt) = expected_durations(workflow, &durations);
+    let (expected, timed) = expected_durations(&learnt.durations);
     let memory_budget = resolve_budget(workflow.memory);
-    let (memory, memory_plan) = plan_memory(workflow, memory_budget, &peaks);
+    let (memory, memory_plan) = plan_memory(workflow, memory_budget, &learnt.peaks);
     Ok(Plan {
         selected,
         reasons,
         expected,
-        learnt,
+        learnt: timed,
         memory_budget,
         memory,
         memory_plan,
@@ -148,14 +173,30 @@ pub(super) fn prepare(
     })
 }
 
+/// What the store has learnt of each task of the workflow, by [`TaskId`].
+struct Learnt {
+    /// The median of its recent successful durations, or its last success's, in seconds.
+    durations: Vec<Option<f64>>,
+    /// The highest of its recent peaks, in bytes.
+    peaks: Vec<Option<u64>>,
+}
+
+impl Learnt {
+    /// Nothing learnt about any of `count` tasks.
+    fn unknown(count: usize) -> Self {
+        Learnt {
+            durations: vec![None; count],
+            peaks: vec![None; count],
+        }
+    }
+}
+
 /// Each task's learnt duration, or for a task never timed the median of the known ones
 /// (1 s when nothing is known), so that unknown tasks neither dominate nor vanish.
-fn expected_durations(
-    workflow: &Workflow,
-    durations: &HashMap<String, f64>,
-) -> (Vec<f64>, Vec<bool>) {
-    let mut known: Vec<f64> = durations
-        .values()
+fn expected_durations(learnt: &[Option<f64>]) -> (Vec<f64>, Vec<bool>) {
+    let mut known: Vec<f64> = learnt
+        .iter()
+        .flatten()
         .copied()
         .filter(|d| d.is_finite())
         .collect();
@@ -165,12 +206,33 @@ fn expected_durations(
         .copied()
         .unwrap_or(1.0)
         .max(0.001);
-    workflow
-        .tasks
+    learnt
         .iter()
-        .map(|task| match durations.get(&task.name) {
-            Some(&d) if d.is_finite() => (d.max(0.001), true),
+        .map(|duration| match *duration {
+            Some(d) if d.is_finite() => (d.max(0.001), true),
             _ => (fallback, false),
         })
         .unzip()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_never_timed_expects_the_median_of_the_known_ones() {
+        let (expected, learnt) = expected_durations(&[
+            Some(4.0),
+            None,
+            Some(1.0),
+            Some(f64::NAN),
+            Some(0.0),
+            Some(9.0),
+        ]);
+        // Known: 0, 1, 4, 9 (the NaN is not a duration): the upper median is 4.
+        assert_eq!(expected, [4.0, 4.0, 1.0, 4.0, 0.001, 9.0]);
+        assert_eq!(learnt, [true, false, true, false, true, true]);
+        let (expected, learnt) = expected_durations(&[None, None]);
+        assert_eq!((expected, learnt), (vec![1.0, 1.0], vec![false, false]));
+    }
 }

@@ -9,24 +9,81 @@
 //!   of its last success;
 //! - a task without `outputs` runs every time (there is nothing to be up to date).
 
-use std::collections::HashMap;
-
 use super::fingerprint::Fingerprints;
 use super::records::{PreviousRun, Success};
 use super::why::{Reason, explain};
 use crate::paths::{normalize, shown};
-use crate::workflow::Workflow;
+use crate::workflow::{TaskId, Workflow};
 
 /// What the run knows from earlier runs.
 #[derive(Debug, Clone, Default)]
 pub struct History {
     /// Each task's last success.
-    pub last_successes: HashMap<String, Success>,
+    pub last_successes: LastSuccesses,
     /// The previous run of this manifest, for `--resume`.
     pub previous_run: Option<PreviousRun>,
     /// The tasks that failed (or timed out) in the latest run of this manifest: a task that
     /// never succeeded is said to have failed there rather than never to have run.
     pub failed_last_run: std::collections::HashSet<String>,
+}
+
+/// The last success of each task of a workflow, by [`TaskId`]: four bytes per task and the
+/// successes themselves, instead of a map by name.
+#[derive(Debug, Clone, Default)]
+pub struct LastSuccesses {
+    /// For each task, where its success is in `successes` ([`NONE`] for none); shorter than
+    /// the workflow when the last tasks have none.
+    place: Vec<u32>,
+    /// The successes, in the order they were added.
+    successes: Vec<Success>,
+}
+
+/// [`LastSuccesses::place`] of a task without a success.
+const NONE: u32 = u32::MAX;
+
+impl LastSuccesses {
+    /// The last success of `task`, if it has one.
+    pub fn get(&self, task: TaskId) -> Option<&Success> {
+        let place = *self.place.get(task)?;
+        self.successes.get(usize::try_from(place).ok()?)
+    }
+
+    /// Records `success` as the last success of `task`, replacing the one it had.
+    pub fn insert(&mut self, task: TaskId, success: Success) {
+        if let Some(old) = self.place.get(task).copied().filter(|&p| p != NONE) {
+            if let Some(slot) = usize::try_from(old)
+                .ok()
+                .and_then(|p| self.successes.get_mut(p))
+            {
+                *slot = success;
+                return;
+            }
+        }
+        let place = u32::try_from(self.successes.len()).unwrap_or(NONE);
+        if self.place.len() <= task {
+            self.place.resize(task + 1, NONE);
+        }
+        self.place[task] = place;
+        self.successes.push(success);
+    }
+
+    /// Every task with a success, and the success.
+    pub fn iter(&self) -> impl Iterator<Item = (TaskId, &Success)> {
+        self.place
+            .iter()
+            .enumerate()
+            .filter_map(|(task, _)| Some((task, self.get(task)?)))
+    }
+
+    /// How many tasks have one.
+    pub fn len(&self) -> usize {
+        self.successes.len()
+    }
+
+    /// True if no task has one.
+    pub fn is_empty(&self) -> bool {
+        self.successes.is_empty()
+    }
 }
 
 /// How the user asked to treat earlier results.
@@ -83,7 +140,7 @@ pub fn decide(
         } else if let Some(dep) = running_dep {
             Reason::DependencyWillRun(workflow.tasks[dep].name.clone())
         } else if let Some(fingerprint) = fingerprint {
-            let last = history.last_successes.get(&spec.name);
+            let last = history.last_successes.get(task);
             let parts = || fingerprint.parts(workflow, task, &|dep| fingerprints.digest(dep));
             match explain(
                 &fingerprint.digest,
@@ -141,10 +198,9 @@ mod tests {
             fingerprint_tasks(&workflow, &all, &mut FileCache::default()).expect("fingerprints");
         let mut history = History::default();
         for task in 0..2 {
-            history.last_successes.insert(
-                workflow.tasks[task].name.clone(),
-                success(&workflow, &fps, task),
-            );
+            history
+                .last_successes
+                .insert(task, success(&workflow, &fps, task));
         }
         std::fs::write(dir.path().join("b.out"), "b").expect("write");
         let reasons = decide(&workflow, &all, &fps, &history, Freshness::default());
@@ -170,6 +226,30 @@ mod tests {
     }
 
     #[test]
+    fn last_successes_are_kept_by_task_and_a_later_one_replaces_the_earlier() {
+        let success = |task: &str, run: &str| Success {
+            task: task.to_owned(),
+            run_id: run.to_owned(),
+            fingerprint: String::new(),
+            parts: None,
+            outputs: Vec::new(),
+            finished_at_ms: 0,
+            duration_s: None,
+        };
+        let mut last = LastSuccesses::default();
+        assert!(last.is_empty() && last.get(0).is_none());
+        last.insert(4, success("e", "r1"));
+        last.insert(1, success("b", "r1"));
+        last.insert(4, success("e", "r2"));
+        assert_eq!(last.len(), 2);
+        assert_eq!(last.get(4).map(|s| s.run_id.as_str()), Some("r2"));
+        assert_eq!(last.get(1).map(|s| s.task.as_str()), Some("b"));
+        assert!(last.get(0).is_none() && last.get(2).is_none() && last.get(9).is_none());
+        let tasks: Vec<(TaskId, &str)> = last.iter().map(|(id, s)| (id, s.task.as_str())).collect();
+        assert_eq!(tasks, [(1, "b"), (4, "e")]);
+    }
+
+    #[test]
     fn tasks_without_outputs_always_run() {
         let (_dir, workflow) = setup("[tasks.a]\nrun='x'\n");
         let all = vec![true];
@@ -178,7 +258,7 @@ mod tests {
         let mut history = History::default();
         history
             .last_successes
-            .insert("a".into(), success(&workflow, &fps, 0));
+            .insert(0, success(&workflow, &fps, 0));
         let reasons = decide(&workflow, &all, &fps, &history, Freshness::default());
         assert_eq!(reasons[0], Some(Reason::NoOutputs));
     }

@@ -33,7 +33,7 @@ pub mod summary;
 mod test_support;
 pub mod why;
 
-pub use decide::{Freshness, History, decide, missing_outputs};
+pub use decide::{Freshness, History, LastSuccesses, decide, missing_outputs};
 pub use error::StateError;
 pub use file_cache::FileCache;
 pub use fingerprint::{
@@ -45,8 +45,8 @@ pub use records::{
     PreviousRun, RecordedProgress, RunEnd, RunStart, RunState, RunSummary, StateEvent, Success,
     SuccessRecord,
 };
-pub use store::StateStore;
 pub use store::usage_queries::RunUsage;
+pub use store::{StateStore, Take};
 pub use summary::{SUMMARY_DEPTH, TaskSummary};
 pub use why::{Reason, explain};
 

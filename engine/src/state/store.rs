@@ -18,6 +18,7 @@ use super::records::{
 };
 use super::schema::{CURRENT_VERSION, MIGRATIONS, TABLES};
 use super::summary::{median_durations, with_last_success_durations};
+use crate::names::{NameMap, name_map};
 use crate::report::model::TaskStatus;
 
 /// How long to wait for another process's write transaction before giving up.
@@ -68,6 +69,16 @@ const UPSERT_SUCCESS: &str = "INSERT INTO successes (manifest, task, run_id, fin
      ON CONFLICT (manifest, task) DO UPDATE SET run_id = excluded.run_id, \
      fingerprint = excluded.fingerprint, parts = excluded.parts, outputs = excluded.outputs, \
      finished_at_ms = excluded.finished_at_ms, duration_s = excluded.duration_s";
+
+/// How [`StateStore::each_last_success`] takes a row: the key it is handed on with, and
+/// whether its fingerprint's parts are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Take<K> {
+    /// What the row is handed on with (a task id, say).
+    pub key: K,
+    /// Read the fingerprint's parts (`Success::parts`); `None` is handed on otherwise.
+    pub parts: bool,
+}
 
 impl StateStore {
     /// Opens the store at `path`, creating its folder and file if needed, and brings its
@@ -363,58 +374,88 @@ impl StateStore {
     }
 
     /// The last success of every task of `manifest` (its absolute path), by task name.
-    pub fn last_successes(&self, manifest: &str) -> Result<HashMap<String, Success>, StateError> {
-        self.last_successes_with_parts(manifest, |_, _| true)
+    pub fn last_successes(&self, manifest: &str) -> Result<NameMap<String, Success>, StateError> {
+        let mut successes = name_map(self.count_of("successes", manifest)?);
+        self.each_last_success(
+            manifest,
+            |_, _| {
+                Some(Take {
+                    key: (),
+                    parts: true,
+                })
+            },
+            |(), success| {
+                successes.insert(success.task.clone(), success);
+            },
+        )?;
+        Ok(successes)
     }
 
-    /// [`Self::last_successes`], with the fingerprint's parts read only for the successes
-    /// `wants_parts(task, fingerprint)` asks for (the others have `parts: None`): parts only
-    /// explain a fingerprint that changed, and reading them is most of the cost.
-    pub fn last_successes_with_parts(
+    /// Reads the last success of every task of `manifest` and hands each to `each`, with the
+    /// key `take(task, fingerprint)` gave it; a row `take` returns `None` for is skipped
+    /// unread. The fingerprint's parts are read only when `take` asks for them (they only
+    /// explain a fingerprint that changed, and reading them is most of the cost).
+    pub fn each_last_success<K>(
         &self,
         manifest: &str,
-        wants_parts: impl Fn(&str, &str) -> bool,
-    ) -> Result<HashMap<String, Success>, StateError> {
+        mut take: impl FnMut(&str, &str) -> Option<Take<K>>,
+        mut each: impl FnMut(K, Success),
+    ) -> Result<(), StateError> {
         let failed = fail(&self.path, "read the last successes from");
-        let mut statement = self
-            .conn
-            .prepare_cached(if self.only_manifest("successes", manifest)? {
-                // `+manifest`: a scan in file order, not a lookup per row through the key.
-                "SELECT task, run_id, fingerprint, parts, outputs, finished_at_ms, \
-                     duration_s FROM successes WHERE +manifest = ?1"
-            } else {
-                "SELECT task, run_id, fingerprint, parts, outputs, finished_at_ms, \
-                     duration_s FROM successes WHERE manifest = ?1"
-            })
-            .map_err(&failed)?;
-        let rows = statement
-            .query_map(params![manifest], |row| {
-                let task: String = row.get(0)?;
-                let fingerprint: String = row.get(2)?;
-                // Unreadable parts only cost the explanation, not the up-to-date check.
-                let parts = if wants_parts(&task, &fingerprint) {
-                    serde_json::from_slice(row.get_ref(3)?.as_bytes()?).ok()
-                } else {
-                    None
-                };
-                let outputs: String = row.get(4)?;
-                Ok(Success {
-                    task,
-                    run_id: row.get(1)?,
-                    fingerprint,
-                    parts,
-                    outputs: serde_json::from_str(&outputs).unwrap_or_default(),
-                    finished_at_ms: row.get(5)?,
-                    duration_s: row.get(6)?,
-                })
-            })
-            .map_err(&failed)?;
-        let mut successes = HashMap::new();
-        for success in rows {
-            let success = success.map_err(&failed)?;
-            successes.insert(success.task.clone(), success);
+        const COLUMNS: &str =
+            "task, fingerprint, run_id, parts, outputs, finished_at_ms, duration_s";
+        let mut statement = if self.only_manifest("successes", manifest)? {
+            // Every row of the table is of `manifest` (the common case: one manifest per
+            // folder): read it in file order, without comparing each row's manifest.
+            self.conn
+                .prepare_cached(&format!("SELECT {COLUMNS} FROM successes"))
+        } else {
+            self.conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM successes WHERE manifest = ?1"
+            ))
         }
-        Ok(successes)
+        .map_err(&failed)?;
+        if statement.parameter_count() == 1 {
+            statement.raw_bind_parameter(1, manifest).map_err(&failed)?;
+        }
+        let mut rows = statement.raw_query();
+        while let Some(row) = rows.next().map_err(&failed)? {
+            let text = |column| row.get_ref(column).and_then(|v| Ok(v.as_str()?));
+            let task = text(0).map_err(&failed)?;
+            let fingerprint = text(1).map_err(&failed)?;
+            let Some(taken) = take(task, fingerprint) else {
+                continue;
+            };
+            // Unreadable parts only cost the explanation, not the up-to-date check.
+            let parts = if taken.parts {
+                row.get_ref(3)
+                    .and_then(|parts| Ok(serde_json::from_slice(parts.as_bytes()?).ok()))
+                    .map_err(&failed)?
+            } else {
+                None
+            };
+            let success = Success {
+                task: task.to_owned(),
+                run_id: row.get(2).map_err(&failed)?,
+                fingerprint: fingerprint.to_owned(),
+                parts,
+                outputs: serde_json::from_str(text(4).map_err(&failed)?).unwrap_or_default(),
+                finished_at_ms: row.get(5).map_err(&failed)?,
+                duration_s: row.get(6).map_err(&failed)?,
+            };
+            each(taken.key, success);
+        }
+        Ok(())
+    }
+
+    /// How many rows of `table` (keyed by manifest first) are of `manifest`.
+    fn count_of(&self, table: &str, manifest: &str) -> Result<usize, StateError> {
+        let count: i64 = self
+            .conn
+            .prepare_cached(&format!("SELECT count(*) FROM {table} WHERE manifest = ?1"))
+            .and_then(|mut s| s.query_row(params![manifest], |row| row.get(0)))
+            .map_err(fail(&self.path, "count the rows of"))?;
+        Ok(usize::try_from(count).unwrap_or(0))
     }
 
     /// True if every row of `table` (keyed by manifest first) is of `manifest`: then reading

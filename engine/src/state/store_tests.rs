@@ -297,6 +297,67 @@ fn runs_attempts_and_successes_round_trip() {
     assert_eq!(store.run_summary("nope").expect("read"), None);
 }
 
+/// The last successes read one by one: rows `take` refuses are skipped, parts are read only
+/// when asked for, and a store shared by two manifests gives each only its own (the table is
+/// read whole only while it holds one manifest).
+#[test]
+fn last_successes_are_handed_on_with_their_keys_and_parts_only_when_asked() {
+    let (_dir, mut store) = temp_store();
+    let read = |store: &StateStore, manifest: &str| {
+        let mut seen = Vec::new();
+        store
+            .each_last_success(
+                manifest,
+                |task, fingerprint| {
+                    (task != "skipped").then(|| Take {
+                        key: format!("{task}:{fingerprint}"),
+                        parts: task == "clean",
+                    })
+                },
+                |key, success| seen.push((key, success.parts.is_some(), success.run_id)),
+            )
+            .expect("read");
+        seen.sort_by(|a, b| a.0.cmp(&b.0));
+        seen
+    };
+    store.begin_run(&start("r1", 1_000)).expect("begin");
+    store
+        .record(&[
+            attempt("r1", "clean", 1, TaskStatus::Succeeded, 2_000, 1.0),
+            settled("r1", "clean", TaskStatus::Succeeded, Some("fp-clean")),
+            attempt("r1", "stats", 1, TaskStatus::Succeeded, 2_000, 2.0),
+            settled("r1", "stats", TaskStatus::Succeeded, Some("fp-stats")),
+            attempt("r1", "skipped", 1, TaskStatus::Succeeded, 2_000, 3.0),
+            settled("r1", "skipped", TaskStatus::Succeeded, Some("fp-skipped")),
+        ])
+        .expect("record");
+    let mine = [
+        ("clean:fp-clean".to_owned(), true, "r1".to_owned()),
+        ("stats:fp-stats".to_owned(), false, "r1".to_owned()),
+    ];
+    assert_eq!(read(&store, MANIFEST), mine);
+    assert!(read(&store, "/elsewhere.toml").is_empty());
+
+    store
+        .begin_run(&RunStart {
+            pid: Some(42),
+            ..run_start("r2", "/other/wf.toml", 5_000, 2)
+        })
+        .expect("begin");
+    store
+        .record(&[
+            attempt("r2", "stats", 1, TaskStatus::Succeeded, 6_000, 4.0),
+            settled("r2", "stats", TaskStatus::Succeeded, Some("fp-other")),
+        ])
+        .expect("record");
+    assert_eq!(read(&store, MANIFEST), mine);
+    assert_eq!(
+        read(&store, "/other/wf.toml"),
+        [("stats:fp-other".to_owned(), false, "r2".to_owned())]
+    );
+    assert_eq!(store.last_successes(MANIFEST).expect("all").len(), 3);
+}
+
 #[test]
 fn a_run_left_running_is_the_previous_run_and_can_be_marked_abandoned() {
     let (_dir, mut store) = temp_store();

@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::error::StateError;
-use super::records::{AttemptRecord, StateEvent, Success};
+use super::records::{AttemptRecord, StateEvent};
 use super::store::fail;
 use crate::report::model::TaskStatus;
 
@@ -35,6 +35,24 @@ pub struct TaskSummary {
     pub peaks: Vec<u64>,
 }
 
+impl TaskSummary {
+    /// The median of its `recent` latest successful durations (`recent` at most
+    /// [`SUMMARY_DEPTH`]); `None` without any.
+    pub fn median_duration(&self, recent: usize) -> Option<f64> {
+        if self.durations.is_empty() || recent == 0 {
+            return None;
+        }
+        let mut latest: Vec<f64> = self.durations.iter().take(recent).copied().collect();
+        Some(median(&mut latest))
+    }
+
+    /// The highest peak of its `recent` latest measured attempts (`recent` at most
+    /// [`SUMMARY_DEPTH`]); `None` without any.
+    pub fn highest_peak(&self, recent: usize) -> Option<u64> {
+        self.peaks.iter().take(recent).copied().max()
+    }
+}
+
 /// For each task, the median of its `recent` latest successful durations (`recent` at most
 /// [`SUMMARY_DEPTH`]); tasks without any are left out.
 pub fn median_durations(
@@ -43,11 +61,7 @@ pub fn median_durations(
 ) -> HashMap<String, f64> {
     summaries
         .iter()
-        .filter(|(_, s)| !s.durations.is_empty() && recent > 0)
-        .map(|(task, s)| {
-            let mut latest: Vec<f64> = s.durations.iter().take(recent).copied().collect();
-            (task.clone(), median(&mut latest))
-        })
+        .filter_map(|(task, s)| Some((task.clone(), s.median_duration(recent)?)))
         .collect()
 }
 
@@ -70,18 +84,7 @@ pub fn highest_peaks(
 ) -> HashMap<String, u64> {
     summaries
         .iter()
-        .filter_map(|(task, s)| {
-            let peak = s.peaks.iter().take(recent).copied().max()?;
-            Some((task.clone(), peak))
-        })
-        .collect()
-}
-
-/// The duration of each last success that has one, from [`StateStore::last_successes`].
-pub fn success_durations(successes: &HashMap<String, Success>) -> Vec<(String, f64)> {
-    successes
-        .values()
-        .filter_map(|s| Some((s.task.clone(), s.duration_s?)))
+        .filter_map(|(task, s)| Some((task.clone(), s.highest_peak(recent)?)))
         .collect()
 }
 
@@ -190,14 +193,15 @@ impl Samples {
 
 /// The values of an encoded list, newest first, without the rest of each sample; a damaged
 /// list reads as empty.
-fn values<T>(bytes: &[u8], value: impl Fn(u64) -> T) -> Vec<T> {
-    if bytes.len() % SAMPLE_BYTES != 0 {
-        return Vec::new();
-    }
-    bytes
+fn values(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    let whole = if bytes.len() % SAMPLE_BYTES == 0 {
+        bytes
+    } else {
+        &[]
+    };
+    whole
         .chunks_exact(SAMPLE_BYTES)
-        .map(|b| value(u64::from_le_bytes(b[20..28].try_into().unwrap_or_default())))
-        .collect()
+        .map(|b| u64::from_le_bytes(b[20..28].try_into().unwrap_or_default()))
 }
 
 /// A task's two lists as stored.
@@ -491,21 +495,48 @@ impl super::StateStore {
         &self,
         manifest: &str,
     ) -> Result<HashMap<String, TaskSummary>, StateError> {
+        let mut summaries = HashMap::new();
+        self.each_task_summary(manifest, |task, summary| {
+            summaries.insert(task.to_owned(), summary.clone());
+        })?;
+        Ok(summaries)
+    }
+
+    /// Calls `each(task, summary)` for the summary of every task of `manifest` that has one,
+    /// without collecting them: what a caller that keeps a value or two per task reads.
+    pub fn each_task_summary(
+        &self,
+        manifest: &str,
+        mut each: impl FnMut(&str, &TaskSummary),
+    ) -> Result<(), StateError> {
         let failed = fail(&self.path, "read the task summaries from");
-        let mut statement = self
-            .conn
-            .prepare_cached("SELECT task, durations, peaks FROM task_summaries WHERE manifest = ?1")
-            .map_err(&failed)?;
-        let rows = statement
-            .query_map(params![manifest], |row| {
-                let summary = TaskSummary {
-                    durations: values(row.get_ref(1)?.as_blob()?, f64::from_bits),
-                    peaks: values(row.get_ref(2)?.as_blob()?, |v| v),
-                };
-                Ok((row.get::<_, String>(0)?, summary))
-            })
-            .map_err(&failed)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(&failed)
+        let mut statement = if self.only_manifest("task_summaries", manifest)? {
+            // Every row is of `manifest`: read the table in file order.
+            self.conn
+                .prepare_cached("SELECT task, durations, peaks FROM task_summaries")
+        } else {
+            self.conn.prepare_cached(
+                "SELECT task, durations, peaks FROM task_summaries WHERE manifest = ?1",
+            )
+        }
+        .map_err(&failed)?;
+        if statement.parameter_count() == 1 {
+            statement.raw_bind_parameter(1, manifest).map_err(&failed)?;
+        }
+        let mut rows = statement.raw_query();
+        let mut summary = TaskSummary::default();
+        while let Some(row) = rows.next().map_err(&failed)? {
+            let read = |column| row.get_ref(column).and_then(|v| Ok(v.as_blob()?));
+            summary.durations.clear();
+            summary
+                .durations
+                .extend(values(read(1).map_err(&failed)?).map(f64::from_bits));
+            summary.peaks.clear();
+            summary.peaks.extend(values(read(2).map_err(&failed)?));
+            let task = row.get_ref(0).and_then(|v| Ok(v.as_str()?));
+            each(task.map_err(&failed)?, &summary);
+        }
+        Ok(())
     }
 
     /// Builds every task summary again from the attempts (they never need it: for tests and
