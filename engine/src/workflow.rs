@@ -479,4 +479,39 @@ mod tests {
         let workflow = loaded.workflow.expect("valid");
         assert_eq!(workflow.deps(2).collect::<Vec<_>>(), [0, 1]);
     }
+
+    #[test]
+    fn a_product_that_repeats_a_name_is_reported_once_per_repeat() {
+        let findings = |matrix: &str| -> Vec<(String, String)> {
+            let text = format!(
+                "[tasks.m]\nrun = ['x', '{{{{ matrix.a }}}}', '{{{{ matrix.b }}}}']\nmatrix = {matrix}\n"
+            );
+            let loaded = parse(SourceFile::new("wf.toml", text), Path::new("/p"));
+            loaded
+                .findings
+                .iter()
+                .map(|f| {
+                    let code = miette::Diagnostic::code(f).map(|c| c.to_string());
+                    (code.unwrap_or_default(), f.to_string())
+                })
+                .collect()
+        };
+        assert!(findings("{ a = ['1', '2'], b = ['x', 'y'] }").is_empty());
+        // A value written twice in an axis repeats every combination with it.
+        assert_eq!(
+            findings("{ a = ['1', '2', '1'], b = ['x'] }"),
+            [(
+                "wf::duplicate_expansion".to_owned(),
+                "matrix of `m` expands to `m[a=1,b=x]` twice".to_owned()
+            )]
+        );
+        // Distinct values whose commas make the same name.
+        assert_eq!(
+            findings("{ a = ['p,b=q', 'p'], b = ['r', 'q,b=r'] }"),
+            [(
+                "wf::duplicate_expansion".to_owned(),
+                "matrix of `m` expands to `m[a=p,b=q,b=r]` twice".to_owned()
+            )]
+        );
+    }
 }

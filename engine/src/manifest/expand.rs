@@ -293,19 +293,63 @@ pub fn placeholders(text: &str) -> Vec<Placeholder> {
 /// `text` with each placeholder replaced by its raw value in `expansion`. Placeholders for
 /// missing keys stay as written (validation reports them).
 pub fn substitute(text: &str, expansion: &Expansion) -> String {
-    substitute_with(text, |placeholder| {
-        expansion.get(&placeholder.key).map(Cow::Borrowed)
-    })
+    Template::new(text).substitute(expansion)
 }
 
-/// A glob pattern with each placeholder replaced by its value, escaped so that the value
-/// matches only itself (`*`, `?` and `[` in a value are literal).
-pub fn substitute_in_glob(text: &str, expansion: &Expansion) -> String {
-    substitute_with(text, |placeholder| {
-        expansion
-            .get(&placeholder.key)
-            .map(|value| Cow::Owned(glob::Pattern::escape(value)))
-    })
+/// A templated value with its placeholders found once, filled in for each expansion of its
+/// task (a matrix of a million expansions would otherwise look for them a million times).
+#[derive(Debug, Clone)]
+pub struct Template<'t> {
+    /// The value as written.
+    text: &'t str,
+    /// Its placeholders, in order.
+    holes: Vec<Placeholder>,
+}
+
+impl<'t> Template<'t> {
+    /// `text`, its placeholders found.
+    pub fn new(text: &'t str) -> Self {
+        Template {
+            text,
+            holes: placeholders(text),
+        }
+    }
+
+    /// See [`substitute`].
+    pub fn substitute(&self, expansion: &Expansion) -> String {
+        self.fill(|placeholder| expansion.get(&placeholder.key).map(Cow::Borrowed))
+    }
+
+    /// A glob pattern with each placeholder replaced by its value, escaped so that the value
+    /// matches only itself (`*`, `?` and `[` in a value are literal).
+    pub fn substitute_in_glob(&self, expansion: &Expansion) -> String {
+        self.fill(|placeholder| {
+            expansion
+                .get(&placeholder.key)
+                .map(|value| Cow::Owned(glob::Pattern::escape(value)))
+        })
+    }
+
+    /// The text with each placeholder replaced by what `fill` gives for it (kept as written
+    /// for `None`).
+    fn fill<'v>(&self, mut fill: impl FnMut(&Placeholder) -> Option<Cow<'v, str>>) -> String {
+        let text = self.text;
+        if self.holes.is_empty() {
+            return text.to_owned();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for placeholder in &self.holes {
+            out.push_str(&text[last..placeholder.range.start]);
+            match fill(placeholder) {
+                Some(value) => out.push_str(&value),
+                None => out.push_str(&text[placeholder.range.clone()]),
+            }
+            last = placeholder.range.end;
+        }
+        out.push_str(&text[last..]);
+        out
+    }
 }
 
 pub use crate::workflow::matrix_variable;
@@ -315,35 +359,11 @@ pub use crate::workflow::matrix_variable;
 /// as [`shell_context::classify`] found them). The value itself never enters the command line.
 pub fn substitute_references(text: &str, contexts: &[Quoting]) -> String {
     let mut contexts = contexts.iter();
-    substitute_with(text, |placeholder| {
+    Template::new(text).fill(|placeholder| {
         contexts
             .next()
             .map(|&quoting| Cow::Owned(reference(&matrix_variable(&placeholder.key), quoting)))
     })
-}
-
-/// `text` with each placeholder replaced by what `fill` gives for it (kept as written for
-/// `None`).
-fn substitute_with<'v>(
-    text: &str,
-    mut fill: impl FnMut(&Placeholder) -> Option<Cow<'v, str>>,
-) -> String {
-    let found = placeholders(text);
-    if found.is_empty() {
-        return text.to_owned();
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    for placeholder in found {
-        out.push_str(&text[last..placeholder.range.start]);
-        match fill(&placeholder) {
-            Some(value) => out.push_str(&value),
-            None => out.push_str(&text[placeholder.range.clone()]),
-        }
-        last = placeholder.range.end;
-    }
-    out.push_str(&text[last..]);
-    out
 }
 
 #[cfg(test)]
@@ -424,7 +444,7 @@ mod tests {
     fn glob_values_match_only_themselves() {
         let e = exp(&[("x", "a*[b]?")]);
         assert_eq!(
-            substitute_in_glob("in/{{ matrix.x }}/*.csv", &e),
+            Template::new("in/{{ matrix.x }}/*.csv").substitute_in_glob(&e),
             "in/a[*][[]b[]][?]/*.csv"
         );
     }
@@ -437,6 +457,24 @@ mod tests {
             substitute("{{ matrix.missing }}", &e),
             "{{ matrix.missing }}"
         );
+    }
+
+    #[test]
+    fn a_template_is_filled_for_each_expansion_as_substitute_fills_the_text() {
+        let text = "{{ matrix.x }}-{{matrix.y}} {{ item }} {{ matrix.missing }}";
+        let template = Template::new(text);
+        for e in [exp(&[("x", "1"), ("y", "a*")]), exp(&[("x", "2"), ("y", "")])] {
+            assert_eq!(template.substitute(&e), substitute(text, &e));
+        }
+        assert_eq!(
+            template.substitute(&exp(&[("x", "1"), ("y", "a*")])),
+            "1-a* {{ item }} {{ matrix.missing }}"
+        );
+        assert_eq!(
+            template.substitute_in_glob(&exp(&[("x", "1"), ("y", "a*")])),
+            "1-a[*] {{ item }} {{ matrix.missing }}"
+        );
+        assert_eq!(Template::new("plain").substitute(&exp(&[])), "plain");
     }
 
     #[test]

@@ -12,8 +12,8 @@ use rayon::prelude::*;
 
 use super::diagnostic::{Findings, ManifestError, has_errors};
 use super::expand::{
-    Attempt, Expansion, attempts, expansions, matrix_variable, placeholders, substitute,
-    substitute_in_glob, substitute_references,
+    Attempt, Expansion, Template, attempts, expansions, matrix_variable, placeholders, substitute,
+    substitute_references,
 };
 use super::limits::{
     DEFAULT_MAX_EXPANSIONS, expansion_count, first_expansion, has_nul, matrix_span,
@@ -202,6 +202,33 @@ fn warn_dependencies_without_outputs(
             }
         }
     }
+}
+
+/// The templates of a list of templated values, each with the span it was written at.
+fn templates(list: Option<&Sp<Vec<Sp<String>>>>) -> Vec<(Template<'_>, &Range<usize>)> {
+    list.map(|l| {
+        l.value
+            .iter()
+            .map(|s| (Template::new(&s.value), &s.span))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// True if the expansions of `matrix` have distinct names without comparing them: a product
+/// whose every axis has distinct values, none with a `,` (which could make `k=a,j=b` out of two
+/// values). A name is `base[k1=v1,k2=v2]`: with no `,` in a value, each value ends at the next
+/// `,` (or at the closing `]`), so two combinations that differ in a value differ in name.
+fn names_are_distinct(matrix: &RawMatrix) -> bool {
+    let RawMatrix::Product { axes, .. } = matrix else {
+        return false;
+    };
+    axes.iter().all(|axis| {
+        let mut values = HashSet::with_capacity(axis.values.len());
+        axis.values
+            .iter()
+            .all(|v| !v.value.0.contains(',') && values.insert(v.value.0.as_str()))
+    })
 }
 
 /// True if an environment variable can have this name: not empty, no `=`, no NUL.
@@ -726,28 +753,46 @@ impl TaskBuilder<'_, '_> {
             RawCommand::Shell(line) => Some(self.shell_line(&name.value, line, &command.span)),
             RawCommand::Argv(_) => None,
         };
+        // Each templated value's placeholders are found once for all the expansions.
+        let input_templates = templates(inputs);
+        let output_templates = templates(outputs);
+        let lock_templates = templates(lock_names);
+        let cwd_template = cwd.map(|c| Template::new(&c.value));
+        let description_template = description.map(|d| Template::new(&d.value));
+        let env_templates: Vec<(&String, Template<'_>)> = env
+            .iter()
+            .map(|(k, v)| (&k.value, Template::new(&v.value)))
+            .collect();
+        let argv_templates: Vec<Template<'_>> = match &command.value {
+            RawCommand::Argv(argv) => argv.iter().map(|a| Template::new(a)).collect(),
+            RawCommand::Shell(_) => Vec::new(),
+        };
         for combo in combos {
             let render = |text: &str| substitute(text, &combo);
-            let render_list = |list: Option<&Sp<Vec<Sp<String>>>>,
-                               fill: fn(&str, &Expansion) -> String|
-             -> Vec<Sp<String>> {
-                list.map(|l| {
-                    l.value
-                        .iter()
-                        .map(|s| Sp::new(fill(&s.value, &combo), s.span.clone()))
-                        .collect()
-                })
-                .unwrap_or_default()
+            // Values filled in, escaped for a glob pattern if `glob`.
+            let render_list = |list: &[(Template<'_>, &Range<usize>)], glob: bool| {
+                list.iter()
+                    .map(|(template, span)| {
+                        let text = if glob {
+                            template.substitute_in_glob(&combo)
+                        } else {
+                            template.substitute(&combo)
+                        };
+                        Sp::new(text, (*span).clone())
+                    })
+                    .collect::<Vec<_>>()
             };
-            let render_all = |list| render_list(list, substitute);
             // The matrix variables are not stored: `Task::environment` adds them.
-            let task_env: Vec<(String, String)> = env
+            let task_env: Vec<(String, String)> = env_templates
                 .iter()
-                .map(|(k, v)| (k.value.clone(), render(&v.value)))
+                .map(|(k, v)| ((*k).clone(), v.substitute(&combo)))
                 .collect();
-            let inputs = render_list(inputs, substitute_in_glob);
-            let outputs = render_all(outputs);
-            let cwd = self.shared_cwd(resolve_cwd(self.origin.root, cwd.map(|c| render(&c.value))));
+            let inputs = render_list(&input_templates, true);
+            let outputs = render_list(&output_templates, false);
+            let cwd = self.shared_cwd(resolve_cwd(
+                self.origin.root,
+                cwd_template.as_ref().map(|c| c.substitute(&combo)),
+            ));
             self.tasks.push(Task {
                 name: combo.task_name(&name.value),
                 base_len: name.value.len(),
@@ -757,9 +802,12 @@ impl TaskBuilder<'_, '_> {
                     RawCommand::Shell(line) => {
                         Command::Shell(shell_line.clone().unwrap_or_else(|| line.clone()))
                     }
-                    RawCommand::Argv(argv) => {
-                        Command::Argv(argv.iter().map(|a| render(a)).collect())
-                    }
+                    RawCommand::Argv(_) => Command::Argv(
+                        argv_templates
+                            .iter()
+                            .map(|a| a.substitute(&combo))
+                            .collect(),
+                    ),
                 },
                 locks: Vec::new(),
                 cpus,
@@ -792,7 +840,7 @@ impl TaskBuilder<'_, '_> {
                     .map_or(0, |p| p.value),
                 slurm: slurm.clone(),
                 details: TaskDetails {
-                    description: description.map(|d| render(&d.value)),
+                    description: description_template.as_ref().map(|d| d.substitute(&combo)),
                     mem: mem.map(|m| m.value.0),
                     mem_limit: mem_limit.map(|m| m.value.0),
                     resources: Vec::new(),
@@ -804,7 +852,7 @@ impl TaskBuilder<'_, '_> {
                 first_of_table,
                 deps: Deps::Written(deps.take().unwrap_or_default()),
                 paths: Some(WrittenPaths {
-                    lock_names: render_all(lock_names),
+                    lock_names: render_list(&lock_templates, false),
                     inputs,
                     outputs,
                 })
@@ -942,6 +990,9 @@ impl TaskBuilder<'_, '_> {
                     span: key.span.clone().into(),
                 });
             }
+        }
+        if names_are_distinct(matrix) {
+            return expansions(matrix);
         }
         let mut seen = HashSet::new();
         let mut unique = Vec::new();
