@@ -397,7 +397,8 @@ mod tests {
     #[test]
     fn a_tasks_environment_adds_its_matrix_variables_over_its_own() {
         let text = "[tasks.m]\nrun = 'x'\nmatrix = { lr = ['0.1'], seed = ['1'] }\n\
-                    env = { WF_MATRIX_LR = 'mine', MODE = 'fast', WF_MATRIX_LR2 = 'kept' }\n";
+                    env = { WF_MATRIX_LR = 'mine', MODE = 'fast', WF_MATRIX_LR2 = 'kept', \
+                    WF_MATRIX_lr = 'other' }\n";
         let loaded = parse(SourceFile::new("wf.toml", text), Path::new("/p"));
         let workflow = loaded.workflow.expect("valid");
         let task = &workflow.tasks[0];
@@ -410,12 +411,13 @@ mod tests {
             [
                 ("MODE".to_owned(), "fast"),
                 ("WF_MATRIX_LR2".to_owned(), "kept"),
+                ("WF_MATRIX_lr".to_owned(), "other"),
                 ("WF_MATRIX_LR".to_owned(), "0.1"),
                 ("WF_MATRIX_SEED".to_owned(), "1"),
             ]
         );
         // Stored once: the matrix variables are made when asked for.
-        assert_eq!(task.env.len(), 3);
+        assert_eq!(task.env.len(), 4);
     }
 
     #[test]

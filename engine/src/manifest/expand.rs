@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::raw::RawMatrix;
 use super::shell_context::{Quoting, reference};
 use crate::workflow::MatrixValues;
+pub use crate::workflow::matrix_variable;
 
 /// An axis of a matrix product with its key and values each made once, the values with the
 /// spans they were written at.
@@ -69,7 +70,9 @@ impl Expansion {
 
 /// Every combination of a matrix: the cartesian product of a table of arrays (the last key
 /// varying fastest), or one per record of an array of tables. Each key and each value written
-/// is made once and shared by the expansions that have it.
+/// is made once and shared by the expansions that have it. All are made at once: the caller
+/// has checked that their number ([`expansion_count`](super::limits::expansion_count)) is
+/// within the limit.
 pub fn expansions(matrix: &RawMatrix) -> Vec<Expansion> {
     match matrix {
         RawMatrix::Product { axes, .. } => {
@@ -290,12 +293,6 @@ pub fn placeholders(text: &str) -> Vec<Placeholder> {
         .collect()
 }
 
-/// `text` with each placeholder replaced by its raw value in `expansion`. Placeholders for
-/// missing keys stay as written (validation reports them).
-pub fn substitute(text: &str, expansion: &Expansion) -> String {
-    Template::new(text).substitute(expansion)
-}
-
 /// A templated value with its placeholders found once, filled in for each expansion of its
 /// task (a matrix of a million expansions would otherwise look for them a million times).
 #[derive(Debug, Clone)]
@@ -315,7 +312,8 @@ impl<'t> Template<'t> {
         }
     }
 
-    /// See [`substitute`].
+    /// The text with each placeholder replaced by its raw value in `expansion`. Placeholders
+    /// for missing keys stay as written (validation reports them).
     pub fn substitute(&self, expansion: &Expansion) -> String {
         self.fill(|placeholder| expansion.get(&placeholder.key).map(Cow::Borrowed))
     }
@@ -351,8 +349,6 @@ impl<'t> Template<'t> {
         out
     }
 }
-
-pub use crate::workflow::matrix_variable;
 
 /// A string `run` with each placeholder replaced by a reference to its [`matrix_variable`],
 /// written for the placeholder's quoting context (`contexts`, one per placeholder of `text`,
@@ -452,23 +448,32 @@ mod tests {
     #[test]
     fn substitutes_raw_text_outside_shell_commands() {
         let e = exp(&[("x", "a b")]);
-        assert_eq!(substitute("out/{{ matrix.x }}.csv", &e), "out/a b.csv");
         assert_eq!(
-            substitute("{{ matrix.missing }}", &e),
+            Template::new("out/{{ matrix.x }}.csv").substitute(&e),
+            "out/a b.csv"
+        );
+        assert_eq!(
+            Template::new("{{ matrix.missing }}").substitute(&e),
             "{{ matrix.missing }}"
         );
     }
 
     #[test]
-    fn a_template_is_filled_for_each_expansion_as_substitute_fills_the_text() {
-        let text = "{{ matrix.x }}-{{matrix.y}} {{ item }} {{ matrix.missing }}";
-        let template = Template::new(text);
-        for e in [exp(&[("x", "1"), ("y", "a*")]), exp(&[("x", "2"), ("y", "")])] {
-            assert_eq!(template.substitute(&e), substitute(text, &e));
-        }
+    fn a_template_is_filled_again_for_each_expansion() {
+        let template = Template::new("{{ matrix.x }}-{{matrix.y}} {{ item }} {{ matrix.missing }}");
+        let filled: Vec<String> = [
+            exp(&[("x", "1"), ("y", "a*")]),
+            exp(&[("x", "2"), ("y", "")]),
+        ]
+        .iter()
+        .map(|e| template.substitute(e))
+        .collect();
         assert_eq!(
-            template.substitute(&exp(&[("x", "1"), ("y", "a*")])),
-            "1-a* {{ item }} {{ matrix.missing }}"
+            filled,
+            [
+                "1-a* {{ item }} {{ matrix.missing }}",
+                "2- {{ item }} {{ matrix.missing }}"
+            ]
         );
         assert_eq!(
             template.substitute_in_glob(&exp(&[("x", "1"), ("y", "a*")])),

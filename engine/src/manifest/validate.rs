@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use super::diagnostic::{Findings, ManifestError, has_errors};
 use super::expand::{
-    Attempt, Expansion, Template, attempts, expansions, matrix_variable, placeholders, substitute,
+    Attempt, Expansion, Template, attempts, expansions, matrix_variable, placeholders,
     substitute_references,
 };
 use super::limits::{
@@ -767,8 +767,15 @@ impl TaskBuilder<'_, '_> {
             RawCommand::Argv(argv) => argv.iter().map(|a| Template::new(a)).collect(),
             RawCommand::Shell(_) => Vec::new(),
         };
+        let amount_templates: Vec<Option<Template<'_>>> = amounts
+            .iter()
+            .flat_map(|a| a.0.iter())
+            .map(|(_, amount)| match &amount.value {
+                AmountValue::Template(text) => Some(Template::new(text)),
+                AmountValue::Number(_) => None,
+            })
+            .collect();
         for combo in combos {
-            let render = |text: &str| substitute(text, &combo);
             // Values filled in, escaped for a glob pattern if `glob`.
             let render_list = |list: &[(Template<'_>, &Range<usize>)], glob: bool| {
                 list.iter()
@@ -867,10 +874,12 @@ impl TaskBuilder<'_, '_> {
                 amounts: amounts
                     .iter()
                     .flat_map(|a| a.0.iter())
-                    .map(|(name, amount)| {
-                        let text = match &amount.value {
-                            AmountValue::Number(n) => n.to_string(),
-                            AmountValue::Template(text) => render(text),
+                    .zip(&amount_templates)
+                    .map(|((name, amount), template)| {
+                        let text = match (&amount.value, template) {
+                            (_, Some(template)) => template.substitute(&combo),
+                            (AmountValue::Number(n), None) => n.to_string(),
+                            (AmountValue::Template(text), None) => text.clone(),
                         };
                         (name.clone(), Sp::new(text, amount.span.clone()))
                     })
@@ -1017,7 +1026,7 @@ impl TaskBuilder<'_, '_> {
         let mut first_by_variable: HashMap<String, &Sp<String>> = HashMap::new();
         let mut reported = HashSet::new();
         for &key in keys {
-            let variable = format!("WF_MATRIX_{}", key.value.to_ascii_uppercase());
+            let variable = matrix_variable(&key.value);
             match first_by_variable.get(&variable) {
                 Some(first) if first.value != key.value => {
                     if reported.insert((first.value.clone(), key.value.clone())) {
@@ -1611,5 +1620,55 @@ fn report_cycles(dag: &Dag, tasks: &[Task], sources: &[TaskSource], findings: &m
             path: names.join(" → "),
             edges,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::raw::{MatrixAxis, Scalar};
+    use super::*;
+
+    /// Over many small products of awkward values (empty, commas, `=`, `]`, `[`, multi-byte):
+    /// whenever the quick check says the names are distinct, they are.
+    #[test]
+    fn the_quick_distinct_names_check_never_lets_a_repeat_through() {
+        const VALUES: [&str; 12] = [
+            "", "a", "b", ",", "=", "]", "é", "a]", "k1=a", "a,k1=a", "a,k=a", "a,k1=",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |bound: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % bound as u64).unwrap_or(0)
+        };
+        let (mut quick, mut checked) = (0, 0);
+        for _ in 0..5_000 {
+            let axes: Vec<MatrixAxis> = (0..1 + next(3))
+                .map(|a| MatrixAxis {
+                    key: Sp::new(["k0", "k1", "k"][a].to_owned(), 0..0),
+                    values: (0..1 + next(3))
+                        .map(|_| Sp::new(Scalar(VALUES[next(VALUES.len())].to_owned()), 0..0))
+                        .collect(),
+                    span: 0..0,
+                })
+                .collect();
+            let matrix = RawMatrix::Product { axes, span: 0..0 };
+            if !names_are_distinct(&matrix) {
+                continue;
+            }
+            quick += 1;
+            let names: Vec<String> = expansions(&matrix)
+                .iter()
+                .map(|e| e.task_name("m"))
+                .collect();
+            let distinct: HashSet<&String> = names.iter().collect();
+            assert_eq!(distinct.len(), names.len(), "{names:?}");
+            checked += names.len();
+        }
+        assert!(
+            quick > 100 && checked > quick,
+            "{quick} products, {checked} names"
+        );
     }
 }

@@ -68,7 +68,9 @@ pub fn learnt_need(peak: u64) -> u64 {
     peak.saturating_add((peak as f64 * LEARNT_MARGIN) as u64)
 }
 
-/// Each task's need, and the scheduler's memory plan when the run has a budget.
+/// Each task's need, and the scheduler's memory plan when the run has a budget. `peaks` holds
+/// each task's highest recent peak, by [`TaskId`](crate::workflow::TaskId) (a task past its end
+/// has none).
 pub fn plan_memory(
     workflow: &Workflow,
     budget: Option<u64>,
@@ -77,9 +79,10 @@ pub fn plan_memory(
     let needs: Vec<MemoryNeed> = workflow
         .tasks
         .iter()
-        .zip(peaks)
-        .map(|(task, peak)| {
-            let (bytes, source) = match (task.mem(), *peak) {
+        .enumerate()
+        .map(|(id, task)| {
+            let peak = peaks.get(id).copied().flatten();
+            let (bytes, source) = match (task.mem(), peak) {
                 (Some(mem), _) => (mem, NeedSource::Declared),
                 (None, Some(peak)) if peak > 0 => (learnt_need(peak), NeedSource::Learnt),
                 _ => (0, NeedSource::Unknown),

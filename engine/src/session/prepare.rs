@@ -2,6 +2,7 @@
 //! task's fingerprint, whether it must run and why, and its expected duration.
 
 use std::cell::OnceCell;
+use std::collections::HashMap;
 
 use super::SessionError;
 use super::memory::{MemoryNeed, RECENT_PEAKS, plan_memory, resolve_budget};
@@ -116,28 +117,39 @@ pub(super) fn prepare(
                 ids.get(task).copied()
             };
             // A success is kept for a task of the workflow; its parts are read only when its
-            // fingerprint changed (they explain how).
+            // fingerprint changed (they explain how). Of a task the manifest no longer has,
+            // only the duration is used.
             let mut last_successes = LastSuccesses::default();
             store.each_last_success(
                 &manifest,
                 |task, digest| {
-                    let id = id(task)?;
-                    let changed = fingerprints
-                        .tasks
-                        .get(id)
-                        .and_then(Option::as_ref)
+                    let id = id(task);
+                    let changed = id
+                        .and_then(|id| fingerprints.tasks.get(id)?.as_ref())
                         .is_some_and(|now| *now.digest.to_hex() != *digest);
                     Some(Take {
                         key: id,
                         parts: changed,
                     })
                 },
-                |id, success| last_successes.insert(id, success),
+                |id, success| match id {
+                    Some(id) => last_successes.insert(id, success),
+                    None => {
+                        if let Some(duration) = success.duration_s {
+                            learnt.others.insert(success.task, duration);
+                        }
+                    }
+                },
             )?;
-            store.each_task_summary(&manifest, |task, summary| {
-                if let Some(id) = id(task) {
+            store.each_task_summary(&manifest, |task, summary| match id(task) {
+                Some(id) => {
                     learnt.durations[id] = summary.median_duration(RECENT_DURATIONS);
                     learnt.peaks[id] = summary.highest_peak(RECENT_PEAKS);
+                }
+                None => {
+                    if let Some(duration) = summary.median_duration(RECENT_DURATIONS) {
+                        learnt.others.insert(task.to_owned(), duration);
+                    }
                 }
             })?;
             // A task up to date in every run still kept has no attempt left once the run it
@@ -156,7 +168,7 @@ pub(super) fn prepare(
         None => History::default(),
     };
     let reasons = decide(workflow, &selected, &fingerprints, &history, freshness);
-    let (expected, timed) = expected_durations(&learnt.durations);
+    let (expected, timed) = expected_durations(&learnt.durations, learnt.others.values());
     let memory_budget = resolve_budget(workflow.memory);
     let (memory, memory_plan) = plan_memory(workflow, memory_budget, &learnt.peaks);
     Ok(Plan {
@@ -179,6 +191,9 @@ struct Learnt {
     durations: Vec<Option<f64>>,
     /// The highest of its recent peaks, in bytes.
     peaks: Vec<Option<u64>>,
+    /// The same duration of the tasks of the manifest that it no longer has (renamed or
+    /// removed), by name: they still tell how long this workflow's tasks take.
+    others: HashMap<String, f64>,
 }
 
 impl Learnt {
@@ -187,16 +202,21 @@ impl Learnt {
         Learnt {
             durations: vec![None; count],
             peaks: vec![None; count],
+            others: HashMap::new(),
         }
     }
 }
 
-/// Each task's learnt duration, or for a task never timed the median of the known ones
-/// (1 s when nothing is known), so that unknown tasks neither dominate nor vanish.
-fn expected_durations(learnt: &[Option<f64>]) -> (Vec<f64>, Vec<bool>) {
+/// Each task's learnt duration, or for a task never timed the median of the known ones (`learnt`
+/// and `others`; 1 s when nothing is known), so that unknown tasks neither dominate nor vanish.
+fn expected_durations<'a>(
+    learnt: &'a [Option<f64>],
+    others: impl Iterator<Item = &'a f64>,
+) -> (Vec<f64>, Vec<bool>) {
     let mut known: Vec<f64> = learnt
         .iter()
         .flatten()
+        .chain(others)
         .copied()
         .filter(|d| d.is_finite())
         .collect();
@@ -221,18 +241,22 @@ mod tests {
 
     #[test]
     fn a_task_never_timed_expects_the_median_of_the_known_ones() {
-        let (expected, learnt) = expected_durations(&[
+        let durations = [
             Some(4.0),
             None,
             Some(1.0),
             Some(f64::NAN),
             Some(0.0),
             Some(9.0),
-        ]);
+        ];
+        let (expected, learnt) = expected_durations(&durations, [].iter());
         // Known: 0, 1, 4, 9 (the NaN is not a duration): the upper median is 4.
         assert_eq!(expected, [4.0, 4.0, 1.0, 4.0, 0.001, 9.0]);
         assert_eq!(learnt, [true, false, true, false, true, true]);
-        let (expected, learnt) = expected_durations(&[None, None]);
+        // Tasks the manifest no longer has count for the estimate: 0, 1, 4, 9, 20, 30 → 9.
+        let (expected, _) = expected_durations(&durations, [20.0, 30.0].iter());
+        assert_eq!(expected, [4.0, 9.0, 1.0, 9.0, 0.001, 9.0]);
+        let (expected, learnt) = expected_durations(&[None, None], [].iter());
         assert_eq!((expected, learnt), (vec![1.0, 1.0], vec![false, false]));
     }
 }

@@ -29,7 +29,7 @@ pub use super::error::FingerprintError;
 use super::file_cache::FileCache;
 use super::inputs::{Resolved, hash_file, resolve};
 use crate::paths::normalize;
-use crate::workflow::{Command, TaskId, Workflow};
+use crate::workflow::{Command, Task, TaskId, Workflow};
 
 /// Changes whenever the encoding changes, so that old fingerprints never match new ones.
 pub const VERSION: &str = "wf-fingerprint-1";
@@ -316,9 +316,14 @@ pub fn command_digest(command: &Command, shell: &[String]) -> Digest {
     })
 }
 
-/// Digest of the environment a manifest gives a task: the workflow's, then the task's own
-/// (its [`Task::environment`](crate::workflow::Task::environment), with its matrix variables).
-pub fn env_digest<A: AsRef<str>, B: AsRef<str>>(
+/// Digest of the environment a manifest gives `task`: the workflow's, then the task's own (its
+/// [`Task::environment`], with its matrix variables).
+pub fn env_digest(workflow_env: &[(String, String)], task: &Task) -> Digest {
+    pairs_digest(workflow_env, &task.environment().collect::<Vec<_>>())
+}
+
+/// The digest [`env_digest`] makes of the workflow's and a task's variables.
+pub(crate) fn pairs_digest<A: AsRef<str>, B: AsRef<str>>(
     workflow_env: &[(String, String)],
     task_env: &[(A, B)],
 ) -> Digest {
@@ -540,7 +545,7 @@ fn own_parts(
     inputs.dedup();
     OwnParts {
         command: command_digest(&task.command, &workflow.shell),
-        env: env_digest(&workflow.env, &task.environment().collect::<Vec<_>>()),
+        env: env_digest(&workflow.env, task),
         cwd,
         inputs,
     }

@@ -150,12 +150,12 @@ fn fields_are_framed_so_concatenations_do_not_collide() {
     let pair = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
     let none: &[(String, String)] = &[];
     assert_ne!(
-        env_digest(&pair("A", "BC"), none),
-        env_digest(&pair("AB", "C"), none)
+        pairs_digest(&pair("A", "BC"), none),
+        pairs_digest(&pair("AB", "C"), none)
     );
     assert_ne!(
-        env_digest(&pair("A", "1"), none),
-        env_digest(&[], &pair("A", "1"))
+        pairs_digest(&pair("A", "1"), none),
+        pairs_digest(&[], &pair("A", "1"))
     );
 }
 

@@ -404,20 +404,16 @@ impl StateStore {
         let failed = fail(&self.path, "read the last successes from");
         const COLUMNS: &str =
             "task, fingerprint, run_id, parts, outputs, finished_at_ms, duration_s";
-        let mut statement = if self.only_manifest("successes", manifest)? {
-            // Every row of the table is of `manifest` (the common case: one manifest per
-            // folder): read it in file order, without comparing each row's manifest.
-            self.conn
-                .prepare_cached(&format!("SELECT {COLUMNS} FROM successes"))
+        let statement = if self.only_manifest("successes", manifest)? {
+            // Every row is of `manifest` (the common case: one manifest per folder): `+manifest`
+            // reads the table in file order instead of a lookup per row through the key. The
+            // rows are still compared: a run of another manifest may add some meanwhile.
+            format!("SELECT {COLUMNS} FROM successes WHERE +manifest = ?1")
         } else {
-            self.conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM successes WHERE manifest = ?1"
-            ))
-        }
-        .map_err(&failed)?;
-        if statement.parameter_count() == 1 {
-            statement.raw_bind_parameter(1, manifest).map_err(&failed)?;
-        }
+            format!("SELECT {COLUMNS} FROM successes WHERE manifest = ?1")
+        };
+        let mut statement = self.conn.prepare_cached(&statement).map_err(&failed)?;
+        statement.raw_bind_parameter(1, manifest).map_err(&failed)?;
         let mut rows = statement.raw_query();
         while let Some(row) = rows.next().map_err(&failed)? {
             let text = |column| row.get_ref(column).and_then(|v| Ok(v.as_str()?));

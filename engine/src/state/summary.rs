@@ -511,18 +511,18 @@ impl super::StateStore {
     ) -> Result<(), StateError> {
         let failed = fail(&self.path, "read the task summaries from");
         let mut statement = if self.only_manifest("task_summaries", manifest)? {
-            // Every row is of `manifest`: read the table in file order.
-            self.conn
-                .prepare_cached("SELECT task, durations, peaks FROM task_summaries")
+            // Every row is of `manifest`: read the table in file order (each row's manifest is
+            // still compared: a run of another manifest may add some meanwhile).
+            self.conn.prepare_cached(
+                "SELECT task, durations, peaks FROM task_summaries WHERE +manifest = ?1",
+            )
         } else {
             self.conn.prepare_cached(
                 "SELECT task, durations, peaks FROM task_summaries WHERE manifest = ?1",
             )
         }
         .map_err(&failed)?;
-        if statement.parameter_count() == 1 {
-            statement.raw_bind_parameter(1, manifest).map_err(&failed)?;
-        }
+        statement.raw_bind_parameter(1, manifest).map_err(&failed)?;
         let mut rows = statement.raw_query();
         let mut summary = TaskSummary::default();
         while let Some(row) = rows.next().map_err(&failed)? {

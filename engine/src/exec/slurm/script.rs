@@ -85,7 +85,7 @@ impl BatchScript {
     /// The script of one attempt of `task`: its command as the local executor runs it (a
     /// string through the workflow's shell, an array directly), in its `cwd`, with the
     /// workflow's and the task's environment and `WF_TASK`, `WF_RUN_ID`, `WF_ATTEMPT` (the
-    /// task's `WF_MATRIX_*` come with its environment).
+    /// task's `WF_MATRIX_*` come with its [`Task::environment`]).
     pub fn for_attempt(
         workflow: &Workflow,
         task: &Task,
@@ -106,8 +106,8 @@ impl BatchScript {
 }
 
 /// The variables an attempt's script exports, in order (later entries win): the workflow's
-/// `env`, the task's `env` (with `WF_MATRIX_*`), then wf's own `WF_TASK`, `WF_RUN_ID` and
-/// `WF_ATTEMPT`.
+/// `env`, the task's [`Task::environment`] (its `env`, then its `WF_MATRIX_*`), then wf's own
+/// `WF_TASK`, `WF_RUN_ID` and `WF_ATTEMPT`.
 pub fn attempt_env(
     workflow: &Workflow,
     task: &Task,
