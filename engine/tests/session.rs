@@ -145,6 +145,61 @@ when = "always"
     );
 }
 
+/// Events reach the observer in the order they happened, every one of them, although tasks
+/// that end in quick succession hand theirs over in batches: each task starts before it
+/// finishes, and in a chain each task finishes before the next one starts.
+#[test]
+fn every_event_of_a_fast_run_reaches_the_observer_in_order() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut manifest = String::from("[workflow]\njobs = 2\n");
+    for i in 0..300 {
+        manifest.push_str(&format!("[tasks.c{i}]\nrun = \"x\"\n"));
+        if i > 0 {
+            manifest.push_str(&format!("deps = [\"c{}\"]\n", i - 1));
+        }
+        manifest.push_str(&format!("[tasks.i{i}]\nrun = \"x\"\n"));
+    }
+    let session = session(dir.path(), &manifest);
+    let selected = session.select(&[]).expect("all tasks");
+    let plan = session
+        .prepare(selected, Freshness::default(), Intent::Run)
+        .expect("plan");
+    let mut order: Vec<(&'static str, usize)> = Vec::new();
+    let mut finished_last = false;
+    let settings = RunSettings {
+        task_events: true,
+        ..RunSettings::default()
+    };
+    let report = session
+        .run_with::<Scripted>(
+            plan,
+            &settings,
+            &mut |_: &Workflow, event: RunEvent| match event {
+                RunEvent::TaskStarted { task, .. } => order.push(("start", task)),
+                RunEvent::TaskFinished { task, .. } => order.push(("finish", task)),
+                RunEvent::Finished { .. } => finished_last = true,
+                _ => assert!(!finished_last, "an event after the run's end"),
+            },
+        )
+        .expect("the run is carried out");
+    assert!(finished_last);
+    let tasks = report.tasks.len();
+    assert_eq!(tasks, 600);
+    let place = |kind: &str, task: usize| {
+        let mut at = order.iter().enumerate().filter(|(_, e)| **e == (kind, task));
+        let first = at.next().map(|(i, _)| i);
+        assert!(at.next().is_none(), "{kind} of task {task} twice");
+        first.unwrap_or_else(|| panic!("no {kind} of task {task}"))
+    };
+    for task in 0..tasks {
+        assert!(place("start", task) < place("finish", task), "task {task}");
+    }
+    // The chain's tasks are every other id: c0 = 0, c1 = 2, …
+    for link in 1..300 {
+        assert!(place("finish", 2 * (link - 1)) < place("start", 2 * link), "c{link}");
+    }
+}
+
 /// The bits of the signals this process catches (`SigCgt` in /proc/self/status).
 fn caught_signals() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("status");

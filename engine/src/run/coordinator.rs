@@ -231,6 +231,7 @@ pub(crate) fn run_on<E: Executor>(
         task_events: options.task_events,
         record: recorder.is_some(),
         journal_inbox: Mutex::new(Vec::new()),
+        event_inbox: Mutex::new(Vec::new()),
     };
     let epoch = shared.lock().epoch();
     let mut journal = recorder.map(|recorder| {
@@ -367,10 +368,11 @@ pub(crate) fn run_on<E: Executor>(
     Ok(Arc::try_unwrap(report).unwrap_or_else(|shared| (*shared).clone()))
 }
 
-/// How long finished attempts may wait to be written to the state store while attempts finish
-/// in quick succession (group commit): one transaction then covers many tiny tasks. When
-/// attempts finish further apart, each is written at once.
-const JOURNAL_LINGER: Duration = Duration::from_millis(10);
+/// How long finished attempts may wait to be written to the state store, and events to reach
+/// the observer, while attempts finish in quick succession: one transaction then covers many
+/// tiny tasks (group commit), and one wake-up of this thread their lines. When attempts finish
+/// further apart, each is handled at once.
+const LINGER: Duration = Duration::from_millis(10);
 
 /// The coordinator's loop: observer events, the state store, signals and retry timers, until
 /// the run is done.
@@ -381,8 +383,11 @@ fn coordinate<E: Executor>(
     mut journal: Option<&mut Journal<'_>>,
     interrupts: &mut Interrupts,
 ) {
-    let mut last_flush = Instant::now() - JOURNAL_LINGER;
+    let mut last_flush = Instant::now() - LINGER;
     let mut flush_at: Option<Instant> = None;
+    // The same for events, apart: delivering events must not hold back the next write.
+    let mut last_delivery = Instant::now() - LINGER;
+    let mut deliver_at: Option<Instant> = None;
     // Finished attempts come through the journal inbox, which has its own lock: writing them
     // never waits for the state lock that the workers hold while they dispatch.
     let write_journal = |journal: &mut Option<&mut Journal<'_>>, last_flush: &mut Instant| {
@@ -400,6 +405,19 @@ fn coordinate<E: Executor>(
         }
         *last_flush = Instant::now();
     };
+    // Events wait in their own inbox (see `Message::EventsPending`); they are handed over, in
+    // order, before anything this thread tells the observer itself.
+    let deliver_events = |observer: &mut dyn FnMut(&Workflow, RunEvent)| {
+        let events = std::mem::take(
+            &mut *shared
+                .event_inbox
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for event in events {
+            observer(shared.workflow, event);
+        }
+    };
     // When the next retry is due. Only `RetryScheduled` adds retries, so the heap is read
     // again only then and after a change made here, not on every message.
     let next_due = || shared.lock().retries.peek().map(|r| r.0.0);
@@ -407,10 +425,10 @@ fn coordinate<E: Executor>(
     // The rest of a batch (see `Message::Batch`), handled before the next message.
     let mut batched = std::collections::VecDeque::new();
     loop {
-        let wake_at = match (next_retry, flush_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let wake_at = [next_retry, flush_at, deliver_at]
+            .into_iter()
+            .flatten()
+            .min();
         let message = if let Some(message) = batched.pop_front() {
             Some(message)
         } else {
@@ -419,33 +437,65 @@ fn coordinate<E: Executor>(
                     match messages.recv_timeout(at.saturating_duration_since(Instant::now())) {
                         Ok(message) => Some(message),
                         Err(RecvTimeoutError::Timeout) => None,
-                        Err(RecvTimeoutError::Disconnected) => return,
+                        Err(RecvTimeoutError::Disconnected) => {
+                            deliver_events(observer);
+                            return;
+                        }
                     }
                 }
                 None => match messages.recv() {
                     Ok(message) => Some(message),
-                    Err(_) => return,
+                    Err(_) => {
+                        deliver_events(observer);
+                        return;
+                    }
                 },
             }
         };
         match message {
             Some(Message::Batch(messages)) => batched.extend(messages),
             None => {
-                if flush_at.is_some_and(|at| at <= Instant::now()) {
-                    flush_at = None;
-                    write_journal(&mut journal, &mut last_flush);
+                // Either being due, both go (the other early rather than in a wake-up of its
+                // own).
+                let now = Instant::now();
+                if [deliver_at, flush_at]
+                    .into_iter()
+                    .flatten()
+                    .any(|at| at <= now)
+                {
+                    if deliver_at.take().is_some() {
+                        deliver_events(observer);
+                        last_delivery = now;
+                    }
+                    if flush_at.take().is_some() {
+                        write_journal(&mut journal, &mut last_flush);
+                    }
                 }
                 if next_retry.is_some_and(|due| due <= Instant::now()) {
                     shared.lock().retry_due(shared);
                     next_retry = next_due();
                 }
             }
-            Some(Message::Event(event)) => observer(shared.workflow, event),
+            Some(Message::EventsPending) => {
+                if last_delivery.elapsed() >= LINGER {
+                    deliver_events(observer);
+                    last_delivery = Instant::now();
+                    if flush_at.take().is_some() {
+                        write_journal(&mut journal, &mut last_flush);
+                    }
+                } else if deliver_at.is_none() {
+                    deliver_at = Some(last_delivery + LINGER);
+                }
+            }
             Some(Message::JournalPending) => {
-                if last_flush.elapsed() >= JOURNAL_LINGER {
+                if last_flush.elapsed() >= LINGER {
                     write_journal(&mut journal, &mut last_flush);
+                    if deliver_at.take().is_some() {
+                        deliver_events(observer);
+                        last_delivery = Instant::now();
+                    }
                 } else if flush_at.is_none() {
-                    flush_at = Some(last_flush + JOURNAL_LINGER);
+                    flush_at = Some(last_flush + LINGER);
                 }
             }
             Some(Message::RetryScheduled) => next_retry = next_due(),
@@ -454,6 +504,7 @@ fn coordinate<E: Executor>(
                     // The same interrupt, delivered twice (see SIGNAL_COALESCE).
                     continue;
                 };
+                deliver_events(observer);
                 let force = count > 1;
                 observer(shared.workflow, RunEvent::Interrupted { signal, force });
                 // Stop dispatch before ending processes, so no worker that sees its task end
@@ -466,6 +517,7 @@ fn coordinate<E: Executor>(
                 // Signals are handled on this thread only: no forced cancellation can come
                 // between this check and the executor's reopening.
                 if shared.lock().core.cleanup() == Cleanup::Due {
+                    deliver_events(observer);
                     shared.executor.reopen();
                     observer(shared.workflow, RunEvent::CleanupStarted);
                     shared.lock().open_cleanup(shared);
@@ -473,6 +525,7 @@ fn coordinate<E: Executor>(
             }
             Some(Message::Done) => {
                 // Everything sent before Done has been handled; nothing follows it.
+                deliver_events(observer);
                 write_journal(&mut journal, &mut last_flush);
                 return;
             }

@@ -23,8 +23,9 @@ use crate::workflow::{TaskId, Workflow};
 /// What the coordinating thread receives.
 #[derive(Debug)]
 pub enum Message {
-    /// Something for the observer.
-    Event(RunEvent),
+    /// Events for the observer wait in [`Shared::event_inbox`] (sent when the first of a batch
+    /// arrives: tasks that end in quick succession wake the coordinator once, not per task).
+    EventsPending,
     /// Finished attempts wait in [`Shared::journal_inbox`] for the state store (sent when the
     /// first of a batch arrives).
     JournalPending,
@@ -54,6 +55,8 @@ pub struct Dispatch<'w> {
     pub done: bool,
     /// Messages for the coordinator, sent together when the state lock is let go.
     outbox: Vec<Message>,
+    /// Events for the observer, moved to [`Shared::event_inbox`] with the messages.
+    events: Vec<RunEvent>,
     /// Workers waiting on their condition variable (the others need no wake-up call).
     waiting: Vec<bool>,
     assigned: Vec<Option<AttemptRequest>>,
@@ -82,6 +85,9 @@ pub struct Shared<'w, E> {
     /// Finished attempts not yet handed to the state store. Locked after the state lock when
     /// both are held, never before it.
     pub journal_inbox: Mutex<Vec<AttemptNote>>,
+    /// Events not yet handed to the observer, in the order they happened. Locked after the
+    /// state lock when both are held, never before it.
+    pub event_inbox: Mutex<Vec<RunEvent>>,
 }
 
 impl<'w, E> Shared<'w, E> {
@@ -109,6 +115,7 @@ impl<'w> Dispatch<'w> {
             retries: BinaryHeap::new(),
             done: false,
             outbox: Vec::new(),
+            events: Vec::new(),
             waiting: vec![false; workers],
             assigned: vec![None; workers],
             idle: (0..workers).rev().collect(),
@@ -134,12 +141,23 @@ impl<'w> Dispatch<'w> {
     /// Queues a per-task event, if the observer wants them.
     fn event<E>(&mut self, shared: &Shared<'w, E>, event: impl FnOnce() -> RunEvent) {
         if shared.task_events {
-            self.post(Message::Event(event()));
+            self.events.push(event());
         }
     }
 
-    /// Sends the queued messages, as one message when there are several.
+    /// Moves the queued events to the coordinator's inbox (telling it only if the inbox was
+    /// empty) and sends the queued messages, as one message when there are several.
     fn flush_outbox<E>(&mut self, shared: &Shared<'w, E>) {
+        if !self.events.is_empty() {
+            let mut inbox = shared
+                .event_inbox
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if inbox.is_empty() {
+                self.outbox.push(Message::EventsPending);
+            }
+            inbox.append(&mut self.events);
+        }
         match self.outbox.len() {
             0 => {}
             1 => {
