@@ -17,6 +17,8 @@ Environment:
     BENCH_RUNS   counted rounds per workload (default 5; one warm-up round more)
     BENCH_MEM_N  number of tasks for --memory (default 100000)
     BENCH_FLOOD_BYTES  bytes each task of the flood workloads writes (default 200000000)
+    BENCH_WF_OUTPUT    wf's output mode on the no-op workloads: `quiet` (the default, like
+                 `make -s` and `ninja --quiet`) or `default` (wf's default: a line per task)
 
 Stdlib only; see bench/README.md.
 """
@@ -356,7 +358,9 @@ def setup_workload(workload, tmp, floor_bin, n, have, wf_bins, flood_bytes):
             cmd, reset, lines = gen_xargs(d, n)
             jobs.append(Job(tool, cmd, d, reset, stdin_path=lines))
         elif tool in wf_bins:
-            cmd, reset = gen_wf(d, tasks, wf_bins[tool], output=None if flood else "quiet")
+            quiet = os.environ.get("BENCH_WF_OUTPUT", "quiet") == "quiet"
+            cmd, reset = gen_wf(d, tasks, wf_bins[tool],
+                                output="quiet" if quiet and not flood else None)
             jobs.append(Job(tool, cmd, d, reset, **io))
     return len(tasks), jobs
 
