@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use wf_engine::exec::{
@@ -14,6 +15,10 @@ use wf_engine::layout::marker::CrashedRun;
 use wf_engine::report::TaskStatus;
 use wf_engine::state::Freshness;
 use wf_engine::{ExecutorKind, Intent, RunEvent, RunSettings, Session, Workflow};
+
+/// Set by the observer of `a_finish_is_shown_while_other_tasks_still_run` when it sees `fast`
+/// finish; the `waits*` tasks of [`Scripted`] end when it is.
+static FAST_SEEN: AtomicBool = AtomicBool::new(false);
 
 /// An executor that runs nothing: each task "exits" with the code its name asks for
 /// (`fail*` → 1, anything else → 0), and every attempt is written down.
@@ -47,7 +52,15 @@ impl Executor for Scripted {
             "an attempt runs on its worker's slot"
         );
         let name = self.context.workflow.tasks[request.task].name.clone();
-        let code = i32::from(name.starts_with("fail"));
+        let mut code = i32::from(name.starts_with("fail"));
+        if name.starts_with("waits") {
+            // Ends once the observer has seen `fast` finish (fails after 5 s).
+            let until = Instant::now() + Duration::from_secs(5);
+            while !FAST_SEEN.load(Ordering::SeqCst) && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            code = i32::from(!FAST_SEEN.load(Ordering::SeqCst));
+        }
         self.attempts
             .lock()
             .expect("attempts")
@@ -171,22 +184,24 @@ fn every_event_of_a_fast_run_reaches_the_observer_in_order() {
         ..RunSettings::default()
     };
     let report = session
-        .run_with::<Scripted>(
-            plan,
-            &settings,
-            &mut |_: &Workflow, event: RunEvent| match event {
+        .run_with::<Scripted>(plan, &settings, &mut |_: &Workflow, event: RunEvent| {
+            assert!(!finished_last, "an event after the run's end");
+            match event {
                 RunEvent::TaskStarted { task, .. } => order.push(("start", task)),
                 RunEvent::TaskFinished { task, .. } => order.push(("finish", task)),
                 RunEvent::Finished { .. } => finished_last = true,
-                _ => assert!(!finished_last, "an event after the run's end"),
-            },
-        )
+                _ => {}
+            }
+        })
         .expect("the run is carried out");
     assert!(finished_last);
     let tasks = report.tasks.len();
     assert_eq!(tasks, 600);
     let place = |kind: &str, task: usize| {
-        let mut at = order.iter().enumerate().filter(|(_, e)| **e == (kind, task));
+        let mut at = order
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| **e == (kind, task));
         let first = at.next().map(|(i, _)| i);
         assert!(at.next().is_none(), "{kind} of task {task} twice");
         first.unwrap_or_else(|| panic!("no {kind} of task {task}"))
@@ -196,8 +211,47 @@ fn every_event_of_a_fast_run_reaches_the_observer_in_order() {
     }
     // The chain's tasks are every other id: c0 = 0, c1 = 2, …
     for link in 1..300 {
-        assert!(place("finish", 2 * (link - 1)) < place("start", 2 * link), "c{link}");
+        assert!(
+            place("finish", 2 * (link - 1)) < place("start", 2 * link),
+            "c{link}"
+        );
     }
+}
+
+/// Events are handed over while the run goes on, not kept for its end: a task that waits for
+/// the observer to see another one finish ends.
+#[test]
+fn a_finish_is_shown_while_other_tasks_still_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut manifest = String::from("[workflow]\njobs = 2\n[tasks.waits]\nrun = \"x\"\n");
+    // A burst of finishes first, so that `fast`'s comes while others wait to be handed over.
+    for i in 0..50 {
+        manifest.push_str(&format!("[tasks.burst{i}]\nrun = \"x\"\n"));
+    }
+    manifest.push_str("[tasks.fast]\nrun = \"x\"\n");
+    let session = session(dir.path(), &manifest);
+    let fast = session.workflow().task_named("fast").expect("fast");
+    let selected = session.select(&[]).expect("all tasks");
+    let plan = session
+        .prepare(selected, Freshness::default(), Intent::Run)
+        .expect("plan");
+    let settings = RunSettings {
+        task_events: true,
+        ..RunSettings::default()
+    };
+    let report = session
+        .run_with::<Scripted>(plan, &settings, &mut |_: &Workflow, event: RunEvent| {
+            if matches!(event, RunEvent::TaskFinished { task, .. } if task == fast) {
+                FAST_SEEN.store(true, Ordering::SeqCst);
+            }
+        })
+        .expect("the run is carried out");
+    let waits = report.tasks.iter().find(|t| t.name == "waits");
+    assert_eq!(
+        waits.map(|t| t.status),
+        Some(TaskStatus::Succeeded),
+        "`fast` was shown finished while `waits` ran"
+    );
 }
 
 /// The bits of the signals this process catches (`SigCgt` in /proc/self/status).

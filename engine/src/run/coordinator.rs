@@ -259,6 +259,12 @@ pub(crate) fn run_on<E: Executor>(
     );
 
     let mut interrupts = Interrupts::default();
+    // Tasks' own lines go straight to the terminal with `--output stream`: a finish line held
+    // back there would come after the first lines of the task started next.
+    let event_linger = match options.output {
+        TaskOutput::Stream(_) => Duration::ZERO,
+        TaskOutput::Log => LINGER,
+    };
     let spawned = std::thread::scope(|scope| -> std::io::Result<()> {
         for me in 0..workers {
             let shared = &shared;
@@ -279,6 +285,7 @@ pub(crate) fn run_on<E: Executor>(
             observer,
             journal.as_mut(),
             &mut interrupts,
+            event_linger,
         );
         Ok(())
     });
@@ -375,13 +382,15 @@ pub(crate) fn run_on<E: Executor>(
 const LINGER: Duration = Duration::from_millis(10);
 
 /// The coordinator's loop: observer events, the state store, signals and retry timers, until
-/// the run is done.
+/// the run is done. Events that come within `event_linger` of the last ones handed over wait
+/// for it (see [`LINGER`]).
 fn coordinate<E: Executor>(
     shared: &Shared<'_, E>,
     messages: &std::sync::mpsc::Receiver<Message>,
     observer: &mut dyn FnMut(&Workflow, RunEvent),
     mut journal: Option<&mut Journal<'_>>,
     interrupts: &mut Interrupts,
+    event_linger: Duration,
 ) {
     let mut last_flush = Instant::now() - LINGER;
     let mut flush_at: Option<Instant> = None;
@@ -477,23 +486,24 @@ fn coordinate<E: Executor>(
                 }
             }
             Some(Message::EventsPending) => {
-                if last_delivery.elapsed() >= LINGER {
+                if last_delivery.elapsed() >= event_linger {
+                    deliver_at = None;
                     deliver_events(observer);
                     last_delivery = Instant::now();
                     if flush_at.take().is_some() {
                         write_journal(&mut journal, &mut last_flush);
                     }
                 } else if deliver_at.is_none() {
-                    deliver_at = Some(last_delivery + LINGER);
+                    deliver_at = Some(last_delivery + event_linger);
                 }
             }
             Some(Message::JournalPending) => {
                 if last_flush.elapsed() >= LINGER {
-                    write_journal(&mut journal, &mut last_flush);
                     if deliver_at.take().is_some() {
                         deliver_events(observer);
                         last_delivery = Instant::now();
                     }
+                    write_journal(&mut journal, &mut last_flush);
                 } else if flush_at.is_none() {
                     flush_at = Some(last_flush + LINGER);
                 }

@@ -154,7 +154,8 @@ impl<'w> Dispatch<'w> {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             if inbox.is_empty() {
-                self.outbox.push(Message::EventsPending);
+                // First: a task's line is not held back by the state store's write.
+                self.outbox.insert(0, Message::EventsPending);
             }
             inbox.append(&mut self.events);
         }
