@@ -158,6 +158,24 @@ when = "always"
     );
 }
 
+/// Runs every task of `session` on [`Scripted`], per-task events on, each given to `observer`.
+fn run_with_events(
+    session: &Session,
+    observer: &mut impl FnMut(&Workflow, RunEvent),
+) -> wf_engine::report::RunReport {
+    let selected = session.select(&[]).expect("all tasks");
+    let plan = session
+        .prepare(selected, Freshness::default(), Intent::Run)
+        .expect("plan");
+    let settings = RunSettings {
+        task_events: true,
+        ..RunSettings::default()
+    };
+    session
+        .run_with::<Scripted>(plan, &settings, observer)
+        .expect("the run is carried out")
+}
+
 /// Events reach the observer in the order they happened, every one of them, although tasks
 /// that end in quick succession hand theirs over in batches: each task starts before it
 /// finishes, and in a chain each task finishes before the next one starts.
@@ -173,27 +191,17 @@ fn every_event_of_a_fast_run_reaches_the_observer_in_order() {
         manifest.push_str(&format!("[tasks.i{i}]\nrun = \"x\"\n"));
     }
     let session = session(dir.path(), &manifest);
-    let selected = session.select(&[]).expect("all tasks");
-    let plan = session
-        .prepare(selected, Freshness::default(), Intent::Run)
-        .expect("plan");
     let mut order: Vec<(&'static str, usize)> = Vec::new();
     let mut finished_last = false;
-    let settings = RunSettings {
-        task_events: true,
-        ..RunSettings::default()
-    };
-    let report = session
-        .run_with::<Scripted>(plan, &settings, &mut |_: &Workflow, event: RunEvent| {
-            assert!(!finished_last, "an event after the run's end");
-            match event {
-                RunEvent::TaskStarted { task, .. } => order.push(("start", task)),
-                RunEvent::TaskFinished { task, .. } => order.push(("finish", task)),
-                RunEvent::Finished { .. } => finished_last = true,
-                _ => {}
-            }
-        })
-        .expect("the run is carried out");
+    let report = run_with_events(&session, &mut |_: &Workflow, event: RunEvent| {
+        assert!(!finished_last, "an event after the run's end");
+        match event {
+            RunEvent::TaskStarted { task, .. } => order.push(("start", task)),
+            RunEvent::TaskFinished { task, .. } => order.push(("finish", task)),
+            RunEvent::Finished { .. } => finished_last = true,
+            _ => {}
+        }
+    });
     assert!(finished_last);
     let tasks = report.tasks.len();
     assert_eq!(tasks, 600);
@@ -231,21 +239,11 @@ fn a_finish_is_shown_while_other_tasks_still_run() {
     manifest.push_str("[tasks.fast]\nrun = \"x\"\n");
     let session = session(dir.path(), &manifest);
     let fast = session.workflow().task_named("fast").expect("fast");
-    let selected = session.select(&[]).expect("all tasks");
-    let plan = session
-        .prepare(selected, Freshness::default(), Intent::Run)
-        .expect("plan");
-    let settings = RunSettings {
-        task_events: true,
-        ..RunSettings::default()
-    };
-    let report = session
-        .run_with::<Scripted>(plan, &settings, &mut |_: &Workflow, event: RunEvent| {
-            if matches!(event, RunEvent::TaskFinished { task, .. } if task == fast) {
-                FAST_SEEN.store(true, Ordering::SeqCst);
-            }
-        })
-        .expect("the run is carried out");
+    let report = run_with_events(&session, &mut |_: &Workflow, event: RunEvent| {
+        if matches!(event, RunEvent::TaskFinished { task, .. } if task == fast) {
+            FAST_SEEN.store(true, Ordering::SeqCst);
+        }
+    });
     let waits = report.tasks.iter().find(|t| t.name == "waits");
     assert_eq!(
         waits.map(|t| t.status),
