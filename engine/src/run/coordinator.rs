@@ -473,8 +473,8 @@ fn coordinate<E: Executor>(
                     .any(|at| at <= now)
                 {
                     if deliver_at.take().is_some() {
-                        deliver_events(observer);
                         last_delivery = now;
+                        deliver_events(observer);
                     }
                     if flush_at.take().is_some() {
                         write_journal(&mut journal, &mut last_flush);
@@ -488,8 +488,10 @@ fn coordinate<E: Executor>(
             Some(Message::EventsPending) => {
                 if last_delivery.elapsed() >= event_linger {
                     deliver_at = None;
-                    deliver_events(observer);
+                    // From the start of the hand-over: what came while a long one ran (a task's
+                    // output printed) goes at once after it.
                     last_delivery = Instant::now();
+                    deliver_events(observer);
                     if flush_at.take().is_some() {
                         write_journal(&mut journal, &mut last_flush);
                     }
@@ -500,8 +502,8 @@ fn coordinate<E: Executor>(
             Some(Message::JournalPending) => {
                 if last_flush.elapsed() >= LINGER {
                     if deliver_at.take().is_some() {
-                        deliver_events(observer);
                         last_delivery = Instant::now();
+                        deliver_events(observer);
                     }
                     write_journal(&mut journal, &mut last_flush);
                 } else if flush_at.is_none() {
