@@ -1,6 +1,7 @@
 //! From the raw manifest to a [`Workflow`]: defaults merged, matrices expanded, names resolved,
 //! every value checked. All findings are collected; none stops the others from being found.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -767,13 +768,18 @@ impl TaskBuilder<'_, '_> {
             RawCommand::Argv(argv) => argv.iter().map(|a| Template::new(a)).collect(),
             RawCommand::Shell(_) => Vec::new(),
         };
-        let amount_templates: Vec<Option<Template<'_>>> = amounts
+        // A number written is a text without placeholders.
+        let amount_texts: Vec<Cow<'_, str>> = amounts
             .iter()
             .flat_map(|a| a.0.iter())
             .map(|(_, amount)| match &amount.value {
-                AmountValue::Template(text) => Some(Template::new(text)),
-                AmountValue::Number(_) => None,
+                AmountValue::Template(text) => Cow::Borrowed(text.as_str()),
+                AmountValue::Number(n) => Cow::Owned(n.to_string()),
             })
+            .collect();
+        let amount_templates: Vec<Template<'_>> = amount_texts
+            .iter()
+            .map(|text| Template::new(text))
             .collect();
         for combo in combos {
             // Values filled in, escaped for a glob pattern if `glob`.
@@ -876,11 +882,7 @@ impl TaskBuilder<'_, '_> {
                     .flat_map(|a| a.0.iter())
                     .zip(&amount_templates)
                     .map(|((name, amount), template)| {
-                        let text = match (&amount.value, template) {
-                            (_, Some(template)) => template.substitute(&combo),
-                            (AmountValue::Number(n), None) => n.to_string(),
-                            (AmountValue::Template(text), None) => text.clone(),
-                        };
+                        let text = template.substitute(&combo);
                         (name.clone(), Sp::new(text, amount.span.clone()))
                     })
                     .collect(),
