@@ -285,3 +285,65 @@ fn a_library_run_leaves_the_process_signal_handlers_alone_unless_asked() {
         "a run that was not given the process installs no SIGINT handler"
     );
 }
+
+/// The reasons a plan of `manifest` (written in `dir`) gives, by task name.
+fn reasons_of(dir: &Path, manifest: &str) -> HashMap<String, String> {
+    let session = session(dir, manifest);
+    let selected = session.select(&[]).expect("all tasks");
+    let plan = session
+        .prepare(selected, Freshness::default(), Intent::Preview)
+        .expect("plan");
+    let names = session.workflow().tasks.iter().map(|t| t.name.clone());
+    names
+        .zip(&plan.reasons)
+        .map(|(name, reason)| {
+            (
+                name,
+                reason
+                    .as_ref()
+                    .map_or_else(String::new, ToString::to_string),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_plan_says_what_changed_for_one_changed_task_and_for_all_of_them() {
+    // Twenty tasks: one changed command is looked up alone, twenty are read in one pass over
+    // the store's successes; both must find what went into the old fingerprints.
+    let manifest = |command: &dyn Fn(usize) -> String| {
+        (0..20)
+            .map(|i| format!("[tasks.t{i}]\nrun = \"{}\"\n", command(i)))
+            .collect::<String>()
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = manifest(&|i| format!("x{i}"));
+    let session = session(dir.path(), &first);
+    let selected = session.select(&[]).expect("all tasks");
+    let plan = session
+        .prepare(selected, Freshness::default(), Intent::Run)
+        .expect("plan");
+    session
+        .run_with::<Scripted>(plan, &RunSettings::default(), &mut |_: &Workflow, _| {})
+        .expect("the run is carried out");
+
+    let unchanged = reasons_of(dir.path(), &first);
+    assert!(
+        unchanged
+            .values()
+            .all(|r| r == "no outputs declared: runs every time"),
+        "{unchanged:?}"
+    );
+    let one = reasons_of(
+        dir.path(),
+        &manifest(&|i| format!("x{i}{}", if i == 3 { "!" } else { "" })),
+    );
+    assert_eq!(one["t3"], "command changed", "{one:?}");
+    assert!(
+        one.iter()
+            .all(|(name, r)| name == "t3" || r == "no outputs declared: runs every time"),
+        "{one:?}"
+    );
+    let all = reasons_of(dir.path(), &manifest(&|i| format!("y{i}")));
+    assert!(all.values().all(|r| r == "command changed"), "{all:?}");
+}

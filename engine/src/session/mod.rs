@@ -15,6 +15,7 @@
 
 pub mod memory;
 mod prepare;
+mod recall;
 mod trim;
 
 use std::path::PathBuf;

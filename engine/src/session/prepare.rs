@@ -1,21 +1,15 @@
 //! What a run, a dry run and a plan learn from the state store before anything runs: each
 //! task's fingerprint, whether it must run and why, and its expected duration.
 
-use std::cell::OnceCell;
-use std::collections::HashMap;
-
 use super::SessionError;
-use super::memory::{MemoryNeed, RECENT_PEAKS, plan_memory, resolve_budget};
-use crate::names::{NameMap, name_map};
+use super::memory::{MemoryNeed, plan_memory, resolve_budget};
+use super::recall::{Learnt, read_changed_parts, recall_while};
 use crate::scheduler::memory::MemoryPlan;
 use crate::state::{
-    FileCache, Fingerprints, Freshness, History, LastSuccesses, Reason, StateStore, Take, decide,
+    FileCache, Fingerprints, Freshness, History, Reason, StateStore, decide,
     fingerprint_tasks_with, read_task_inputs,
 };
-use crate::workflow::{TaskId, Workflow};
-
-/// How many recent successes a task's expected duration is the median of.
-const RECENT_DURATIONS: usize = 5;
+use crate::workflow::Workflow;
 
 /// What a session knows before a run: which tasks are in it, which of them run and why, and
 /// how long each is expected to take.
@@ -72,19 +66,24 @@ pub(super) fn prepare(
     // Only the digests of the files this run fingerprints are read from the store.
     let mut cache = FileCache::new();
     let mut lookup_error = None;
-    let fingerprints = match &store {
+    let (fingerprints, recalled) = match &store {
         Some(store) => {
-            fingerprint_tasks_with(workflow, &selected, &mut cache, &mut |paths, cache| {
-                if let Err(error) = store.load_file_digests(paths, cache) {
-                    lookup_error.get_or_insert(error);
-                }
-            })
+            // What the store remembers is read on other connections meanwhile.
+            let (fingerprints, recalled) =
+                recall_while(store, workflow, &manifest, freshness.resume, || {
+                    fingerprint_tasks_with(workflow, &selected, &mut cache, &mut |paths, cache| {
+                        if let Err(error) = store.load_file_digests(paths, cache) {
+                            lookup_error.get_or_insert(error);
+                        }
+                    })
+                });
+            (fingerprints?, Some(recalled?))
         }
         // No store (a preview in a folder that never ran): nothing was ever recorded to
         // compare a fingerprint with, so every task is new and none is computed. The inputs
         // are still read, so that an unreadable one is reported as a run would report it.
-        None => read_task_inputs(workflow, &selected, &mut cache),
-    }?;
+        None => (read_task_inputs(workflow, &selected, &mut cache)?, None),
+    };
     if let Some(error) = lookup_error {
         return Err(error.into());
     }
@@ -92,80 +91,12 @@ pub(super) fn prepare(
         // A cache that cannot be saved only costs re-reading files next time.
         let _ = store.save_file_cache(&mut cache);
     }
-    let mut learnt = Learnt::unknown(workflow.tasks.len());
-    let history = match &store {
-        Some(store) => {
-            let previous_run = if freshness.resume {
-                store.previous_run(&manifest, "")?
-            } else {
-                None
-            };
-            // The tasks by name, made when the store has something about them.
-            let ids: OnceCell<NameMap<&str, TaskId>> = OnceCell::new();
-            let id = |task: &str| -> Option<TaskId> {
-                let ids = ids.get_or_init(|| {
-                    let mut ids = name_map(workflow.tasks.len());
-                    ids.extend(
-                        workflow
-                            .tasks
-                            .iter()
-                            .enumerate()
-                            .map(|(id, t)| (&*t.name, id)),
-                    );
-                    ids
-                });
-                ids.get(task).copied()
-            };
-            // A success is kept for a task of the workflow; its parts are read only when its
-            // fingerprint changed (they explain how). Of a task the manifest no longer has,
-            // only the duration is used.
-            let mut last_successes = LastSuccesses::default();
-            store.each_last_success(
-                &manifest,
-                |task, digest| {
-                    let id = id(task);
-                    let changed = id
-                        .and_then(|id| fingerprints.tasks.get(id)?.as_ref())
-                        .is_some_and(|now| *now.digest.to_hex() != *digest);
-                    Some(Take {
-                        key: id,
-                        parts: changed,
-                    })
-                },
-                |id, success| match id {
-                    Some(id) => last_successes.insert(id, success),
-                    None => {
-                        if let Some(duration) = success.duration_s {
-                            learnt.others.insert(success.task, duration);
-                        }
-                    }
-                },
-            )?;
-            store.each_task_summary(&manifest, |task, summary| match id(task) {
-                Some(id) => {
-                    learnt.durations[id] = summary.median_duration(RECENT_DURATIONS);
-                    learnt.peaks[id] = summary.highest_peak(RECENT_PEAKS);
-                }
-                None => {
-                    if let Some(duration) = summary.median_duration(RECENT_DURATIONS) {
-                        learnt.others.insert(task.to_owned(), duration);
-                    }
-                }
-            })?;
-            // A task up to date in every run still kept has no attempt left once the run it
-            // last ran in is pruned: its last success still says how long it took.
-            for (id, success) in last_successes.iter() {
-                if let Some(duration) = success.duration_s {
-                    learnt.durations[id].get_or_insert(duration);
-                }
-            }
-            History {
-                last_successes,
-                previous_run,
-                failed_last_run: store.failed_in_latest_run(&manifest)?,
-            }
+    let (history, learnt) = match (recalled, &store) {
+        (Some(mut recalled), Some(store)) => {
+            read_changed_parts(store, &manifest, &mut recalled, &fingerprints)?;
+            (recalled.history, recalled.learnt)
         }
-        None => History::default(),
+        _ => (History::default(), Learnt::unknown(workflow.tasks.len())),
     };
     let reasons = decide(workflow, &selected, &fingerprints, &history, freshness);
     let (expected, timed) = expected_durations(&learnt.durations, learnt.others.values());
@@ -183,28 +114,6 @@ pub(super) fn prepare(
         cache,
         store,
     })
-}
-
-/// What the store has learnt of each task of the workflow, by [`TaskId`].
-struct Learnt {
-    /// The median of its recent successful durations, or its last success's, in seconds.
-    durations: Vec<Option<f64>>,
-    /// The highest of its recent peaks, in bytes.
-    peaks: Vec<Option<u64>>,
-    /// The same duration of the tasks of the manifest that it no longer has (renamed or
-    /// removed), by name: they still tell how long this workflow's tasks take.
-    others: HashMap<String, f64>,
-}
-
-impl Learnt {
-    /// Nothing learnt about any of `count` tasks.
-    fn unknown(count: usize) -> Self {
-        Learnt {
-            durations: vec![None; count],
-            peaks: vec![None; count],
-            others: HashMap::new(),
-        }
-    }
 }
 
 /// Each task's learnt duration, or for a task never timed the median of the known ones (`learnt`

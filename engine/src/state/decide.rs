@@ -48,6 +48,12 @@ impl LastSuccesses {
         self.successes.get(usize::try_from(place).ok()?)
     }
 
+    /// The last success of `task`, to change, if it has one.
+    pub fn get_mut(&mut self, task: TaskId) -> Option<&mut Success> {
+        let place = *self.place.get(task)?;
+        self.successes.get_mut(usize::try_from(place).ok()?)
+    }
+
     /// Records `success` as the last success of `task`, replacing the one it had.
     pub fn insert(&mut self, task: TaskId, success: Success) {
         if let Some(old) = self.place.get(task).copied().filter(|&p| p != NONE) {

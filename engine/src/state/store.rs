@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::error::StateError;
 use super::file_cache::{CachedDigest, FileCache};
+use super::fingerprint::FingerprintParts;
 use super::records::{
     PreviousRun, RecordedProgress, RunEnd, RunStart, RunState, RunSummary, StateEvent, Success,
 };
@@ -102,6 +103,19 @@ impl StateStore {
         store.migrate()?;
         store.check()?;
         Ok(store)
+    }
+
+    /// A second connection to the same file, for reading on another thread while this one
+    /// is used (WAL mode lets both read at once). The file was opened, brought up to date and
+    /// checked by this store, so the second connection is only configured.
+    pub fn reader(&self) -> Result<Self, StateError> {
+        let conn = Connection::open(&self.path).map_err(fail(&self.path, "open"))?;
+        let reader = Self {
+            conn,
+            path: self.path.clone(),
+        };
+        reader.configure()?;
+        Ok(reader)
     }
 
     /// Changes how long to wait for another process's write transaction ([`BUSY_TIMEOUT`] by
@@ -442,6 +456,29 @@ impl StateStore {
             each(taken.key, success);
         }
         Ok(())
+    }
+
+    /// The fingerprint and its parts of the last success of `task` of `manifest`, if it has
+    /// one (`None` parts when they cannot be read): one lookup through the table's key, for
+    /// the few tasks whose parts are wanted after [`StateStore::each_last_success`] left them
+    /// out.
+    pub fn success_parts(
+        &self,
+        manifest: &str,
+        task: &str,
+    ) -> Result<Option<(String, Option<FingerprintParts>)>, StateError> {
+        self.conn
+            .prepare_cached(
+                "SELECT fingerprint, parts FROM successes WHERE manifest = ?1 AND task = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![manifest, task], |row| {
+                    let parts = serde_json::from_slice(row.get_ref(1)?.as_bytes()?).ok();
+                    Ok((row.get(0)?, parts))
+                })
+                .optional()
+            })
+            .map_err(fail(&self.path, "read a task's last success from"))
     }
 
     /// How many rows of `table` (keyed by manifest first) are of `manifest`.
