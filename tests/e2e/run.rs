@@ -300,6 +300,41 @@ fn an_unknown_target_is_a_usage_error_with_a_suggestion() {
 }
 
 #[test]
+fn a_long_plan_lists_every_task_once_numbered_in_order() {
+    // More lines than one thread writes in one go: the pieces are printed in order.
+    let tasks = 5000;
+    let mut manifest = String::from("[tasks.t0]\nrun = \"true\"\n");
+    for i in 1..tasks {
+        manifest.push_str(&format!(
+            "[tasks.t{i}]\nrun = \"true\"\ndeps = [\"t{}\"]\n",
+            i - 1
+        ));
+    }
+    let project = Project::with_manifest(&manifest);
+    let output = project.wf(&["plan"]).output().expect("wf runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let stdout = stdout_of(&output);
+    let listed: Vec<(usize, &str)> = stdout
+        .lines()
+        .filter_map(|l| l.trim().split_once(". "))
+        .filter_map(|(number, rest)| Some((number.parse().ok()?, rest.split_whitespace().next()?)))
+        .collect();
+    let expected: Vec<(usize, String)> = (0..tasks).map(|i| (i + 1, format!("t{i}"))).collect();
+    let listed: Vec<(usize, String)> = listed.into_iter().map(|(n, t)| (n, t.to_owned())).collect();
+    assert!(
+        listed == expected,
+        "a chain is listed in its order, numbered 1..{tasks}:\n{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .next()
+            .is_some_and(|l| l.starts_with("plan: 5000 tasks")),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn dry_run_prints_the_plan_and_runs_nothing() {
     let project = Project::with_manifest(
         "[tasks.short]\nrun = \"touch short\"\n[tasks.head]\nrun = \"touch head\"\n[tasks.tail]\nrun = \"touch tail\"\ndeps = [\"head\"]\n",

@@ -3,12 +3,13 @@
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 
+use rayon::prelude::*;
 use wf_engine::Workflow;
 use wf_engine::manifest::size::format_size;
-use wf_engine::scheduler::plan::Simulation;
-use wf_engine::session::memory::NeedSource;
+use wf_engine::scheduler::plan::{PlannedTask, Simulation};
+use wf_engine::session::memory::{MemoryNeed, NeedSource};
 use wf_engine::session::{Intent, Plan, RunSettings, Session};
-use wf_engine::state::Freshness;
+use wf_engine::state::{Freshness, Reason};
 
 use super::{open_session, report_session_error};
 use crate::args::{ColorChoice, PlanArgs};
@@ -94,30 +95,35 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
             plural(jobs as usize, "slot")
         ))
     );
-    let name_width = plan
-        .order
-        .iter()
-        .map(|p| shown(&workflow.tasks[p.task].name).chars().count())
-        .max()
-        .unwrap_or(0);
-    let number_width = plan.order.len().to_string().len();
-    // Reused for every line: the reason and the notes in parentheses.
-    let mut reason = String::new();
-    let mut notes = String::new();
-    for (index, planned) in plan.order.iter().enumerate() {
-        let task = &workflow.tasks[planned.task];
-        write_reason(&mut reason, prepared, planned.task);
-        notes.clear();
-        write_notes(&mut notes, workflow, prepared, planned.task);
-        writeln_out!(
-            out,
-            "{:>number_width$}. {:name_width$}  {}  {}",
-            index + 1,
-            shown(&task.name),
-            escape_control(&reason),
-            style.dimmed(&notes)
-        );
+    let lines = Lines {
+        workflow,
+        reasons: &prepared.reasons,
+        learnt: &prepared.learnt,
+        expected: &prepared.expected,
+        memory: &prepared.memory,
+        style,
+        number_width: plan.order.len().to_string().len(),
+        name_width: plan
+            .order
+            .par_iter()
+            .map(|p| shown(&workflow.tasks[p.task].name).chars().count())
+            .max()
+            .unwrap_or(0),
+    };
+    // Pieces of a window of lines are written on all cores at once, then printed in order.
+    let order = &plan.order;
+    for window in (0..order.len()).step_by(LINES_PER_WINDOW) {
+        let end = (window + LINES_PER_WINDOW).min(order.len());
+        let firsts: Vec<usize> = (window..end).step_by(LINES_PER_PIECE).collect();
+        let pieces: Vec<String> = firsts
+            .into_par_iter()
+            .map(|first| lines.write(first, &order[first..(first + LINES_PER_PIECE).min(end)]))
+            .collect();
+        for piece in &pieces {
+            out.write(format_args!("{piece}"));
+        }
     }
+    let mut reason = String::new();
     let skipped_tasks: Vec<usize> = (0..workflow.tasks.len()).filter(|&t| skipped[t]).collect();
     if !skipped_tasks.is_empty() {
         writeln_out!(
@@ -127,7 +133,7 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
         );
         let mark = style.good("✓");
         for task in skipped_tasks {
-            write_reason(&mut reason, prepared, task);
+            write_reason(&mut reason, &prepared.reasons, task);
             writeln_out!(
                 out,
                 "  {mark} {}  {}",
@@ -195,49 +201,94 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
     }
 }
 
-/// Why `task` runs or is skipped, in words, into `reason` (emptied first; left empty when it
-/// has no reason).
-fn write_reason(reason: &mut String, prepared: &Plan, task: usize) {
-    reason.clear();
-    if let Some(why) = &prepared.reasons[task] {
-        let _ = write!(reason, "{why}");
+/// How many lines of the listing are written before they are printed (the text of a million
+/// lines is never held at once), and how many one thread writes in one go.
+const LINES_PER_WINDOW: usize = 1 << 16;
+const LINES_PER_PIECE: usize = 2048;
+
+/// What the lines of the listing are made of, shared by the threads that write them (the plan
+/// itself also holds the state store, which is not shared between threads).
+struct Lines<'a> {
+    workflow: &'a Workflow,
+    reasons: &'a [Option<Reason>],
+    learnt: &'a [bool],
+    expected: &'a [f64],
+    memory: &'a [MemoryNeed],
+    style: Style,
+    number_width: usize,
+    name_width: usize,
+}
+
+impl Lines<'_> {
+    /// The lines of the planned tasks `piece`, the first of them numbered `first + 1`.
+    fn write(&self, first: usize, piece: &[PlannedTask]) -> String {
+        let (number_width, name_width) = (self.number_width, self.name_width);
+        let mut text = String::with_capacity(piece.len() * 64);
+        // Reused for every line: the reason and the notes in parentheses.
+        let mut reason = String::new();
+        let mut notes = String::new();
+        for (index, planned) in (first..).zip(piece) {
+            let task = &self.workflow.tasks[planned.task];
+            write_reason(&mut reason, self.reasons, planned.task);
+            notes.clear();
+            self.write_notes(&mut notes, planned.task);
+            let _ = writeln!(
+                text,
+                "{:>number_width$}. {:name_width$}  {}  {}",
+                index + 1,
+                shown(&task.name),
+                escape_control(&reason),
+                self.style.dimmed(&notes)
+            );
+        }
+        text
+    }
+
+    /// The notes of one planned task, in parentheses: its expected time (and memory), then
+    /// what it holds or needs beyond one slot.
+    fn write_notes(&self, notes: &mut String, id: usize) {
+        let workflow = self.workflow;
+        let task = &workflow.tasks[id];
+        let mark = if self.learnt[id] { "~" } else { "~?" };
+        let _ = write!(notes, "({mark}{}", Seconds(self.expected[id]));
+        let need = self.memory[id];
+        if need.source != NeedSource::Unknown {
+            let mark = if need.source == NeedSource::Learnt {
+                "~"
+            } else {
+                ""
+            };
+            let _ = write!(notes, ", {mark}{}", format_size(need.bytes));
+            if need.clamped {
+                notes.push_str("; needs more than the memory budget: runs alone");
+            }
+        }
+        for &(resource, amount) in task.resources() {
+            let _ = write!(
+                notes,
+                "; {} × {amount}",
+                shown(&workflow.locks[resource].name)
+            );
+        }
+        if task.cpus > 1 {
+            let _ = write!(notes, "; {} slots", task.cpus);
+        }
+        for (index, &lock) in task.locks.iter().enumerate() {
+            let lead = if index == 0 { "; locks " } else { ", " };
+            let _ = write!(notes, "{lead}{}", shown(&workflow.locks[lock].name));
+        }
+        if task.priority != 0 {
+            let _ = write!(notes, "; priority {}", task.priority);
+        }
+        notes.push(')');
     }
 }
 
-/// The notes of one planned task, in parentheses: its expected time (and memory), then what
-/// it holds or needs beyond one slot.
-fn write_notes(notes: &mut String, workflow: &Workflow, prepared: &Plan, id: usize) {
-    let task = &workflow.tasks[id];
-    let mark = if prepared.learnt[id] { "~" } else { "~?" };
-    let _ = write!(notes, "({mark}{}", Seconds(prepared.expected[id]));
-    let need = prepared.memory[id];
-    if need.source != NeedSource::Unknown {
-        let mark = if need.source == NeedSource::Learnt {
-            "~"
-        } else {
-            ""
-        };
-        let _ = write!(notes, ", {mark}{}", format_size(need.bytes));
-        if need.clamped {
-            notes.push_str("; needs more than the memory budget: runs alone");
-        }
+/// Why `task` runs or is skipped, in words, into `reason` (emptied first; left empty when it
+/// has no reason).
+fn write_reason(reason: &mut String, reasons: &[Option<Reason>], task: usize) {
+    reason.clear();
+    if let Some(why) = &reasons[task] {
+        let _ = write!(reason, "{why}");
     }
-    for &(resource, amount) in task.resources() {
-        let _ = write!(
-            notes,
-            "; {} × {amount}",
-            shown(&workflow.locks[resource].name)
-        );
-    }
-    if task.cpus > 1 {
-        let _ = write!(notes, "; {} slots", task.cpus);
-    }
-    for (index, &lock) in task.locks.iter().enumerate() {
-        let lead = if index == 0 { "; locks " } else { ", " };
-        let _ = write!(notes, "{lead}{}", shown(&workflow.locks[lock].name));
-    }
-    if task.priority != 0 {
-        let _ = write!(notes, "; priority {}", task.priority);
-    }
-    notes.push(')');
 }
