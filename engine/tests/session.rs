@@ -293,16 +293,13 @@ fn reasons_of(dir: &Path, manifest: &str) -> HashMap<String, String> {
     let plan = session
         .prepare(selected, Freshness::default(), Intent::Preview)
         .expect("plan");
-    let names = session.workflow().tasks.iter().map(|t| t.name.clone());
+    let workflow = session.workflow();
+    let names = workflow.tasks.iter().map(|t| t.name.clone());
     names
         .zip(&plan.reasons)
         .map(|(name, reason)| {
-            (
-                name,
-                reason
-                    .as_ref()
-                    .map_or_else(String::new, ToString::to_string),
-            )
+            let words = reason.as_ref().map(|r| r.in_words(workflow).to_string());
+            (name, words.unwrap_or_default())
         })
         .collect()
 }

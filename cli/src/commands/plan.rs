@@ -133,7 +133,7 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
         );
         let mark = style.good("✓");
         for task in skipped_tasks {
-            write_reason(&mut reason, &prepared.reasons, task);
+            write_reason(&mut reason, workflow, &prepared.reasons, task);
             writeln_out!(
                 out,
                 "  {mark} {}  {}",
@@ -229,7 +229,7 @@ impl Lines<'_> {
         let mut notes = String::new();
         for (index, planned) in (first..).zip(piece) {
             let task = &self.workflow.tasks[planned.task];
-            write_reason(&mut reason, self.reasons, planned.task);
+            write_reason(&mut reason, self.workflow, self.reasons, planned.task);
             notes.clear();
             self.write_notes(&mut notes, planned.task);
             let _ = writeln!(
@@ -286,9 +286,9 @@ impl Lines<'_> {
 
 /// Why `task` runs or is skipped, in words, into `reason` (emptied first; left empty when it
 /// has no reason).
-fn write_reason(reason: &mut String, reasons: &[Option<Reason>], task: usize) {
+fn write_reason(reason: &mut String, workflow: &Workflow, reasons: &[Option<Reason>], task: usize) {
     reason.clear();
     if let Some(why) = &reasons[task] {
-        let _ = write!(reason, "{why}");
+        let _ = write!(reason, "{}", why.in_words(workflow));
     }
 }

@@ -279,7 +279,7 @@ impl Session {
         executor: ExecutorKind,
         go: impl FnOnce(Arc<Workflow>, &RunOptions, Option<Recorder<'_>>) -> Result<RunReport, RunError>,
     ) -> Result<RunReport, SessionError> {
-        let up_to_date = plan.up_to_date();
+        let up_to_date = plan.up_to_date(&self.workflow);
         // What only the plan needed (its reasons, the memory needs) is let go before the run,
         // which holds what it keeps until it ends.
         let Plan {

@@ -37,11 +37,16 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// For each task: the reason it will not run, if it will not.
-    pub fn up_to_date(&self) -> Vec<Option<String>> {
+    /// For each task of `workflow` (the one planned): the reason it will not run, in words,
+    /// if it will not.
+    pub fn up_to_date(&self, workflow: &Workflow) -> Vec<Option<String>> {
         self.reasons
             .iter()
-            .map(|r| r.as_ref().filter(|r| !r.runs()).map(ToString::to_string))
+            .map(|r| {
+                r.as_ref()
+                    .filter(|r| !r.runs())
+                    .map(|r| r.in_words(workflow).to_string())
+            })
             .collect()
     }
 

@@ -144,7 +144,7 @@ pub fn decide(
         } else if let Some(previous) = resumed {
             Reason::Resumed(previous.summary.run_id.clone())
         } else if let Some(dep) = running_dep {
-            Reason::DependencyWillRun(workflow.tasks[dep].name.clone())
+            Reason::DependencyWillRun(dep)
         } else if let Some(fingerprint) = fingerprint {
             let last = history.last_successes.get(task);
             let parts = || fingerprint.parts(workflow, task, &|dep| fingerprints.digest(dep));
@@ -211,7 +211,7 @@ mod tests {
         std::fs::write(dir.path().join("b.out"), "b").expect("write");
         let reasons = decide(&workflow, &all, &fps, &history, Freshness::default());
         assert_eq!(reasons[0], Some(Reason::OutputMissing("a.out".into())));
-        assert_eq!(reasons[1], Some(Reason::DependencyWillRun("a".into())));
+        assert_eq!(reasons[1], Some(Reason::DependencyWillRun(0)));
         std::fs::write(dir.path().join("a.out"), "a").expect("write");
         let reasons = decide(&workflow, &all, &fps, &history, Freshness::default());
         assert_eq!(

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::fingerprint::{Digest, FingerprintParts, MISSING};
 use super::records::Success;
+use crate::workflow::{TaskId, Workflow};
 
 /// The reason a task runs (or does not).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -28,8 +29,10 @@ pub enum Reason {
     InputRemoved(String),
     /// This declared output does not exist.
     OutputMissing(String),
-    /// This dep is going to run (decided by the caller, not by [`explain`]).
-    DependencyWillRun(String),
+    /// This dep, a task of the same workflow, is going to run (decided by the caller, not by
+    /// [`explain`]). Its id, not its name: a plan of a million tasks says this of most of
+    /// them, and [`Reason::in_words`] names it when shown.
+    DependencyWillRun(TaskId),
     /// This dep's fingerprint changed since the last success.
     DependencyChanged(String),
     /// The user asked for it to run regardless (decided by the caller).
@@ -52,9 +55,27 @@ impl Reason {
     }
 }
 
-impl fmt::Display for Reason {
+/// A [`Reason`] in words, as `wf plan` and a run's report show it.
+#[derive(Debug, Clone, Copy)]
+pub struct InWords<'a> {
+    reason: &'a Reason,
+    workflow: &'a Workflow,
+}
+
+impl Reason {
+    /// The reason in words; `workflow` (the one it was decided for) names the dependency of
+    /// [`Reason::DependencyWillRun`].
+    pub fn in_words<'a>(&'a self, workflow: &'a Workflow) -> InWords<'a> {
+        InWords {
+            reason: self,
+            workflow,
+        }
+    }
+}
+
+impl fmt::Display for InWords<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        match self.reason {
             Reason::NeverRan => f.write_str("never ran"),
             Reason::FailedLastRun => f.write_str("failed in the last run"),
             Reason::CommandChanged => f.write_str("command changed"),
@@ -64,7 +85,10 @@ impl fmt::Display for Reason {
             Reason::InputAdded(path) => write!(f, "input {path} added"),
             Reason::InputRemoved(path) => write!(f, "input {path} removed"),
             Reason::OutputMissing(path) => write!(f, "output {path} missing"),
-            Reason::DependencyWillRun(dep) => write!(f, "dependency {dep} will run"),
+            Reason::DependencyWillRun(dep) => match self.workflow.tasks.get(*dep) {
+                Some(dep) => write!(f, "dependency {} will run", dep.name),
+                None => f.write_str("a dependency will run"),
+            },
             Reason::DependencyChanged(dep) => write!(f, "dependency {dep} changed"),
             Reason::Forced => f.write_str("forced (--force)"),
             Reason::NoOutputs => f.write_str("no outputs declared: runs every time"),
@@ -215,7 +239,18 @@ mod tests {
             Some(&success(before)),
             &missing,
         )
+        .in_words(&workflow())
         .to_string()
+    }
+
+    /// A workflow of one task, `clean`, to name reasons with.
+    fn workflow() -> Workflow {
+        let text = "[tasks.clean]\nrun = 'x'\n";
+        let loaded = crate::manifest::parse(
+            crate::manifest::SourceFile::new("wf.toml", text),
+            std::path::Path::new("/w"),
+        );
+        loaded.workflow.expect("valid")
     }
 
     #[test]
@@ -288,8 +323,17 @@ mod tests {
             Reason::FingerprintChanged
         );
         assert_eq!(
-            Reason::DependencyWillRun("clean".to_owned()).to_string(),
+            Reason::DependencyWillRun(0)
+                .in_words(&workflow())
+                .to_string(),
             "dependency clean will run"
+        );
+        assert_eq!(
+            Reason::DependencyWillRun(7)
+                .in_words(&workflow())
+                .to_string(),
+            "a dependency will run",
+            "a task id of another workflow names no task"
         );
     }
 }
