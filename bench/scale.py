@@ -18,6 +18,8 @@ Usage:
   python3 bench/scale.py --sizes 10000,100000 --run-size 0    # quick (no real run)
   python3 bench/scale.py --shapes dag --commands validate --runs 3
   python3 bench/scale.py --store-runs 10          # also: the store after N runs of --run-size
+  python3 bench/scale.py --fill-store 50          # the same after 50 runs, the store filled from
+                                                  # the real run (bench/fill_store.py): ~1 min
 
 The wf binary is $WF, default target/release/wf ($CARGO_TARGET_DIR honoured).
 """
@@ -112,6 +114,33 @@ def fmt_n(n):
     return str(n)
 
 
+def time_filled_store(wf, folder, manifest, tasks, runs, rounds):
+    """Fills the store of the real run in `folder` as if it had run `runs` times (the real
+    run is the template: see bench/fill_store.py) and prints the median wall time of
+    `wf history`, `wf plan` and `wf run -n` on it."""
+    import sqlite3
+
+    from fill_store import fill, store_size
+
+    store = os.path.join(folder, ".wf", "state.db")
+    template = os.path.join(folder, "template.db")
+    source = sqlite3.connect(store)
+    source.execute("VACUUM INTO ?", (template,))
+    source.close()
+    fill(folder, tasks, runs, keep=20)
+    # The filled store is of an older schema version: the first command upgrades it.
+    subprocess.run([wf, "history", manifest, "--limit", "1"], cwd=folder, check=True,
+                   stdout=subprocess.DEVNULL)
+    walls = {}
+    for name, argv in (("history", [wf, "history", manifest]),
+                       ("plan", [wf, "plan", manifest]),
+                       ("run -n", [wf, "run", "-n", manifest])):
+        walls[name] = statistics.median(measure(argv, folder)[0] for _ in range(rounds))
+    print(f"after {runs} runs (store filled, 20 kept): state.db "
+          f"{store_size(folder) / 1e6:.1f} MB; history {walls['history']:.3f} s, "
+          f"plan {walls['plan']:.3f} s, run -n {walls['run -n']:.3f} s", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -126,6 +155,10 @@ def main():
     parser.add_argument("--store-runs", type=int, default=0,
                         help="after the real run, run it this many times more and time "
                              "`wf history`, `wf plan` and the start of a run")
+    parser.add_argument("--fill-store", type=int, default=0,
+                        help="after the real run, fill its store as if it had run this many "
+                             "times (bench/fill_store.py, 20 runs kept) and time `wf history`, "
+                             "`wf plan` and the start of a run (`--runs` rounds each)")
     parser.add_argument("--keep", action="store_true", help="keep the generated manifests")
     args = parser.parse_args()
 
@@ -212,6 +245,9 @@ def main():
                 print(f"after {args.store_runs + 1} runs: state.db {db_mb:.1f} MB; "
                       f"history {hist[0]:.3f} s, plan {plan[0]:.3f} s, run -n {dry[0]:.3f} s",
                       flush=True)
+            if args.fill_store:
+                time_filled_store(wf, folder, manifest, args.run_size, args.fill_store,
+                                  args.runs)
     finally:
         if args.keep:
             print(f"kept: {tmp}")
