@@ -47,8 +47,11 @@ pub fn simulate(
 ) -> Simulation {
     let mut core =
         Core::new(workflow, selected, up_to_date, slots, weights, keep_going).with_memory(memory);
+    let runs = |id: TaskId| selected[id] && !up_to_date.get(id).copied().unwrap_or(false);
     let mut running: BinaryHeap<Reverse<(u64, TaskId)>> = BinaryHeap::new();
-    let mut order = Vec::new();
+    // Room for every task that runs at once: grown step by step, a million entries were
+    // copied about twice over, into fresh pages each time.
+    let mut order = Vec::with_capacity((0..workflow.tasks.len()).filter(|&t| runs(t)).count());
     // Integer microseconds keep the event order exact and deterministic.
     let micros = |seconds: f64| (seconds * 1e6).round().max(0.0) as u64;
     let mut now = 0u64;
@@ -74,7 +77,6 @@ pub fn simulate(
         core.finish(task, Outcome::Succeeded);
     }
     let mut path_weights: Vec<f64> = weights.to_vec();
-    let runs = |id: TaskId| selected[id] && !up_to_date.get(id).copied().unwrap_or(false);
     for (id, weight) in path_weights.iter_mut().enumerate() {
         if !runs(id) {
             *weight = 0.0;
