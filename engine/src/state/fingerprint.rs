@@ -383,6 +383,10 @@ pub fn fingerprint_tasks_with(
     let cwds: Vec<Option<Arc<str>>> = (0..count)
         .map(|id| needed[id].then(|| interner.intern(&workflow.tasks[id].cwd)))
         .collect();
+    // The environment of a task that sets no variable of its own is the workflow's: the same
+    // digest for all of them, made once.
+    let no_variables: &[(&str, &str)] = &[];
+    let plain_env = pairs_digest(&workflow.env, no_variables);
     let fingerprint_of = |id: TaskId, made: &[Option<Digest>]| {
         let inputs = resolved[id]
             .iter()
@@ -398,7 +402,13 @@ pub fn fingerprint_tasks_with(
             })
             .collect();
         let cwd = cwds[id].clone().unwrap_or_else(|| Arc::from(""));
-        let own = own_parts(workflow, id, inputs, cwd);
+        let task = &workflow.tasks[id];
+        let env = if task.env.is_empty() && task.matrix.is_empty() {
+            plain_env
+        } else {
+            env_digest(&workflow.env, task)
+        };
+        let own = own_parts(workflow, id, inputs, cwd, env);
         let deps = workflow.deps(id);
         TaskFingerprint::with_deps(own, deps.map(|dep| (name_of(dep), made[dep])))
     };
@@ -533,19 +543,21 @@ fn by_depth(workflow: &Workflow, needed: &[bool]) -> (Vec<TaskId>, Vec<usize>) {
     (order, starts)
 }
 
-/// What task `id` itself puts into its fingerprint, given its input files' digests.
+/// What task `id` itself puts into its fingerprint, given its input files' digests and the
+/// digest of its environment ([`env_digest`]).
 fn own_parts(
     workflow: &Workflow,
     id: TaskId,
     mut inputs: Vec<(String, String)>,
     cwd: Arc<str>,
+    env: Digest,
 ) -> OwnParts {
     let task = &workflow.tasks[id];
     inputs.sort();
     inputs.dedup();
     OwnParts {
         command: command_digest(&task.command, &workflow.shell),
-        env: env_digest(&workflow.env, task),
+        env,
         cwd,
         inputs,
     }
@@ -584,7 +596,13 @@ pub fn fingerprint_one(
         })
         .collect();
     let cwd = Interner::default().intern(&workflow.tasks[id].cwd);
-    let own = own_parts(workflow, id, inputs, cwd);
+    let own = own_parts(
+        workflow,
+        id,
+        inputs,
+        cwd,
+        env_digest(&workflow.env, &workflow.tasks[id]),
+    );
     Ok(TaskFingerprint::new(workflow, id, own, dep_digest))
 }
 

@@ -434,3 +434,28 @@ matrix = [{ model = "a", size = "s" }, { model = "b", size = "l" }]
         ]
     );
 }
+
+#[test]
+fn a_task_without_variables_of_its_own_has_the_workflows_environment_digest() {
+    // The digest of such a task's environment is made once for all of them: it must be the
+    // one `env_digest` makes for each (tasks with variables, or with a matrix, get their own).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let w = workflow(
+        dir.path(),
+        "[workflow]\nenv = { A = '1' }\n\
+         [tasks.plain]\nrun = 'x'\n\
+         [tasks.own]\nrun = 'x'\nenv = { B = '2' }\n\
+         [tasks.grid]\nrun = 'x'\nmatrix = { k = ['a', 'b'] }\n",
+    );
+    let fps = fingerprint_tasks(&w, &all(&w), &mut FileCache::new()).expect("fingerprints");
+    let envs: Vec<Digest> = fps
+        .tasks
+        .iter()
+        .map(|fp| fp.as_ref().expect("fingerprinted").own.env)
+        .collect();
+    for (task, env) in w.tasks.iter().zip(&envs) {
+        assert_eq!(*env, env_digest(&w.env, task), "{}", task.name);
+    }
+    assert_ne!(envs[0], envs[1], "a variable of its own changes the digest");
+    assert_ne!(envs[2], envs[3], "so does each matrix value");
+}
