@@ -90,8 +90,8 @@ impl<'w> TaskIds<'w> {
 
 /// Reads what `store` remembers of the tasks of `workflow` (whose manifest is `manifest`;
 /// the previous run only when `resume`) on two more connections, the last successes on one
-/// and the durations and peaks on the other, while this thread does `meanwhile`. The last
-/// successes come without their parts (see [`read_changed_parts`]).
+/// and the durations, peaks and earlier runs on the other, while this thread does
+/// `meanwhile`. The last successes come without their parts (see [`read_changed_parts`]).
 pub(super) fn recall_while<'w, T>(
     store: &StateStore,
     workflow: &'w Workflow,
@@ -105,38 +105,38 @@ pub(super) fn recall_while<'w, T>(
             Err(error) => return (meanwhile(), Err(error)),
         };
     let ids = TaskIds::new(workflow);
-    let (done, successes, summaries) = std::thread::scope(|scope| {
+    let (done, successes, rest) = std::thread::scope(|scope| {
         let ids = &ids;
-        let successes = scope.spawn(move || {
+        let successes = scope.spawn(move || read_last_successes(&for_successes, ids, manifest));
+        // The last successes take the longest: the other reader also reads the runs.
+        let rest = scope.spawn(move || {
             let previous_run = match resume {
-                true => for_successes.previous_run(manifest, "")?,
+                true => for_summaries.previous_run(manifest, "")?,
                 false => None,
             };
-            let (last_successes, others) = read_last_successes(&for_successes, ids, manifest)?;
-            let failed_last_run = for_successes.failed_in_latest_run(manifest)?;
-            let history = History {
-                last_successes,
-                previous_run,
-                failed_last_run,
-            };
-            Ok::<_, StateError>((history, others))
+            let learnt = read_summaries(&for_summaries, ids, manifest)?;
+            let failed_last_run = for_summaries.failed_in_latest_run(manifest)?;
+            Ok::<_, StateError>((learnt, previous_run, failed_last_run))
         });
-        let summaries = scope.spawn(move || read_summaries(&for_summaries, ids, manifest));
         let done = meanwhile();
-        (done, joined(successes), joined(summaries))
+        (done, joined(successes), joined(rest))
     });
-    let recalled = successes.and_then(|(history, mut others)| {
-        let mut learnt = summaries?;
-        learnt.others.extend(others.drain());
+    let recalled = successes.and_then(|(last_successes, others)| {
+        let (mut learnt, previous_run, failed_last_run) = rest?;
+        learnt.others.extend(others);
         // A task up to date in every run still kept has no attempt left once the run it last
         // ran in is pruned: its last success still says how long it took.
-        for (id, success) in history.last_successes.iter() {
+        for (id, success) in last_successes.iter() {
             if let Some(duration) = success.duration_s {
                 learnt.durations[id].get_or_insert(duration);
             }
         }
         Ok(Recalled {
-            history,
+            history: History {
+                last_successes,
+                previous_run,
+                failed_last_run,
+            },
             learnt,
             ids,
         })
