@@ -111,18 +111,13 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
             .unwrap_or(0),
     };
     // Pieces of a window of lines are written on all cores at once, then printed in order.
-    let order = &plan.order;
-    for window in (0..order.len()).step_by(LINES_PER_WINDOW) {
-        let end = (window + LINES_PER_WINDOW).min(order.len());
-        let firsts: Vec<usize> = (window..end).step_by(LINES_PER_PIECE).collect();
-        let pieces: Vec<String> = firsts
-            .into_par_iter()
-            .map(|first| lines.write(first, &order[first..(first + LINES_PER_PIECE).min(end)]))
-            .collect();
-        for piece in &pieces {
-            out.write(format_args!("{piece}"));
-        }
-    }
+    in_pieces(
+        &plan.order,
+        LINES_PER_WINDOW,
+        LINES_PER_PIECE,
+        |first, piece| lines.write(first, piece),
+        |text| out.write(format_args!("{text}")),
+    );
     let mut reason = String::new();
     let skipped_tasks: Vec<usize> = (0..workflow.tasks.len()).filter(|&t| skipped[t]).collect();
     if !skipped_tasks.is_empty() {
@@ -201,10 +196,35 @@ fn render(workflow: &Workflow, jobs: u32, prepared: &Plan, plan: &Simulation, co
     }
 }
 
-/// How many lines of the listing are written before they are printed (the text of a million
-/// lines is never held at once), and how many one thread writes in one go.
+/// How many lines of the listing are written before they are printed: the text of a million
+/// lines is never held at once.
 const LINES_PER_WINDOW: usize = 1 << 16;
+
+/// How many lines of the listing one thread writes in one go.
 const LINES_PER_PIECE: usize = 2048;
+
+/// Writes `items` in pieces of `piece` with `write` (given the index of a piece's first item)
+/// on all cores, `window` items at a time, and hands the pieces to `print` in order.
+fn in_pieces<T: Sync>(
+    items: &[T],
+    window: usize,
+    piece: usize,
+    write: impl Fn(usize, &[T]) -> String + Sync,
+    mut print: impl FnMut(&str),
+) {
+    let (window, piece) = (window.max(1), piece.max(1));
+    for start in (0..items.len()).step_by(window) {
+        let end = (start + window).min(items.len());
+        let firsts: Vec<usize> = (start..end).step_by(piece).collect();
+        let pieces: Vec<String> = firsts
+            .into_par_iter()
+            .map(|first| write(first, &items[first..(first + piece).min(end)]))
+            .collect();
+        for text in &pieces {
+            print(text);
+        }
+    }
+}
 
 /// What the lines of the listing are made of, shared by the threads that write them (the plan
 /// itself also holds the state store, which is not shared between threads).
@@ -290,5 +310,35 @@ fn write_reason(reason: &mut String, workflow: &Workflow, reasons: &[Option<Reas
     reason.clear();
     if let Some(why) = &reasons[task] {
         let _ = write!(reason, "{}", why.in_words(workflow));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_are_written_from_their_first_item_and_printed_in_order() {
+        let items: Vec<usize> = (0..50).collect();
+        for (window, piece) in [(7, 3), (3, 7), (1, 1), (64, 5), (50, 50), (0, 0)] {
+            let mut printed = Vec::new();
+            in_pieces(
+                &items,
+                window,
+                piece,
+                |first, piece| {
+                    assert_eq!(piece.first(), Some(&first), "a piece starts at its index");
+                    piece.iter().map(|i| format!("{i} ")).collect()
+                },
+                |text| printed.push(text.to_owned()),
+            );
+            let expected: String = items.iter().map(|i| format!("{i} ")).collect();
+            assert_eq!(printed.concat(), expected, "window {window}, piece {piece}");
+            let longest = printed.iter().map(|t| t.split(' ').count() - 1).max();
+            assert!(
+                longest <= Some(piece.max(1)),
+                "window {window}, piece {piece}"
+            );
+        }
     }
 }

@@ -67,41 +67,18 @@ pub(super) fn prepare(
     freshness: Freshness,
     mut store: Option<StateStore>,
 ) -> Result<Plan, SessionError> {
-    let manifest = workflow.manifest_path().display().to_string();
     // Only the digests of the files this run fingerprints are read from the store.
     let mut cache = FileCache::new();
-    let mut lookup_error = None;
-    let (fingerprints, recalled) = match &store {
-        Some(store) => {
-            // What the store remembers is read on other connections meanwhile.
-            let (fingerprints, recalled) =
-                recall_while(store, workflow, &manifest, freshness.resume, || {
-                    fingerprint_tasks_with(workflow, &selected, &mut cache, &mut |paths, cache| {
-                        if let Err(error) = store.load_file_digests(paths, cache) {
-                            lookup_error.get_or_insert(error);
-                        }
-                    })
-                });
-            (fingerprints?, Some(recalled?))
-        }
+    let (fingerprints, history, learnt) = match &mut store {
+        Some(store) => consult(workflow, &selected, freshness, store, &mut cache)?,
         // No store (a preview in a folder that never ran): nothing was ever recorded to
         // compare a fingerprint with, so every task is new and none is computed. The inputs
         // are still read, so that an unreadable one is reported as a run would report it.
-        None => (read_task_inputs(workflow, &selected, &mut cache)?, None),
-    };
-    if let Some(error) = lookup_error {
-        return Err(error.into());
-    }
-    if let Some(store) = &mut store {
-        // A cache that cannot be saved only costs re-reading files next time.
-        let _ = store.save_file_cache(&mut cache);
-    }
-    let (history, learnt) = match (recalled, &store) {
-        (Some(mut recalled), Some(store)) => {
-            read_changed_parts(store, &manifest, &mut recalled, &fingerprints)?;
-            (recalled.history, recalled.learnt)
-        }
-        _ => (History::default(), Learnt::unknown(workflow.tasks.len())),
+        None => (
+            read_task_inputs(workflow, &selected, &mut cache)?,
+            History::default(),
+            Learnt::unknown(workflow.tasks.len()),
+        ),
     };
     let reasons = decide(workflow, &selected, &fingerprints, &history, freshness);
     let (expected, timed) = expected_durations(&learnt.durations, learnt.others.values());
@@ -119,6 +96,38 @@ pub(super) fn prepare(
         cache,
         store,
     })
+}
+
+/// The fingerprints of the `selected` tasks, and what `store` remembers of the workflow's
+/// tasks, read meanwhile; the file-hash cache (`cache`) is read from the store and saved to
+/// it.
+fn consult(
+    workflow: &Workflow,
+    selected: &[bool],
+    freshness: Freshness,
+    store: &mut StateStore,
+    cache: &mut FileCache,
+) -> Result<(Fingerprints, History, Learnt), SessionError> {
+    let manifest = workflow.manifest_path().display().to_string();
+    let mut lookup_error = None;
+    let reading: &StateStore = store;
+    let (fingerprints, recalled) =
+        recall_while(reading, workflow, &manifest, freshness.resume, || {
+            fingerprint_tasks_with(workflow, selected, cache, &mut |paths, cache| {
+                if let Err(error) = reading.load_file_digests(paths, cache) {
+                    lookup_error.get_or_insert(error);
+                }
+            })
+        });
+    let fingerprints = fingerprints?;
+    if let Some(error) = lookup_error {
+        return Err(error.into());
+    }
+    // A cache that cannot be saved only costs re-reading files next time.
+    let _ = store.save_file_cache(cache);
+    let mut recalled = recalled?;
+    read_changed_parts(store, &manifest, &mut recalled, &fingerprints)?;
+    Ok((fingerprints, recalled.history, recalled.learnt))
 }
 
 /// Each task's learnt duration, or for a task never timed the median of the known ones (`learnt`

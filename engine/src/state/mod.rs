@@ -48,6 +48,6 @@ pub use records::{
 pub use store::usage_queries::RunUsage;
 pub use store::{StateStore, Take};
 pub use summary::{SUMMARY_DEPTH, TaskSummary};
-pub use why::{Reason, explain};
+pub use why::{InWords, Reason, explain};
 
 pub use crate::layout::{STATE_FILE, store_path};

@@ -3,13 +3,14 @@
 //! Opened in WAL mode, so `wf history` can read while a run writes, with `synchronous=NORMAL`:
 //! a power cut may lose the last transactions but never corrupts the file, and losing a few
 //! history rows only costs re-running tasks. One [`StateStore`] is one connection; it is `Send`
-//! but not `Sync`, so a run gives it to one writer thread.
+//! but not `Sync`, so a run gives it to one writer thread, and a plan reads on more
+//! connections ([`StateStore::reader`]) from more threads.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::error::StateError;
 use super::file_cache::{CachedDigest, FileCache};
@@ -105,17 +106,23 @@ impl StateStore {
         Ok(store)
     }
 
-    /// A second connection to the same file, for reading on another thread while this one
-    /// is used (WAL mode lets both read at once). The file was opened, brought up to date and
-    /// checked by this store, so the second connection is only configured.
+    /// Another connection to the same file, for reading on another thread while this one is
+    /// used. It never creates the file (one removed meanwhile is an error, not a new empty
+    /// store), is not checked or migrated again (this store was), and refuses to write
+    /// (`query_only`).
     pub fn reader(&self) -> Result<Self, StateError> {
-        let conn = Connection::open(&self.path).map_err(fail(&self.path, "open"))?;
-        let reader = Self {
+        let failed = fail(&self.path, "open");
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(&self.path, flags).map_err(&failed)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(&failed)?;
+        conn.pragma_update(None, "query_only", true)
+            .map_err(&failed)?;
+        Ok(Self {
             conn,
             path: self.path.clone(),
-        };
-        reader.configure()?;
-        Ok(reader)
+        })
     }
 
     /// Changes how long to wait for another process's write transaction ([`BUSY_TIMEOUT`] by

@@ -593,3 +593,50 @@ fn learnt_peaks_are_the_highest_of_recent_attempts_whatever_their_outcome() {
     assert_eq!(store.learnt_peaks(MANIFEST, 3).expect("p")["t"], 400);
     assert_eq!(store.learnt_peaks(MANIFEST, 4).expect("p")["t"], 900);
 }
+
+#[test]
+fn a_success_s_parts_are_read_by_task_and_a_reader_reads_what_the_store_wrote() {
+    let (dir, mut store) = temp_store();
+    store.begin_run(&start("r1", 1_000)).expect("begin");
+    store
+        .record(&[
+            attempt("r1", "clean", 1, TaskStatus::Succeeded, 2_000, 1.0),
+            settled("r1", "clean", TaskStatus::Succeeded, Some("fp-clean")),
+        ])
+        .expect("record");
+    let (fingerprint, parts) = store
+        .success_parts(MANIFEST, "clean")
+        .expect("read")
+        .expect("a success");
+    assert_eq!(fingerprint, "fp-clean");
+    assert_eq!(parts, Some(self::parts("d1")));
+    assert_eq!(store.success_parts(MANIFEST, "stats").expect("read"), None);
+    assert_eq!(
+        store
+            .success_parts("/elsewhere.toml", "clean")
+            .expect("read"),
+        None
+    );
+    // Parts that cannot be read still give the fingerprint.
+    store
+        .conn
+        .execute("UPDATE successes SET parts = 'not json'", [])
+        .expect("damage");
+    let unreadable = store.success_parts(MANIFEST, "clean").expect("read");
+    assert_eq!(unreadable, Some(("fp-clean".to_owned(), None)));
+
+    let reader = store.reader().expect("a reader");
+    assert_eq!(
+        reader.success_parts(MANIFEST, "clean").expect("read"),
+        unreadable
+    );
+    let refused = reader.conn.execute("DELETE FROM successes", []);
+    assert!(refused.is_err(), "a reader does not write");
+    // A store whose file is gone is not made again, empty, by a reader.
+    let path = dir.path().join(".wf/state.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    assert!(store.reader().is_err(), "no file, no reader");
+    assert!(!path.exists(), "the file is not created");
+}

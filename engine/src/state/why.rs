@@ -42,7 +42,8 @@ pub enum Reason {
     /// `--resume`: it succeeded (or was up to date) with the same fingerprint in this earlier run.
     Resumed(String),
     /// The fingerprint differs but no recorded part does: it was recorded by a wf with another
-    /// fingerprint encoding, or its parts could not be read.
+    /// fingerprint encoding, its parts could not be read, or another run recorded a newer
+    /// success while the plan was being made (its parts are not the ones compared).
     FingerprintChanged,
     /// Nothing changed: it need not run.
     UpToDate,
