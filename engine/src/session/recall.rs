@@ -108,28 +108,16 @@ pub(super) fn recall_while<'w, T>(
     let ids = TaskIds::new(workflow);
     let (done, successes, rest) = std::thread::scope(|scope| {
         let ids = &ids;
-        let successes = store.reader().ok().and_then(|reader| {
-            std::thread::Builder::new()
-                .name("wf-recall".to_owned())
-                .spawn_scoped(scope, move || read_last_successes(&reader, ids, manifest))
-                .ok()
-        });
-        let rest = store.reader().ok().and_then(|reader| {
-            std::thread::Builder::new()
-                .name("wf-recall".to_owned())
-                .spawn_scoped(scope, move || read_the_rest(&reader, ids, manifest, resume))
-                .ok()
-        });
+        let successes = |store: &StateStore| read_last_successes(store, ids, manifest);
+        let rest = |store: &StateStore| read_the_rest(store, ids, manifest, resume);
+        let reading_successes = read_aside(scope, store, successes);
+        let reading_rest = read_aside(scope, store, rest);
         let done = meanwhile();
-        let successes = match successes {
-            Some(reading) => joined(reading),
-            None => read_last_successes(store, ids, manifest),
-        };
-        let rest = match rest {
-            Some(reading) => joined(reading),
-            None => read_the_rest(store, ids, manifest, resume),
-        };
-        (done, successes, rest)
+        (
+            done,
+            reading_successes.map_or_else(|| successes(store), joined),
+            reading_rest.map_or_else(|| rest(store), joined),
+        )
     });
     let recalled = successes.and_then(|successes| Ok(Recalled::combine(successes, rest?, ids)));
     (done, recalled)
@@ -171,6 +159,20 @@ impl<'w> Recalled<'w> {
             ids,
         }
     }
+}
+
+/// Starts `read` on a thread of `scope`, with a connection of its own to `store`; `None`
+/// where either cannot be had.
+fn read_aside<'scope, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    store: &StateStore,
+    read: impl FnOnce(&StateStore) -> T + Send + 'scope,
+) -> Option<std::thread::ScopedJoinHandle<'scope, T>> {
+    let reader = store.reader().ok()?;
+    std::thread::Builder::new()
+        .name("wf-recall".to_owned())
+        .spawn_scoped(scope, move || read(&reader))
+        .ok()
 }
 
 /// What a reading thread returned; its panic goes on in the thread that waited for it.
